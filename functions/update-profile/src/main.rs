@@ -1,0 +1,6 @@
+//! update-profile: `PATCH /profiles/{profile_id}`. Wiring only; the handler is `shared::handlers::update_profile`.
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), shared::lambda::Error> {
+    shared::lambda::serve(shared::handlers::update_profile).await
+}

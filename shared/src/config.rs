@@ -1,0 +1,108 @@
+//! The one configuration loader: every setting a function reads from its environment.
+
+use crate::auth::TenantId;
+
+/// A function's settings, read once at init.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `TABLE_NAME`: the DynamoDB table (set by the template).
+    pub table_name: String,
+    /// `AWS_REGION` (set by Lambda); `us-east-1` when absent, as for a local engine.
+    pub region: String,
+    /// `DYNAMODB_ENDPOINT`: a local engine's URL. Never set in production.
+    pub dynamodb_endpoint: Option<String>,
+    /// `PROFILES_TENANT_ID`: the tenant every request acts for, until the authorizer lands.
+    pub tenant_id: TenantId,
+    /// `PROFILES_PRINCIPAL_ID`: the principal every request acts as, until the authorizer lands.
+    pub principal_id: String,
+    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`: the function's
+    /// role credentials, which Lambda sets for the life of the execution environment.
+    /// With a local engine and none set, placeholder credentials (the engine ignores them).
+    pub credentials: StaticCredentials,
+}
+
+#[derive(Clone, Debug)]
+pub struct StaticCredentials {
+    pub access_key_id: String,
+    pub secret_access_key: Secret,
+    pub session_token: Option<Secret>,
+}
+
+/// A secret string that never shows in `Debug` output or logs.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: String) -> Self {
+        Self(s)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "configuration: {}", self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads settings through `get`, so tests can give them without touching the environment.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let non_empty = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        let table_name = non_empty("TABLE_NAME")
+            .ok_or_else(|| ConfigError("TABLE_NAME is not set".into()))?;
+        let tenant = non_empty("PROFILES_TENANT_ID").unwrap_or_else(|| "default".into());
+        let tenant_id = TenantId::new(&tenant)
+            .map_err(|m| ConfigError(format!("PROFILES_TENANT_ID {m}")))?;
+        let dynamodb_endpoint = non_empty("DYNAMODB_ENDPOINT");
+        let credentials = match (
+            non_empty("AWS_ACCESS_KEY_ID"),
+            non_empty("AWS_SECRET_ACCESS_KEY"),
+        ) {
+            (Some(access_key_id), Some(secret)) => StaticCredentials {
+                access_key_id,
+                secret_access_key: Secret::new(secret),
+                session_token: non_empty("AWS_SESSION_TOKEN").map(Secret::new),
+            },
+            _ if dynamodb_endpoint.is_some() => StaticCredentials {
+                access_key_id: "local".into(),
+                secret_access_key: Secret::new("local".into()),
+                session_token: None,
+            },
+            _ => {
+                return Err(ConfigError(
+                    "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set (Lambda sets them; \
+                     locally, set DYNAMODB_ENDPOINT to use a local engine)"
+                        .into(),
+                ));
+            }
+        };
+        Ok(Self {
+            table_name,
+            credentials,
+            dynamodb_endpoint,
+            region: non_empty("AWS_REGION").unwrap_or_else(|| "us-east-1".into()),
+            tenant_id,
+            principal_id: non_empty("PROFILES_PRINCIPAL_ID").unwrap_or_else(|| "default".into()),
+        })
+    }
+}

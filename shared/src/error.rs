@@ -1,0 +1,126 @@
+//! The one error type of the API. Every failure a handler can meet is an `ApiError`;
+//! `http::problem` is the one place that turns it into an HTTP answer.
+
+use std::fmt;
+
+/// One bad field of a request: a JSON path (`social_links[2].url`) and what is wrong with it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+/// Collects every bad field of a request, so one answer can report them all.
+#[derive(Debug, Default)]
+pub struct FieldErrors(Vec<FieldError>);
+
+impl FieldErrors {
+    pub fn push(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.0.push(FieldError {
+            field: field.into(),
+            message: message.into(),
+        });
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `Ok(value)` when nothing was reported, otherwise the whole list as a 400.
+    pub fn into_result<T>(self, value: T) -> Result<T, ApiError> {
+        if self.0.is_empty() {
+            Ok(value)
+        } else {
+            Err(ApiError::Validation(self.0))
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum ApiError {
+    /// 400: one or more fields failed validation.
+    Validation(Vec<FieldError>),
+    /// 400: the request as a whole is wrong (malformed JSON, a bad query parameter, ...).
+    BadRequest {
+        code: &'static str,
+        detail: String,
+        field: Option<String>,
+    },
+    /// 404: no such resource in the caller's tenant.
+    NotFound(&'static str),
+    /// 409: a unique value is taken, or a concurrent write won.
+    Conflict {
+        code: &'static str,
+        detail: String,
+        field: Option<String>,
+    },
+    /// 412: `If-Match` named a version that is no longer current.
+    PreconditionFailed,
+    /// 413: the body, or the record it would make, is too large.
+    PayloadTooLarge(String),
+    /// 415: a body that is not JSON.
+    UnsupportedMediaType(String),
+    /// 500: the caller is told nothing; the log line gets this text.
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::BadRequest {
+            code,
+            detail: detail.into(),
+            field: None,
+        }
+    }
+
+    /// A 400 about one named field (a query parameter, a header).
+    pub fn bad_field(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        let field = field.into();
+        let detail = detail.into();
+        Self::Validation(vec![FieldError {
+            field,
+            message: detail,
+        }])
+    }
+
+    pub fn internal(context: &str, err: impl fmt::Display) -> Self {
+        Self::Internal(format!("{context}: {err}"))
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::Validation(_) | Self::BadRequest { .. } => 400,
+            Self::NotFound(_) => 404,
+            Self::Conflict { .. } => 409,
+            Self::PreconditionFailed => 412,
+            Self::PayloadTooLarge(_) => 413,
+            Self::UnsupportedMediaType(_) => 415,
+            Self::Internal(_) => 500,
+        }
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Validation(errors) => {
+                let parts: Vec<String> = errors
+                    .iter()
+                    .map(|e| format!("{}: {}", e.field, e.message))
+                    .collect();
+                f.write_str(&parts.join("; "))
+            }
+            Self::BadRequest { detail, .. } | Self::Conflict { detail, .. } => f.write_str(detail),
+            Self::NotFound(what) => write!(f, "{what} not found"),
+            Self::PreconditionFailed => {
+                f.write_str("If-Match does not match the current version of the resource")
+            }
+            Self::PayloadTooLarge(detail) | Self::UnsupportedMediaType(detail) => {
+                f.write_str(detail)
+            }
+            Self::Internal(cause) => f.write_str(cause),
+        }
+    }
+}
+
+impl std::error::Error for ApiError {}

@@ -1,0 +1,313 @@
+//! The endpoints: one `async fn(&App, Request) -> Response` each, the whole of what a
+//! function does. Each answers every outcome, errors included, as an HTTP response.
+
+use lambda_http::http::header;
+use lambda_http::{Body, Request, Response};
+use serde_json::{Value, json};
+
+use crate::auth::Caller;
+use crate::config::{Config, ConfigError};
+use crate::error::ApiError;
+use crate::http::{self, Precondition, Reply};
+use crate::model::{
+    self, BodyKind, Contact, Profile, ProfileFields, ProfileId, ProfileInput, Timestamp,
+};
+use crate::store::{ListCursor, SortOrder, Store};
+
+/// What outlives an invocation: built once per execution environment, at init.
+#[derive(Debug)]
+pub struct App {
+    pub config: Config,
+    pub store: Store,
+}
+
+impl App {
+    pub fn new(config: Config) -> Self {
+        let store = Store::from_config(&config);
+        Self { config, store }
+    }
+
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Config::from_env().map(Self::new)
+    }
+}
+
+/// How many times a write is recomputed when a concurrent write to the same profile wins.
+const WRITE_ATTEMPTS: usize = 3;
+
+fn profile_id(req: &Request) -> Result<ProfileId, ApiError> {
+    // An id that is not a UUID names nothing: the same 404 as an unknown one.
+    http::path_param(req, "profile_id")
+        .and_then(model::parse_id)
+        .ok_or(ApiError::NotFound("profile"))
+}
+
+fn with_etag(reply: Reply, profile: &Profile) -> Reply {
+    reply.header(header::ETAG, profile.etag())
+}
+
+/// `POST /profiles` (alias `POST /profiles/create`).
+pub async fn create_profile(app: &App, req: Request) -> Response<Body> {
+    let trace = http::trace_id(&req);
+    let outcome = create(app, &req).await;
+    http::finish(&req, &trace, outcome)
+}
+
+async fn create(app: &App, req: &Request) -> Result<Reply, ApiError> {
+    let caller = Caller::of(req, &app.config);
+    let body = http::json_object(req, false)?;
+    let input = ProfileInput::parse(&body, BodyKind::Create)?;
+    let mut fields = ProfileFields::default();
+    model::apply_patch(&mut fields, input.patch)?;
+    let now = Timestamp::now();
+    let profile = Profile {
+        id: uuid::Uuid::now_v7(),
+        fields,
+        photo_url: None,
+        owner_id: caller.principal,
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    };
+    let contacts: Vec<Contact> = input
+        .contacts
+        .into_iter()
+        .map(|c| Contact::new(c, now))
+        .collect();
+    let profile = app
+        .store
+        .write_profile(&caller.tenant, None, profile, &contacts)
+        .await?;
+    let reply = Reply::json(201, profile.to_json(Some(&contacts))?)
+        .header(header::LOCATION, format!("/profiles/{}", profile.id));
+    Ok(with_etag(reply, &profile))
+}
+
+/// `GET /profiles/{profile_id}`: the profile with its contacts.
+pub async fn get_profile(app: &App, req: Request) -> Response<Body> {
+    let trace = http::trace_id(&req);
+    let outcome = get(app, &req).await;
+    http::finish(&req, &trace, outcome)
+}
+
+async fn get(app: &App, req: &Request) -> Result<Reply, ApiError> {
+    let caller = Caller::of(req, &app.config);
+    let id = profile_id(req)?;
+    let if_none_match = http::if_none_match(req)?;
+    let (profile, contacts) = app
+        .store
+        .get_with_contacts(&caller.tenant, &id)
+        .await?
+        .ok_or(ApiError::NotFound("profile"))?;
+    if if_none_match.is_some_and(|p| p.matches(profile.version)) {
+        return Ok(with_etag(Reply::empty(304), &profile));
+    }
+    Ok(with_etag(
+        Reply::json(200, profile.to_json(Some(&contacts))?),
+        &profile,
+    ))
+}
+
+/// `PATCH /profiles/{profile_id}`: a JSON Merge Patch.
+pub async fn update_profile(app: &App, req: Request) -> Response<Body> {
+    let trace = http::trace_id(&req);
+    let outcome = write_existing(app, &req, BodyKind::Patch).await;
+    http::finish(&req, &trace, outcome)
+}
+
+/// `PUT /profiles/{profile_id}`: replaces every writable field.
+pub async fn replace_profile(app: &App, req: Request) -> Response<Body> {
+    let trace = http::trace_id(&req);
+    let outcome = write_existing(app, &req, BodyKind::Replace).await;
+    http::finish(&req, &trace, outcome)
+}
+
+async fn write_existing(app: &App, req: &Request, kind: BodyKind) -> Result<Reply, ApiError> {
+    let caller = Caller::of(req, &app.config);
+    let id = profile_id(req)?;
+    let if_match = http::if_match(req)?;
+    let body = http::json_object(req, kind == BodyKind::Patch)?;
+    let input = ProfileInput::parse(&body, kind)?;
+    for _ in 0..WRITE_ATTEMPTS {
+        let current = app
+            .store
+            .get(&caller.tenant, &id)
+            .await?
+            .ok_or(ApiError::NotFound("profile"))?;
+        if if_match.is_some_and(|p| !p.matches(current.version)) {
+            return Err(ApiError::PreconditionFailed);
+        }
+        let mut fields = match kind {
+            BodyKind::Patch => current.fields.clone(),
+            _ => ProfileFields::default(),
+        };
+        model::apply_patch(&mut fields, input.patch.clone())?;
+        let next = Profile {
+            fields,
+            updated_at: Timestamp::now(),
+            version: current.version + 1,
+            ..current.clone()
+        };
+        match app
+            .store
+            .write_profile(&caller.tenant, Some(&current), next, &[])
+            .await
+        {
+            Ok(saved) => {
+                let reply = if http::prefers_minimal(req) {
+                    Reply::empty(204)
+                } else {
+                    Reply::json(200, saved.to_json(None)?)
+                };
+                return Ok(with_etag(reply, &saved));
+            }
+            // A concurrent write won. Without a version to hold to, redo on the new one.
+            Err(ApiError::PreconditionFailed) if if_match.and_then(Precondition::version).is_none() => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Err(concurrent_write())
+}
+
+fn concurrent_write() -> ApiError {
+    ApiError::Conflict {
+        code: "concurrent_update",
+        detail: "the profile kept changing during this request; retry it".into(),
+        field: None,
+    }
+}
+
+/// `DELETE /profiles/{profile_id}`: the profile, its contacts and its unique values.
+pub async fn delete_profile(app: &App, req: Request) -> Response<Body> {
+    let trace = http::trace_id(&req);
+    let outcome = delete(app, &req).await;
+    http::finish(&req, &trace, outcome)
+}
+
+async fn delete(app: &App, req: &Request) -> Result<Reply, ApiError> {
+    let caller = Caller::of(req, &app.config);
+    let id = profile_id(req)?;
+    let expected = http::if_match(req)?.and_then(Precondition::version);
+    for _ in 0..WRITE_ATTEMPTS {
+        match app.store.delete_profile(&caller.tenant, &id, expected).await {
+            Ok(true) => return Ok(Reply::empty(204)),
+            Ok(false) => return Err(ApiError::NotFound("profile")),
+            Err(ApiError::PreconditionFailed) if expected.is_none() => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Err(concurrent_write())
+}
+
+/// The parameters of a list request.
+#[derive(Debug)]
+struct ListParams {
+    limit: usize,
+    order: SortOrder,
+    cursor: Option<ListCursor>,
+}
+
+const DEFAULT_LIMIT: usize = 20;
+const MAX_LIMIT: usize = 100;
+
+impl ListParams {
+    fn parse(pairs: &[(String, String)]) -> Result<Self, ApiError> {
+        let mut errors = crate::error::FieldErrors::default();
+        let mut seen = std::collections::HashSet::new();
+        let mut limit = DEFAULT_LIMIT;
+        let mut order = SortOrder::Desc;
+        let mut raw_cursor = None;
+        for (name, value) in pairs {
+            if !seen.insert(name.as_str()) {
+                errors.push(name.as_str(), "may be given only once");
+                continue;
+            }
+            match name.as_str() {
+                "limit" => match value.parse::<usize>() {
+                    Ok(n) if (1..=MAX_LIMIT).contains(&n) => limit = n,
+                    _ => errors.push("limit", format!("must be an integer from 1 to {MAX_LIMIT}")),
+                },
+                "sort_by" if value == "created_at" => {}
+                "sort_by" => errors.push(
+                    "sort_by",
+                    format!("{value:?} is not a supported sort; supported: created_at"),
+                ),
+                "sort_order" => match value.as_str() {
+                    "asc" => order = SortOrder::Asc,
+                    "desc" => order = SortOrder::Desc,
+                    _ => errors.push("sort_order", "must be asc or desc"),
+                },
+                "cursor" => raw_cursor = Some(value.as_str()),
+                "offset" => errors.push(
+                    "offset",
+                    "offset paging is not supported; use cursor with the next_cursor of the previous page",
+                ),
+                other if other.starts_with("filter[") => {
+                    errors.push(other, "is not a supported filter")
+                }
+                other => errors.push(other, "unknown query parameter"),
+            }
+        }
+        let cursor = match raw_cursor {
+            None => None,
+            Some(raw) => match ListCursor::decode(raw, order) {
+                Some(c) => Some(c),
+                None => {
+                    errors.push(
+                        "cursor",
+                        "is not a cursor of this list; pass next_cursor unchanged, with the same sort_order",
+                    );
+                    None
+                }
+            },
+        };
+        errors.into_result(Self {
+            limit,
+            order,
+            cursor,
+        })
+    }
+
+    /// The query string of the page after this one.
+    fn next_query(&self, cursor: &ListCursor) -> String {
+        let order = match self.order {
+            SortOrder::Asc => "asc",
+            SortOrder::Desc => "desc",
+        };
+        format!(
+            "limit={}&sort_by=created_at&sort_order={order}&cursor={}",
+            self.limit,
+            cursor.encode()
+        )
+    }
+}
+
+/// `GET /profiles`: a page of the tenant's profiles, newest first by default.
+pub async fn list_profiles(app: &App, req: Request) -> Response<Body> {
+    let trace = http::trace_id(&req);
+    let outcome = list(app, &req).await;
+    http::finish(&req, &trace, outcome)
+}
+
+async fn list(app: &App, req: &Request) -> Result<Reply, ApiError> {
+    let caller = Caller::of(req, &app.config);
+    let params = ListParams::parse(&http::query_pairs(req))?;
+    let page = app
+        .store
+        .list(&caller.tenant, params.limit, params.order, params.cursor.as_ref())
+        .await?;
+    let data = page
+        .profiles
+        .iter()
+        .map(|p| p.to_json(None))
+        .collect::<Result<Vec<Value>, _>>()?;
+    let next_cursor = page.next.as_ref().map(ListCursor::encode);
+    let mut reply = Reply::json(200, json!({ "data": data, "next_cursor": next_cursor }));
+    if let Some(cursor) = &page.next {
+        reply = reply.header(
+            header::LINK,
+            format!("</profiles?{}>; rel=\"next\"", params.next_query(cursor)),
+        );
+    }
+    Ok(reply)
+}

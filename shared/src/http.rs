@@ -1,0 +1,279 @@
+//! HTTP plumbing: reading requests (body, headers, parameters) at the edge and writing
+//! responses. [`problem`] is the one function that maps an [`ApiError`] to HTTP.
+
+use lambda_http::http::{HeaderValue, StatusCode, header};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde_json::{Map, Value, json};
+
+use crate::error::ApiError;
+
+/// The largest request body accepted: DynamoDB's item limit. A larger body could never be
+/// stored, so it is refused before it is parsed.
+pub const MAX_BODY_BYTES: usize = 400 * 1024;
+
+pub const JSON: &str = "application/json";
+pub const PROBLEM_JSON: &str = "application/problem+json";
+pub const MERGE_PATCH_JSON: &str = "application/merge-patch+json";
+
+/// The request's id: API Gateway's request id, else the Lambda invocation's, else a new one.
+pub fn trace_id(req: &Request) -> String {
+    if let Some(RequestContext::ApiGatewayV1(ctx)) = req.request_context_ref()
+        && let Some(id) = &ctx.request_id
+    {
+        return id.clone();
+    }
+    match req.lambda_context_ref() {
+        Some(ctx) if !ctx.request_id.is_empty() => ctx.request_id.clone(),
+        _ => uuid::Uuid::now_v7().to_string(),
+    }
+}
+
+fn header_str<'r>(req: &'r Request, name: header::HeaderName) -> Option<&'r str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// A path parameter, if present.
+pub fn path_param<'r>(req: &'r Request, name: &str) -> Option<&'r str> {
+    req.path_parameters_ref().and_then(|p| p.first(name))
+}
+
+/// The query string as (name, value) pairs, multi-value ones repeated.
+pub fn query_pairs(req: &Request) -> Vec<(String, String)> {
+    req.query_string_parameters_ref()
+        .map(|q| q.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
+        .unwrap_or_default()
+}
+
+/// The body as a JSON object, with its media type checked. `allow_merge_patch` admits
+/// `application/merge-patch+json` (PATCH).
+pub fn json_object(req: &Request, allow_merge_patch: bool) -> Result<Map<String, Value>, ApiError> {
+    let bytes: &[u8] = match req.body() {
+        Body::Empty => b"",
+        Body::Text(t) => t.as_bytes(),
+        Body::Binary(b) => b,
+        _ => b"",
+    };
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "the request body is {} bytes; at most {MAX_BODY_BYTES} are accepted",
+            bytes.len()
+        )));
+    }
+    if let Some(ct) = header_str(req, header::CONTENT_TYPE) {
+        let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let ok = essence == JSON || (allow_merge_patch && essence == MERGE_PATCH_JSON);
+        if !ok {
+            let accepted = if allow_merge_patch {
+                "application/json or application/merge-patch+json"
+            } else {
+                "application/json"
+            };
+            return Err(ApiError::UnsupportedMediaType(format!(
+                "Content-Type {ct:?} is not supported; send {accepted}"
+            )));
+        }
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request(
+            "missing_body",
+            "the request needs a JSON object body",
+        ));
+    }
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(ApiError::bad_request(
+            "invalid_body",
+            "the request body must be a JSON object",
+        )),
+        Err(e) => Err(ApiError::bad_request(
+            "malformed_json",
+            format!("the request body is not valid JSON: {e}"),
+        )),
+    }
+}
+
+/// A version a conditional request names in `If-Match` / `If-None-Match`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Precondition {
+    /// `*`: any current version.
+    Any,
+    Version(u64),
+}
+
+impl Precondition {
+    pub fn matches(self, version: u64) -> bool {
+        match self {
+            Self::Any => true,
+            Self::Version(v) => v == version,
+        }
+    }
+
+    /// The version to write against, when the condition names one.
+    pub fn version(self) -> Option<u64> {
+        match self {
+            Self::Any => None,
+            Self::Version(v) => Some(v),
+        }
+    }
+}
+
+fn precondition(req: &Request, name: header::HeaderName) -> Result<Option<Precondition>, ApiError> {
+    let Some(raw) = req.headers().get(&name) else {
+        return Ok(None);
+    };
+    let field = name.as_str();
+    let raw = raw
+        .to_str()
+        .map_err(|_| ApiError::bad_field(field, "must be an entity tag"))?
+        .trim();
+    if raw == "*" {
+        return Ok(Some(Precondition::Any));
+    }
+    // Only one tag is ever current, so a list is matched on its first entry.
+    let first = raw.split(',').next().unwrap_or("").trim();
+    let tag = first.strip_prefix("W/").unwrap_or(first);
+    tag.strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .and_then(|t| t.parse::<u64>().ok())
+        .map(|v| Some(Precondition::Version(v)))
+        .ok_or_else(|| {
+            ApiError::bad_field(field, "must be an entity tag from an ETag header, such as \"3\"")
+        })
+}
+
+pub fn if_match(req: &Request) -> Result<Option<Precondition>, ApiError> {
+    precondition(req, header::IF_MATCH)
+}
+
+pub fn if_none_match(req: &Request) -> Result<Option<Precondition>, ApiError> {
+    precondition(req, header::IF_NONE_MATCH)
+}
+
+/// Whether the request says `Prefer: return=minimal`.
+pub fn prefers_minimal(req: &Request) -> bool {
+    req.headers().get_all("prefer").iter().any(|v| {
+        v.to_str().is_ok_and(|s| {
+            s.split([',', ';'])
+                .any(|p| p.trim().eq_ignore_ascii_case("return=minimal"))
+        })
+    })
+}
+
+/// A response under construction: status, JSON body, headers.
+pub struct Reply {
+    status: StatusCode,
+    body: Option<Value>,
+    headers: Vec<(header::HeaderName, String)>,
+}
+
+impl Reply {
+    pub fn json(status: u16, body: Value) -> Self {
+        Self {
+            status: StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+            body: Some(body),
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn empty(status: u16) -> Self {
+        Self {
+            status: StatusCode::from_u16(status).unwrap_or(StatusCode::NO_CONTENT),
+            body: None,
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn header(mut self, name: header::HeaderName, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    fn into_response(self, content_type: &str, trace_id: &str) -> Response<Body> {
+        let mut response = Response::new(match &self.body {
+            Some(v) => Body::Text(v.to_string()),
+            None => Body::Empty,
+        });
+        *response.status_mut() = self.status;
+        let headers = response.headers_mut();
+        if self.body.is_some() {
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(static_type(content_type)));
+        }
+        if let Ok(v) = HeaderValue::from_str(trace_id) {
+            headers.insert("x-trace-id", v);
+        }
+        for (name, value) in self.headers {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                headers.append(name, v);
+            }
+        }
+        response
+    }
+}
+
+fn static_type(t: &str) -> &'static str {
+    if t == PROBLEM_JSON { PROBLEM_JSON } else { JSON }
+}
+
+/// The one mapping of an error to its problem+json answer (RFC 9457).
+pub fn problem(err: &ApiError, trace_id: &str) -> Response<Body> {
+    let status = err.status();
+    let (code, title) = match err {
+        ApiError::Validation(_) => ("validation_failed", "Bad request."),
+        ApiError::BadRequest { code, .. } => (*code, "Bad request."),
+        ApiError::NotFound(_) => ("not_found", "Not found."),
+        ApiError::Conflict { code, .. } => (*code, "Conflict."),
+        ApiError::PreconditionFailed => ("precondition_failed", "Precondition failed."),
+        ApiError::PayloadTooLarge(_) => ("payload_too_large", "Payload too large."),
+        ApiError::UnsupportedMediaType(_) => ("unsupported_media_type", "Unsupported media type."),
+        ApiError::Internal(_) => ("internal_error", "Internal server error."),
+    };
+    let mut body = json!({
+        "type": "about:blank",
+        "status": status,
+        "code": code,
+        "title": title,
+        "trace_id": trace_id,
+    });
+    let detail = match err {
+        ApiError::Internal(_) => "The server failed to answer; the error is logged under this trace_id.".to_owned(),
+        other => other.to_string(),
+    };
+    body["detail"] = Value::String(detail);
+    let errors = match err {
+        ApiError::Validation(errors) => json!(errors),
+        ApiError::BadRequest { field: Some(f), detail, .. }
+        | ApiError::Conflict { field: Some(f), detail, .. } => {
+            json!([{"field": f, "message": detail}])
+        }
+        _ => Value::Null,
+    };
+    if !errors.is_null() {
+        body["errors"] = errors;
+    }
+    Reply::json(status, body).into_response(PROBLEM_JSON, trace_id)
+}
+
+/// Ends a request: maps the outcome to a response and writes its one log line.
+/// A 500's cause is logged here and nowhere shown to the caller.
+pub fn finish(req: &Request, trace_id: &str, outcome: Result<Reply, ApiError>) -> Response<Body> {
+    let method = req.method().as_str();
+    let path = req.uri().path();
+    match outcome {
+        Ok(reply) => {
+            let response = reply.into_response(JSON, trace_id);
+            tracing::info!(trace_id, method, path, status = response.status().as_u16(), "request");
+            response
+        }
+        Err(err) => {
+            let response = problem(&err, trace_id);
+            let status = response.status().as_u16();
+            if let ApiError::Internal(cause) = &err {
+                tracing::error!(trace_id, method, path, status, cause = %cause, "request failed");
+            } else {
+                tracing::info!(trace_id, method, path, status, detail = %err, "request refused");
+            }
+            response
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! The Profiles API's common crate: everything the Lambda functions share.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod handlers;
+pub mod http;
+pub mod keys;
+pub mod lambda;
+pub mod model;
+pub mod store;
+pub mod validate;

@@ -1,0 +1,572 @@
+//! DynamoDB access: every read and write of the table, through aws-sdk-dynamodb and
+//! serde_dynamo. Uniqueness (slug, external id) and cascades are transactions, so a failure
+//! part-way leaves nothing half-written; every profile write is conditional on the version
+//! it was computed from.
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, CancellationReason, Delete, Put, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem,
+};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+
+use crate::auth::TenantId;
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::keys::{self, Item, PartitionItem};
+use crate::model::{Contact, Profile, ProfileId};
+
+/// A profile item must stay well inside DynamoDB's 400 KB item limit (its list-index copy
+/// has the same size, and keys and future attributes need room).
+pub const MAX_ITEM_BYTES: usize = 350 * 1024;
+
+/// How many slugs are tried for a derived slug before giving up with a 409.
+const SLUG_ATTEMPTS: u32 = 20;
+
+/// Builds the DynamoDB client from configuration alone: region and credentials come from
+/// the Lambda environment directly, skipping the SDK's default provider chains (profile
+/// files, IMDS, SSO), which cost cold-start time and are never used in Lambda.
+pub fn dynamodb_client(config: &Config) -> Client {
+    use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+    let c = &config.credentials;
+    let credentials = Credentials::new(
+        c.access_key_id.clone(),
+        c.secret_access_key.expose().to_owned(),
+        c.session_token.as_ref().map(|t| t.expose().to_owned()),
+        None,
+        "environment",
+    );
+    let mut builder = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(config.region.clone()))
+        .credentials_provider(credentials);
+    if let Some(endpoint) = &config.dynamodb_endpoint {
+        builder = builder.endpoint_url(endpoint);
+    }
+    Client::from_conf(builder.build())
+}
+
+/// The table, seen through the operations the API needs.
+#[derive(Clone, Debug)]
+pub struct Store {
+    client: Client,
+    table: String,
+}
+
+/// Sort direction of a list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SortOrder {
+    Asc,
+    Desc,
+}
+
+/// Where a list page resumes: opaque to clients, bound to its sort order, and rebuilt into
+/// a key of the caller's own tenant, so it can never reach another tenant's items.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListCursor {
+    #[serde(rename = "o")]
+    order: SortOrder,
+    #[serde(rename = "k")]
+    sort_key: String,
+    #[serde(rename = "i")]
+    id: ProfileId,
+}
+
+impl ListCursor {
+    pub fn encode(&self) -> String {
+        // Serializing plain strings and a UUID to JSON cannot fail.
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        URL_SAFE_NO_PAD.encode(json)
+    }
+
+    /// Decodes a cursor given for a list in `order`; `None` for anything not made by us.
+    pub fn decode(raw: &str, order: SortOrder) -> Option<Self> {
+        let bytes = URL_SAFE_NO_PAD.decode(raw).ok()?;
+        let cursor: Self = serde_json::from_slice(&bytes).ok()?;
+        let well_formed = cursor.order == order
+            && cursor.sort_key.len() < 128
+            && cursor.sort_key.ends_with(&format!("#{}", cursor.id));
+        well_formed.then_some(cursor)
+    }
+}
+
+/// One page of a list.
+#[derive(Debug)]
+pub struct Page {
+    pub profiles: Vec<Profile>,
+    pub next: Option<ListCursor>,
+}
+
+/// Positions, in one transaction, of the writes whose condition can fail.
+#[derive(Default)]
+struct Plan {
+    items: Vec<TransactWriteItem>,
+    profile: usize,
+    slug: Option<usize>,
+    external_id: Option<usize>,
+}
+
+enum TxError {
+    /// The transaction was cancelled: one reason per item, in order.
+    Cancelled(Vec<CancellationReason>),
+    Other(ApiError),
+}
+
+fn failed_condition(reasons: &[CancellationReason], at: Option<usize>) -> bool {
+    at.and_then(|i| reasons.get(i))
+        .is_some_and(|r| r.code() == Some("ConditionalCheckFailed"))
+}
+
+fn too_large() -> ApiError {
+    ApiError::PayloadTooLarge(format!(
+        "the profile would exceed the {MAX_ITEM_BYTES}-byte limit of a stored profile; shorten some fields"
+    ))
+}
+
+/// DynamoDB's own size of an item: attribute names plus values.
+pub fn item_size(item: &Item) -> usize {
+    fn value_size(v: &AttributeValue) -> usize {
+        match v {
+            AttributeValue::S(s) | AttributeValue::N(s) => s.len(),
+            AttributeValue::B(b) => b.as_ref().len(),
+            AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+            AttributeValue::Ss(v) | AttributeValue::Ns(v) => v.iter().map(String::len).sum(),
+            AttributeValue::Bs(v) => v.iter().map(|b| b.as_ref().len()).sum(),
+            AttributeValue::L(v) => 3 + v.iter().map(|x| 1 + value_size(x)).sum::<usize>(),
+            AttributeValue::M(m) => {
+                3 + m
+                    .iter()
+                    .map(|(k, x)| 1 + k.len() + value_size(x))
+                    .sum::<usize>()
+            }
+            _ => 0,
+        }
+    }
+    item.iter().map(|(k, v)| k.len() + value_size(v)).sum()
+}
+
+impl Store {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn from_config(config: &Config) -> Self {
+        Self::new(dynamodb_client(config), config.table_name.clone())
+    }
+
+    fn profile_item(&self, tenant: &TenantId, profile: &Profile) -> Result<Item, ApiError> {
+        let mut item: Item = serde_dynamo::to_item(profile)
+            .map_err(|e| ApiError::internal("serialize profile", e))?;
+        item.extend(keys::profile_item_keys(tenant, profile));
+        if item_size(&item) > MAX_ITEM_BYTES {
+            return Err(too_large());
+        }
+        Ok(item)
+    }
+
+    fn put(&self, item: Item, condition: Option<&str>) -> Result<TransactWriteItem, ApiError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .set_condition_expression(condition.map(str::to_owned))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(|e| ApiError::internal("build put", e))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    fn delete(&self, key: Item) -> Result<TransactWriteItem, ApiError> {
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .build()
+            .map_err(|e| ApiError::internal("build delete", e))?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+
+    fn guard(&self, key: Item, profile: &ProfileId) -> Result<TransactWriteItem, ApiError> {
+        let mut item = key;
+        item.insert(
+            keys::GUARD_OWNER.to_owned(),
+            AttributeValue::S(profile.to_string()),
+        );
+        self.put(item, Some("attribute_not_exists(PK)"))
+    }
+
+    /// The transaction that writes `new` over `old` (or creates it), with its guards.
+    fn plan(
+        &self,
+        tenant: &TenantId,
+        old: Option<&Profile>,
+        new: &Profile,
+        contacts: &[Contact],
+    ) -> Result<Plan, ApiError> {
+        let mut plan = Plan::default();
+        let item = self.profile_item(tenant, new)?;
+        let profile_put = match old {
+            None => self.put(item, Some("attribute_not_exists(PK)"))?,
+            Some(old) => {
+                let put = Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(item))
+                    .condition_expression("version = :expected")
+                    .expression_attribute_values(
+                        ":expected",
+                        AttributeValue::N(old.version.to_string()),
+                    )
+                    .build()
+                    .map_err(|e| ApiError::internal("build put", e))?;
+                TransactWriteItem::builder().put(put).build()
+            }
+        };
+        plan.profile = plan.items.len();
+        plan.items.push(profile_put);
+
+        let old_fields = old.map(|o| &o.fields);
+        let old_slug = old_fields.and_then(|f| f.slug.as_ref());
+        if new.fields.slug.as_ref() != old_slug {
+            if let Some(s) = old_slug {
+                plan.items.push(self.delete(keys::slug_guard(tenant, s))?);
+            }
+            if let Some(s) = &new.fields.slug {
+                plan.slug = Some(plan.items.len());
+                plan.items.push(self.guard(keys::slug_guard(tenant, s), &new.id)?);
+            }
+        }
+        let old_ext = old_fields.and_then(|f| f.external_id.as_ref());
+        if new.fields.external_id.as_ref() != old_ext {
+            if let Some(e) = old_ext {
+                plan.items.push(self.delete(keys::external_id_guard(tenant, e))?);
+            }
+            if let Some(e) = &new.fields.external_id {
+                plan.external_id = Some(plan.items.len());
+                plan.items.push(self.guard(keys::external_id_guard(tenant, e), &new.id)?);
+            }
+        }
+        for contact in contacts {
+            let mut item: Item = serde_dynamo::to_item(contact)
+                .map_err(|e| ApiError::internal("serialize contact", e))?;
+            item.extend(keys::contact_key(tenant, &new.id, &contact.id));
+            plan.items.push(self.put(item, Some("attribute_not_exists(PK)"))?);
+        }
+        Ok(plan)
+    }
+
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), TxError> {
+        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as E;
+        let err = match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(err) => err,
+        };
+        let context = DisplayErrorContext(&err).to_string();
+        match err.into_service_error() {
+            E::TransactionCanceledException(c) => {
+                let reasons = c.cancellation_reasons().to_vec();
+                let size = reasons.iter().any(|r| {
+                    r.code() == Some("ValidationError")
+                        && r.message().is_some_and(|m| m.contains("size"))
+                });
+                if size {
+                    Err(TxError::Other(too_large()))
+                } else {
+                    Err(TxError::Cancelled(reasons))
+                }
+            }
+            E::ResourceNotFoundException(_) => Err(TxError::Other(ApiError::internal(
+                "transact_write_items",
+                format!("table {} not found: {context}", self.table),
+            ))),
+            _ if context.contains("Item size") => Err(TxError::Other(too_large())),
+            _ => Err(TxError::Other(ApiError::internal(
+                "transact_write_items",
+                context,
+            ))),
+        }
+    }
+
+    /// The profile that holds an external id, read from its guard.
+    async fn external_id_owner(
+        &self,
+        tenant: &TenantId,
+        reasons: &[CancellationReason],
+        at: Option<usize>,
+        new: &Profile,
+    ) -> Result<Option<String>, ApiError> {
+        let from_reason = at
+            .and_then(|i| reasons.get(i))
+            .and_then(|r| r.item())
+            .and_then(|item| item.get(keys::GUARD_OWNER))
+            .and_then(|v| v.as_s().ok())
+            .cloned();
+        if from_reason.is_some() {
+            return Ok(from_reason);
+        }
+        let Some(ext) = &new.fields.external_id else {
+            return Ok(None);
+        };
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::external_id_guard(tenant, ext)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| ApiError::internal("get_item guard", DisplayErrorContext(&e)))?;
+        Ok(out
+            .item()
+            .and_then(|i| i.get(keys::GUARD_OWNER))
+            .and_then(|v| v.as_s().ok())
+            .cloned())
+    }
+
+    /// Writes a new or changed profile (with a new profile's initial contacts). A profile
+    /// without a slug gets one made from its name, with a numeric suffix while taken.
+    /// An update whose `old` version is no longer current is `PreconditionFailed`.
+    pub async fn write_profile(
+        &self,
+        tenant: &TenantId,
+        old: Option<&Profile>,
+        mut new: Profile,
+        contacts: &[Contact],
+    ) -> Result<Profile, ApiError> {
+        let derived = match new.fields.slug {
+            Some(_) => None,
+            None => new.derived_slug(),
+        };
+        let old_slug = old.and_then(|o| o.fields.slug.clone());
+        for attempt in 0..SLUG_ATTEMPTS {
+            if let Some(base) = &derived {
+                let candidate = match attempt {
+                    0 => base.clone(),
+                    1..10 => base.with_suffix(attempt + 1),
+                    // Past the first few, sequential guesses keep colliding: jump at random.
+                    _ => base.with_suffix(10 + (uuid::Uuid::now_v7().as_u128() % 999_990) as u32),
+                };
+                // A derived slug equal to the one the profile already holds is its own.
+                new.fields.slug = Some(match &old_slug {
+                    Some(s) if s.as_str() == base.as_str() => s.clone(),
+                    _ => candidate,
+                });
+            }
+            let plan = self.plan(tenant, old, &new, contacts)?;
+            let reasons = match self.transact(plan.items).await {
+                Ok(()) => return Ok(new),
+                Err(TxError::Other(e)) => return Err(e),
+                Err(TxError::Cancelled(reasons)) => reasons,
+            };
+            if failed_condition(&reasons, Some(plan.profile)) {
+                return Err(match old {
+                    Some(_) => ApiError::PreconditionFailed,
+                    None => ApiError::internal("create profile", "profile id already in use"),
+                });
+            }
+            if failed_condition(&reasons, plan.external_id) {
+                let owner = self
+                    .external_id_owner(tenant, &reasons, plan.external_id, &new)
+                    .await?;
+                return Err(ApiError::Conflict {
+                    code: "external_id_taken",
+                    detail: match owner {
+                        Some(id) => format!("external_id is already used by profile {id}"),
+                        None => "external_id is already used by another profile".into(),
+                    },
+                    field: Some("external_id".into()),
+                });
+            }
+            if failed_condition(&reasons, plan.slug) {
+                if derived.is_some() {
+                    continue;
+                }
+                return Err(ApiError::Conflict {
+                    code: "slug_taken",
+                    detail: "slug is already used by another profile".into(),
+                    field: Some("slug".into()),
+                });
+            }
+            let codes: Vec<&str> = reasons.iter().filter_map(|r| r.code()).collect();
+            return Err(ApiError::internal(
+                "write profile",
+                format!("transaction cancelled: {codes:?}"),
+            ));
+        }
+        Err(ApiError::Conflict {
+            code: "slug_taken",
+            detail: "no free slug could be made from the name; give a slug".into(),
+            field: Some("slug".into()),
+        })
+    }
+
+    /// Every item of a profile's partition: the profile and its contacts.
+    async fn partition(&self, tenant: &TenantId, id: &ProfileId) -> Result<Vec<Item>, ApiError> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("PK = :pk")
+                .expression_attribute_values(":pk", keys::profile_partition(tenant, id))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| ApiError::internal("query partition", DisplayErrorContext(&e)))?;
+            items.extend(out.items().iter().cloned());
+            match out.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    /// A profile with its contacts, in one Query of its partition.
+    pub async fn get_with_contacts(
+        &self,
+        tenant: &TenantId,
+        id: &ProfileId,
+    ) -> Result<Option<(Profile, Vec<Contact>)>, ApiError> {
+        let mut profile = None;
+        let mut contacts = Vec::new();
+        for item in self.partition(tenant, id).await? {
+            match keys::classify(&item) {
+                PartitionItem::Profile => profile = Some(decode_profile(item)?),
+                PartitionItem::Contact => contacts.push(
+                    serde_dynamo::from_item(item)
+                        .map_err(|e| ApiError::internal("decode contact", e))?,
+                ),
+                PartitionItem::Other => {}
+            }
+        }
+        Ok(profile.map(|p| (p, contacts)))
+    }
+
+    /// A profile alone, read consistently.
+    pub async fn get(&self, tenant: &TenantId, id: &ProfileId) -> Result<Option<Profile>, ApiError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::profile_key(tenant, id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| ApiError::internal("get_item profile", DisplayErrorContext(&e)))?;
+        out.item.map(decode_profile).transpose()
+    }
+
+    /// Deletes a profile with everything in its partition and its guards, in one
+    /// transaction conditional on the version read. `Ok(false)` when there is no profile.
+    pub async fn delete_profile(
+        &self,
+        tenant: &TenantId,
+        id: &ProfileId,
+        expected_version: Option<u64>,
+    ) -> Result<bool, ApiError> {
+        let items = self.partition(tenant, id).await?;
+        let mut profile = None;
+        let mut deletes = Vec::new();
+        for item in items {
+            let key: Item = [keys::PK, keys::SK]
+                .into_iter()
+                .filter_map(|k| item.get(k).map(|v| (k.to_owned(), v.clone())))
+                .collect();
+            if let PartitionItem::Profile = keys::classify(&item) {
+                profile = Some(decode_profile(item)?);
+            } else {
+                deletes.push(self.delete(key)?);
+            }
+        }
+        let Some(profile) = profile else {
+            return Ok(false);
+        };
+        if expected_version.is_some_and(|v| v != profile.version) {
+            return Err(ApiError::PreconditionFailed);
+        }
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(keys::profile_key(tenant, id)))
+            .condition_expression("version = :expected")
+            .expression_attribute_values(":expected", AttributeValue::N(profile.version.to_string()))
+            .build()
+            .map_err(|e| ApiError::internal("build delete", e))?;
+        deletes.insert(0, TransactWriteItem::builder().delete(delete).build());
+        if let Some(s) = &profile.fields.slug {
+            deletes.push(self.delete(keys::slug_guard(tenant, s))?);
+        }
+        if let Some(e) = &profile.fields.external_id {
+            deletes.push(self.delete(keys::external_id_guard(tenant, e))?);
+        }
+        match self.transact(deletes).await {
+            Ok(()) => Ok(true),
+            Err(TxError::Cancelled(reasons)) if failed_condition(&reasons, Some(0)) => {
+                Err(ApiError::PreconditionFailed)
+            }
+            Err(TxError::Cancelled(reasons)) => Err(ApiError::internal(
+                "delete profile",
+                format!("transaction cancelled: {reasons:?}"),
+            )),
+            Err(TxError::Other(e)) => Err(e),
+        }
+    }
+
+    /// One page of a tenant's profiles by creation time, from the list index.
+    pub async fn list(
+        &self,
+        tenant: &TenantId,
+        limit: usize,
+        order: SortOrder,
+        after: Option<&ListCursor>,
+    ) -> Result<Page, ApiError> {
+        let start = after.map(|c| keys::list_start_key(tenant, &c.id, &c.sort_key));
+        // One more than asked: whether it comes back tells if a next page exists.
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(keys::GSI1)
+            .key_condition_expression("GSI1PK = :pk")
+            .expression_attribute_values(":pk", keys::list_partition(tenant))
+            .scan_index_forward(order == SortOrder::Asc)
+            .limit(i32::try_from(limit + 1).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| ApiError::internal("query list", DisplayErrorContext(&e)))?;
+        let mut profiles = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(decode_profile)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = if profiles.len() > limit {
+            profiles.truncate(limit);
+            profiles.last().map(|p| ListCursor {
+                order,
+                sort_key: keys::list_sort_key(p),
+                id: p.id,
+            })
+        } else {
+            None
+        };
+        Ok(Page { profiles, next })
+    }
+}
+
+fn decode_profile(item: Item) -> Result<Profile, ApiError> {
+    serde_dynamo::from_item(item).map_err(|e| ApiError::internal("decode profile", e))
+}

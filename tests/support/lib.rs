@@ -1,0 +1,400 @@
+//! Test support: a real DynamoDB-compatible engine per test, the table made from
+//! `template.yaml`'s own definition, and real API Gateway events from `events/`.
+//!
+//! The engine is dynoxide embedded in the test process (one in-memory server per test).
+//! Set `PROFILES_TEST_DYNAMODB_ENDPOINT` to run the same suite against another engine,
+//! such as AWS's DynamoDB Local (`scripts/test-dynamodb-local.sh`); each test then gets a
+//! table of its own there.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
+use std::path::PathBuf;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+};
+use lambda_http::{Body, Request, Response};
+use serde_json::Value;
+use shared::config::Config;
+use shared::handlers::App;
+
+pub use serde_json::json;
+
+/// The switch: a URL here runs the suite on that engine instead of embedded dynoxide.
+pub const ENGINE_ENV: &str = "PROFILES_TEST_DYNAMODB_ENDPOINT";
+
+pub fn repo_path(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)
+}
+
+/// A running engine with the API's table in it.
+pub struct Engine {
+    pub endpoint: String,
+    pub table: String,
+    pub client: Client,
+}
+
+impl Engine {
+    /// Starts an engine (or joins the one named by `PROFILES_TEST_DYNAMODB_ENDPOINT`) and
+    /// creates a fresh table there from `template.yaml`.
+    pub async fn start() -> Self {
+        let endpoint = match std::env::var(ENGINE_ENV) {
+            Ok(url) if !url.is_empty() => url,
+            _ => {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let addr = listener.local_addr().unwrap();
+                let db = dynoxide::Database::memory().unwrap();
+                tokio::spawn(dynoxide::server::serve_on(listener, db));
+                format!("http://{addr}")
+            }
+        };
+        let table = format!("profiles-{}", uuid::Uuid::now_v7().simple());
+        let config = config_for(&endpoint, &table);
+        let client = shared::store::dynamodb_client(&config);
+        create_table_from_template(&client, &table).await;
+        Self {
+            endpoint,
+            table,
+            client,
+        }
+    }
+
+    pub fn config(&self) -> Config {
+        config_for(&self.endpoint, &self.table)
+    }
+
+    /// The application exactly as a function builds it at init, pointed at this engine.
+    pub fn app(&self) -> App {
+        App::new(self.config())
+    }
+
+    /// Every item in the table (a Scan: fine for a test, never done by the API).
+    pub async fn all_items(&self) -> Vec<shared::keys::Item> {
+        let out = self.client.scan().table_name(&self.table).send().await.unwrap();
+        out.items.unwrap_or_default()
+    }
+}
+
+pub fn config_for(endpoint: &str, table: &str) -> Config {
+    let endpoint = endpoint.to_owned();
+    let table = table.to_owned();
+    Config::from_lookup(move |k| match k {
+        "TABLE_NAME" => Some(table.clone()),
+        "DYNAMODB_ENDPOINT" => Some(endpoint.clone()),
+        "PROFILES_TENANT_ID" => Some("tenant-a".into()),
+        "PROFILES_PRINCIPAL_ID" => Some("user-1".into()),
+        _ => None,
+    })
+    .unwrap()
+}
+
+fn yaml_str(v: &serde_yaml::Value) -> String {
+    v.as_str().unwrap().to_owned()
+}
+
+fn key_schema(v: &serde_yaml::Value) -> Vec<KeySchemaElement> {
+    v.as_sequence()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            KeySchemaElement::builder()
+                .attribute_name(yaml_str(&k["AttributeName"]))
+                .key_type(KeyType::from(yaml_str(&k["KeyType"]).as_str()))
+                .build()
+                .unwrap()
+        })
+        .collect()
+}
+
+/// Creates `table` as the template's `AWS::DynamoDB::Table` defines it: keys, GSIs, TTL.
+pub async fn create_table_from_template(client: &Client, table: &str) {
+    let text = std::fs::read_to_string(repo_path("template.yaml")).unwrap();
+    let template: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let resources = template["Resources"].as_mapping().unwrap();
+    let def = resources
+        .values()
+        .find(|r| r["Type"].as_str() == Some("AWS::DynamoDB::Table"))
+        .expect("template.yaml defines a DynamoDB table");
+    let props = &def["Properties"];
+    let attributes = props["AttributeDefinitions"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            AttributeDefinition::builder()
+                .attribute_name(yaml_str(&a["AttributeName"]))
+                .attribute_type(ScalarAttributeType::from(yaml_str(&a["AttributeType"]).as_str()))
+                .build()
+                .unwrap()
+        })
+        .collect();
+    let gsis = props["GlobalSecondaryIndexes"]
+        .as_sequence()
+        .map(|seq| {
+            seq.iter()
+                .map(|g| {
+                    GlobalSecondaryIndex::builder()
+                        .index_name(yaml_str(&g["IndexName"]))
+                        .set_key_schema(Some(key_schema(&g["KeySchema"])))
+                        .projection(
+                            Projection::builder()
+                                .projection_type(ProjectionType::from(
+                                    yaml_str(&g["Projection"]["ProjectionType"]).as_str(),
+                                ))
+                                .build(),
+                        )
+                        .build()
+                        .unwrap()
+                })
+                .collect()
+        });
+    assert_eq!(yaml_str(&props["BillingMode"]), "PAY_PER_REQUEST");
+    client
+        .create_table()
+        .table_name(table)
+        .set_attribute_definitions(Some(attributes))
+        .set_key_schema(Some(key_schema(&props["KeySchema"])))
+        .set_global_secondary_indexes(gsis)
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap();
+    if let Some(ttl) = props["TimeToLiveSpecification"].as_mapping() {
+        let spec = TimeToLiveSpecification::builder()
+            .attribute_name(yaml_str(&ttl[&serde_yaml::Value::from("AttributeName")]))
+            .enabled(true)
+            .build()
+            .unwrap();
+        client
+            .update_time_to_live()
+            .table_name(table)
+            .time_to_live_specification(spec)
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+/// A real API Gateway event from `events/<name>.json`, with the parts a test changes.
+#[derive(Clone)]
+pub struct Event(Value);
+
+impl Event {
+    pub fn load(name: &str) -> Self {
+        let path = repo_path(&format!("events/{name}.json"));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+        Self(serde_json::from_str(&text).unwrap())
+    }
+
+    /// The event's body as given (raw text, for malformed bodies).
+    pub fn raw_body(mut self, body: &str) -> Self {
+        self.0["body"] = Value::String(body.to_owned());
+        self.0["isBase64Encoded"] = Value::Bool(false);
+        self
+    }
+
+    pub fn body(self, body: Value) -> Self {
+        let text = body.to_string();
+        self.raw_body(&text)
+    }
+
+    pub fn no_body(mut self) -> Self {
+        self.0["body"] = Value::Null;
+        self
+    }
+
+    pub fn profile_id(mut self, id: &str) -> Self {
+        self.0["pathParameters"] = json!({ "profile_id": id });
+        let resource = self.0["resource"].as_str().unwrap().to_owned();
+        let path = resource.replace("{profile_id}", id);
+        self.0["path"] = Value::String(path.clone());
+        self.0["requestContext"]["path"] = Value::String(format!("/prod{path}"));
+        self
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        // Replace any header of the same name, whatever its case.
+        for map in ["headers", "multiValueHeaders"] {
+            if let Some(m) = self.0[map].as_object_mut() {
+                m.retain(|k, _| !k.eq_ignore_ascii_case(name));
+            }
+        }
+        self.0["headers"][name] = Value::String(value.to_owned());
+        self.0["multiValueHeaders"][name] = json!([value]);
+        self
+    }
+
+    pub fn without_header(mut self, name: &str) -> Self {
+        for map in ["headers", "multiValueHeaders"] {
+            if let Some(m) = self.0[map].as_object_mut() {
+                m.retain(|k, _| !k.eq_ignore_ascii_case(name));
+            }
+        }
+        self
+    }
+
+    /// Sets the query string: each pair once, a repeated name becomes multi-value.
+    pub fn query(mut self, pairs: &[(&str, &str)]) -> Self {
+        let mut single = serde_json::Map::new();
+        let mut multi = serde_json::Map::new();
+        for (k, v) in pairs {
+            single.insert((*k).to_owned(), json!(v));
+            multi
+                .entry((*k).to_owned())
+                .or_insert_with(|| json!([]))
+                .as_array_mut()
+                .unwrap()
+                .push(json!(v));
+        }
+        let empty = pairs.is_empty();
+        self.0["queryStringParameters"] = if empty { Value::Null } else { Value::Object(single) };
+        self.0["multiValueQueryStringParameters"] = if empty { Value::Null } else { Value::Object(multi) };
+        self
+    }
+
+    pub fn request_id(&self) -> String {
+        self.0["requestContext"]["requestId"].as_str().unwrap().to_owned()
+    }
+
+    pub fn with_request_id(mut self, id: &str) -> Self {
+        self.0["requestContext"]["requestId"] = Value::String(id.to_owned());
+        self
+    }
+
+    pub fn resource(mut self, resource: &str, path: &str) -> Self {
+        self.0["resource"] = Value::String(resource.to_owned());
+        self.0["requestContext"]["resourcePath"] = Value::String(resource.to_owned());
+        self.0["path"] = Value::String(path.to_owned());
+        self
+    }
+
+    /// The event as the Lambda runtime hands it to lambda_http.
+    pub fn request(&self) -> Request {
+        lambda_http::request::from_str(&self.0.to_string()).unwrap()
+    }
+}
+
+/// A response, read.
+pub struct Reply {
+    pub status: u16,
+    pub headers: lambda_http::http::HeaderMap,
+    pub body: Value,
+    pub raw_body: String,
+}
+
+impl Reply {
+    pub fn from(response: Response<Body>) -> Self {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let raw_body = match response.body() {
+            Body::Empty => String::new(),
+            Body::Text(t) => t.clone(),
+            Body::Binary(b) => String::from_utf8(b.clone()).unwrap(),
+            _ => String::new(),
+        };
+        let body = if raw_body.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&raw_body).unwrap()
+        };
+        Self {
+            status,
+            headers,
+            body,
+            raw_body,
+        }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(|v| v.to_str().unwrap())
+    }
+
+    /// The fields named in a problem's `errors`.
+    pub fn error_fields(&self) -> Vec<String> {
+        self.body["errors"]
+            .as_array()
+            .map(|a| a.iter().map(|e| e["field"].as_str().unwrap().to_owned()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Asserts this is a problem+json with `status`, and returns its `code`.
+    #[track_caller]
+    pub fn assert_problem(&self, status: u16) -> &str {
+        assert_eq!(self.status, status, "body: {}", self.raw_body);
+        assert_eq!(self.header("content-type"), Some("application/problem+json"));
+        assert_eq!(self.body["status"], status);
+        assert_eq!(self.body["type"], "about:blank");
+        assert!(self.body["title"].is_string());
+        assert!(self.body["detail"].is_string());
+        assert_eq!(self.body["trace_id"].as_str(), self.header("x-trace-id"));
+        self.body["code"].as_str().unwrap()
+    }
+}
+
+/// The API's handlers, each fed its function's real event, on a fresh engine and table.
+pub struct Api {
+    pub engine: Engine,
+    pub app: App,
+}
+
+impl Api {
+    pub async fn start() -> Self {
+        let engine = Engine::start().await;
+        let app = engine.app();
+        Self { engine, app }
+    }
+
+    pub async fn send(&self, function: &str, event: Event) -> Reply {
+        use shared::handlers as h;
+        let req = event.request();
+        let response = match function {
+            "create-profile" => h::create_profile(&self.app, req).await,
+            "get-profile" => h::get_profile(&self.app, req).await,
+            "list-profiles" => h::list_profiles(&self.app, req).await,
+            "update-profile" => h::update_profile(&self.app, req).await,
+            "replace-profile" => h::replace_profile(&self.app, req).await,
+            "delete-profile" => h::delete_profile(&self.app, req).await,
+            other => panic!("no function {other}"),
+        };
+        Reply::from(response)
+    }
+
+    pub async fn create(&self, body: Value) -> Reply {
+        self.send("create-profile", Event::load("create-profile").body(body)).await
+    }
+
+    /// Creates a profile and returns its JSON, asserting the 201.
+    pub async fn created(&self, body: Value) -> Value {
+        let r = self.create(body).await;
+        assert_eq!(r.status, 201, "create failed: {}", r.raw_body);
+        r.body
+    }
+
+    pub async fn get(&self, id: &str) -> Reply {
+        self.send("get-profile", Event::load("get-profile").profile_id(id)).await
+    }
+
+    pub async fn patch(&self, id: &str, body: Value) -> Reply {
+        self.send("update-profile", Event::load("update-profile").profile_id(id).body(body))
+            .await
+    }
+
+    pub async fn put(&self, id: &str, body: Value) -> Reply {
+        self.send("replace-profile", Event::load("replace-profile").profile_id(id).body(body))
+            .await
+    }
+
+    pub async fn delete(&self, id: &str) -> Reply {
+        self.send("delete-profile", Event::load("delete-profile").profile_id(id)).await
+    }
+
+    pub async fn list(&self, query: &[(&str, &str)]) -> Reply {
+        self.send("list-profiles", Event::load("list-profiles").query(query)).await
+    }
+}
+
+/// The `id` of a profile's JSON.
+pub fn id_of(profile: &Value) -> String {
+    profile["id"].as_str().unwrap().to_owned()
+}
