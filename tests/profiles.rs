@@ -18,7 +18,10 @@ async fn create_from_empty_body_answers_201_with_defaults_location_and_etag() {
     let id = id_of(&r.body);
     let uuid = uuid::Uuid::parse_str(&id).unwrap();
     assert_eq!(uuid.get_version_num(), 7, "ids are time-ordered UUID v7");
-    assert_eq!(r.header("location"), Some(format!("/profiles/{id}").as_str()));
+    assert_eq!(
+        r.header("location"),
+        Some(format!("/profiles/{id}").as_str())
+    );
     assert_eq!(r.header("etag"), Some("\"1\""));
     assert_eq!(r.body["version"], 1);
     assert_eq!(r.body["enabled"], true);
@@ -31,7 +34,10 @@ async fn create_from_empty_body_answers_201_with_defaults_location_and_etag() {
     assert_eq!(r.body["owner_id"], "user-1");
     assert_eq!(r.body["created_at"], r.body["updated_at"]);
     let created_at = r.body["created_at"].as_str().unwrap();
-    assert!(created_at.ends_with('Z') && created_at.len() == 24, "{created_at}");
+    assert!(
+        created_at.ends_with('Z') && created_at.len() == 24,
+        "{created_at}"
+    );
 }
 
 #[tokio::test]
@@ -45,7 +51,10 @@ async fn create_derives_name_headline_slug_and_expands_country() {
     assert_eq!(p["name"], "Mary Jane Smith");
     assert_eq!(p["headline"], "CTO at Acme Corp");
     assert_eq!(p["slug"], "mary-jane-smith");
-    assert_eq!(p["email"], "Mary@example.com", "the domain is lower-cased, the local part kept");
+    assert_eq!(
+        p["email"], "Mary@example.com",
+        "the domain is lower-cased, the local part kept"
+    );
     assert_eq!(
         p["country"],
         json!({
@@ -59,7 +68,10 @@ async fn create_derives_name_headline_slug_and_expands_country() {
     assert_eq!(contacts.len(), 2);
     assert_eq!(contacts[0]["key"], "email");
     assert_eq!(contacts[1]["key"], "phone");
-    assert_eq!(contacts[1]["value"], "+14155552671", "phones are normalized to E.164");
+    assert_eq!(
+        contacts[1]["value"], "+14155552671",
+        "phones are normalized to E.164"
+    );
 }
 
 #[tokio::test]
@@ -126,8 +138,16 @@ async fn concurrent_creates_cannot_both_take_one_slug() {
         tasks.spawn(async move { api.create(json!({"slug": "contested"})).await.status });
     }
     let statuses: Vec<u16> = tasks.join_all().await;
-    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 1, "{statuses:?}");
-    assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 7, "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 409).count(),
+        7,
+        "{statuses:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -203,9 +223,20 @@ async fn every_bad_field_is_reported_at_once() {
     let mut fields = r.error_fields();
     fields.sort();
     let mut expected = vec![
-        "bio", "country_numeric_code", "custom_properties.bad key!", "custom_properties.n",
-        "education[0].end_date", "email", "enabled", "first_name", "mobile_phone_number",
-        "slug", "social_links[0].url", "tags[1]", "tags[2]", "website_url",
+        "bio",
+        "country_numeric_code",
+        "custom_properties.bad key!",
+        "custom_properties.n",
+        "education[0].end_date",
+        "email",
+        "enabled",
+        "first_name",
+        "mobile_phone_number",
+        "slug",
+        "social_links[0].url",
+        "tags[1]",
+        "tags[2]",
+        "website_url",
         "work_experiences[0].start_date",
     ];
     expected.sort();
@@ -217,19 +248,39 @@ async fn every_bad_field_is_reported_at_once() {
 async fn unknown_and_read_only_fields_are_rejected_by_name() {
     let api = Api::start().await;
     let r = api
-        .create(json!({"name": "A", "nickname": "x", "id": "abc", "version": 3, "created_at": "x",
-                       "owner_id": "me", "country": {}, "photo_url": "https://x.io/a.png"}))
+        .create(
+            json!({"name": "A", "nickname": "x", "id": "abc", "version": 3, "created_at": "x",
+                       "owner_id": "me", "country": {}, "photo_url": "https://x.io/a.png"}),
+        )
         .await;
     r.assert_problem(400);
     let mut fields = r.error_fields();
     fields.sort();
     assert_eq!(
         fields,
-        vec!["country", "created_at", "id", "nickname", "owner_id", "photo_url", "version"]
+        vec![
+            "country",
+            "created_at",
+            "id",
+            "nickname",
+            "owner_id",
+            "photo_url",
+            "version"
+        ]
     );
-    let nickname = &r.body["errors"].as_array().unwrap().iter().find(|e| e["field"] == "nickname").unwrap()["message"];
+    let nickname = &r.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["field"] == "nickname")
+        .unwrap()["message"];
     assert_eq!(nickname, "unknown field");
-    let id = &r.body["errors"].as_array().unwrap().iter().find(|e| e["field"] == "id").unwrap()["message"];
+    let id = &r.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["field"] == "id")
+        .unwrap()["message"];
     assert_eq!(id, "is read-only");
 }
 
@@ -249,8 +300,11 @@ async fn nested_objects_reject_unknown_members_and_require_theirs() {
     assert_eq!(
         fields,
         vec![
-            "contacts[0].key", "contacts[1].value", "social_links[0].followers",
-            "work_experiences[0].company", "work_experiences[0].start_date",
+            "contacts[0].key",
+            "contacts[1].value",
+            "social_links[0].followers",
+            "work_experiences[0].company",
+            "work_experiences[0].start_date",
         ]
     );
 }
@@ -271,8 +325,15 @@ async fn valid_nested_values_are_stored_and_shown() {
     assert_eq!(p["social_links"][0]["url"], "https://linkedin.com/in/mary");
     assert_eq!(p["work_experiences"][0]["end_date"], "2024-06-30");
     assert_eq!(p["education"][0], json!({"school": "MIT", "degree": "BSc"}));
-    assert_eq!(p["skills"], json!(["Rust", "DynamoDB"]), "items are trimmed");
-    assert_eq!(p["custom_properties"], json!({"clicker": "1", "plan.tier": "gold"}));
+    assert_eq!(
+        p["skills"],
+        json!(["Rust", "DynamoDB"]),
+        "items are trimmed"
+    );
+    assert_eq!(
+        p["custom_properties"],
+        json!({"clicker": "1", "plan.tier": "gold"})
+    );
     assert_eq!(p["website_url"], "https://acme.com/");
 }
 
@@ -312,7 +373,10 @@ async fn too_many_items_in_a_list_is_400() {
 async fn malformed_json_is_400() {
     let api = Api::start().await;
     let r = api
-        .send("create-profile", Event::load("create-profile").raw_body("{\"name\": "))
+        .send(
+            "create-profile",
+            Event::load("create-profile").raw_body("{\"name\": "),
+        )
         .await;
     assert_eq!(r.assert_problem(400), "malformed_json");
 }
@@ -321,7 +385,10 @@ async fn malformed_json_is_400() {
 async fn a_body_that_is_not_an_object_is_400() {
     let api = Api::start().await;
     let r = api
-        .send("create-profile", Event::load("create-profile").raw_body("[1, 2]"))
+        .send(
+            "create-profile",
+            Event::load("create-profile").raw_body("[1, 2]"),
+        )
         .await;
     assert_eq!(r.assert_problem(400), "invalid_body");
 }
@@ -407,19 +474,25 @@ async fn get_unknown_or_malformed_id_is_404_problem() {
 async fn get_with_matching_if_none_match_is_304() {
     let api = Api::start().await;
     let id = id_of(&api.created(json!({"name": "Cached"})).await);
-    let event = Event::load("get-profile").profile_id(&id).header("If-None-Match", "\"1\"");
+    let event = Event::load("get-profile")
+        .profile_id(&id)
+        .header("If-None-Match", "\"1\"");
     let r = api.send("get-profile", event).await;
     assert_eq!(r.status, 304);
     assert_eq!(r.raw_body, "");
     assert_eq!(r.header("etag"), Some("\"1\""));
-    let event = Event::load("get-profile").profile_id(&id).header("If-None-Match", "\"0\"");
+    let event = Event::load("get-profile")
+        .profile_id(&id)
+        .header("If-None-Match", "\"0\"");
     assert_eq!(api.send("get-profile", event).await.status, 200);
 }
 
 #[tokio::test]
 async fn trace_id_is_the_gateway_request_id_in_header_and_problem() {
     let api = Api::start().await;
-    let event = Event::load("get-profile").profile_id("nope").with_request_id("req-123");
+    let event = Event::load("get-profile")
+        .profile_id("nope")
+        .with_request_id("req-123");
     let r = api.send("get-profile", event).await;
     r.assert_problem(404);
     assert_eq!(r.header("x-trace-id"), Some("req-123"));
@@ -438,7 +511,11 @@ async fn a_server_failure_is_500_that_reveals_nothing() {
     let r = broken.create(json!({"name": "x"})).await;
     assert_eq!(r.assert_problem(500), "internal_error");
     assert!(!r.raw_body.contains("no-such-table"), "{}", r.raw_body);
-    assert!(!r.raw_body.to_lowercase().contains("dynamo"), "{}", r.raw_body);
+    assert!(
+        !r.raw_body.to_lowercase().contains("dynamo"),
+        "{}",
+        r.raw_body
+    );
 }
 
 // ---------------------------------------------------------------- PATCH
@@ -466,18 +543,25 @@ async fn patch_sets_clears_and_leaves_fields_as_merge_patch() {
 #[tokio::test]
 async fn patch_with_null_clears_field() {
     let api = Api::start().await;
-    let p = api.created(json!({"email": "a@example.com", "enabled": false})).await;
+    let p = api
+        .created(json!({"email": "a@example.com", "enabled": false}))
+        .await;
     let r = api
         .patch(&id_of(&p), json!({"email": null, "enabled": null}))
         .await;
     assert_eq!(r.body["email"], Value::Null);
-    assert_eq!(r.body["enabled"], true, "a cleared flag returns to its default");
+    assert_eq!(
+        r.body["enabled"], true,
+        "a cleared flag returns to its default"
+    );
 }
 
 #[tokio::test]
 async fn patch_arrays_replace_whole_and_empty_clears() {
     let api = Api::start().await;
-    let p = api.created(json!({"industry": ["Fintech", "SaaS"], "tags": ["a"]})).await;
+    let p = api
+        .created(json!({"industry": ["Fintech", "SaaS"], "tags": ["a"]}))
+        .await;
     let id = id_of(&p);
     let r = api.patch(&id, json!({"industry": ["Payments"]})).await;
     assert_eq!(r.body["industry"], json!(["Payments"]));
@@ -494,9 +578,15 @@ async fn patch_merges_custom_properties_key_by_key() {
         .await;
     let id = id_of(&p);
     let r = api
-        .patch(&id, json!({"custom_properties": {"b": "20", "c": null, "d": "4"}}))
+        .patch(
+            &id,
+            json!({"custom_properties": {"b": "20", "c": null, "d": "4"}}),
+        )
         .await;
-    assert_eq!(r.body["custom_properties"], json!({"a": "1", "b": "20", "d": "4"}));
+    assert_eq!(
+        r.body["custom_properties"],
+        json!({"a": "1", "b": "20", "d": "4"})
+    );
     let r = api.patch(&id, json!({"custom_properties": null})).await;
     assert_eq!(r.body["custom_properties"], json!({}));
 }
@@ -504,8 +594,10 @@ async fn patch_merges_custom_properties_key_by_key() {
 #[tokio::test]
 async fn patch_cannot_push_custom_properties_past_50_keys() {
     let api = Api::start().await;
-    let first: serde_json::Map<String, Value> = (0..40).map(|i| (format!("k{i}"), json!("v"))).collect();
-    let more: serde_json::Map<String, Value> = (40..51).map(|i| (format!("k{i}"), json!("v"))).collect();
+    let first: serde_json::Map<String, Value> =
+        (0..40).map(|i| (format!("k{i}"), json!("v"))).collect();
+    let more: serde_json::Map<String, Value> =
+        (40..51).map(|i| (format!("k{i}"), json!("v"))).collect();
     let id = id_of(&api.created(json!({"custom_properties": first})).await);
     let r = api.patch(&id, json!({"custom_properties": more})).await;
     r.assert_problem(400);
@@ -579,7 +671,10 @@ async fn patch_with_stale_if_match_is_412_and_current_one_succeeds() {
         .profile_id(&id)
         .header("If-Match", "\"1\"")
         .body(json!({"title": "b"}));
-    assert_eq!(api.send("update-profile", stale).await.assert_problem(412), "precondition_failed");
+    assert_eq!(
+        api.send("update-profile", stale).await.assert_problem(412),
+        "precondition_failed"
+    );
     let current = Event::load("update-profile")
         .profile_id(&id)
         .header("If-Match", "\"2\"")
@@ -595,14 +690,19 @@ async fn concurrent_patches_all_land_and_each_bumps_the_version() {
     for i in 0..3 {
         let (api, id) = (api.clone(), id.clone());
         tasks.spawn(async move {
-            api.patch(&id, json!({"custom_properties": {format!("k{i}"): "v"}})).await.status
+            api.patch(&id, json!({"custom_properties": {format!("k{i}"): "v"}}))
+                .await
+                .status
         });
     }
     let statuses = tasks.join_all().await;
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
     let got = api.get(&id).await;
     assert_eq!(got.body["version"], 4);
-    assert_eq!(got.body["custom_properties"], json!({"k0": "v", "k1": "v", "k2": "v"}));
+    assert_eq!(
+        got.body["custom_properties"],
+        json!({"k0": "v", "k1": "v", "k2": "v"})
+    );
 }
 
 #[tokio::test]
@@ -626,19 +726,27 @@ async fn patching_external_id_to_a_taken_one_is_409() {
     r.assert_problem(409);
     assert!(r.body["detail"].as_str().unwrap().contains(&b));
     assert_eq!(api.patch(&a, json!({"external_id": "c"})).await.status, 200);
-    assert_eq!(api.created(json!({"external_id": "a"})).await["external_id"], "a");
+    assert_eq!(
+        api.created(json!({"external_id": "a"})).await["external_id"],
+        "a"
+    );
 }
 
 #[tokio::test]
 async fn a_slug_is_made_when_a_name_first_appears_and_kept_when_it_changes() {
     let api = Api::start().await;
     let id = id_of(&api.created(json!({})).await);
-    let r = api.patch(&id, json!({"first_name": "Ada", "last_name": "Lovelace"})).await;
+    let r = api
+        .patch(&id, json!({"first_name": "Ada", "last_name": "Lovelace"}))
+        .await;
     assert_eq!(r.body["slug"], "ada-lovelace");
     let r = api.patch(&id, json!({"last_name": "King"})).await;
     assert_eq!(r.body["slug"], "ada-lovelace", "slugs are stable links");
     let r = api.patch(&id, json!({"slug": null})).await;
-    assert_eq!(r.body["slug"], "ada-king", "a cleared slug is made anew from the name");
+    assert_eq!(
+        r.body["slug"], "ada-king",
+        "a cleared slug is made anew from the name"
+    );
 }
 
 // ---------------------------------------------------------------- PUT
@@ -653,7 +761,12 @@ async fn put_replaces_every_writable_field_and_keeps_contacts() {
         }))
         .await;
     let id = id_of(&p);
-    let r = api.put(&id, json!({"name": "New", "website_url": "https://new.example"})).await;
+    let r = api
+        .put(
+            &id,
+            json!({"name": "New", "website_url": "https://new.example"}),
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.raw_body);
     assert_eq!(r.body["name"], "New");
     assert_eq!(r.body["title"], Value::Null);
@@ -663,7 +776,11 @@ async fn put_replaces_every_writable_field_and_keeps_contacts() {
     assert_eq!(r.body["created_at"], p["created_at"]);
     assert_eq!(r.body["version"], 2);
     let got = api.get(&id).await;
-    assert_eq!(got.body["contacts"].as_array().unwrap().len(), 1, "PUT leaves contacts alone");
+    assert_eq!(
+        got.body["contacts"].as_array().unwrap().len(),
+        1,
+        "PUT leaves contacts alone"
+    );
 }
 
 #[tokio::test]
@@ -696,9 +813,14 @@ async fn delete_is_204_then_404_and_leaves_nothing_behind() {
     assert_eq!(r.raw_body, "");
     api.delete(&id).await.assert_problem(404);
     api.get(&id).await.assert_problem(404);
-    assert!(api.engine.all_items().await.is_empty(), "profile, contacts and guards all gone");
+    assert!(
+        api.engine.all_items().await.is_empty(),
+        "profile, contacts and guards all gone"
+    );
     // Its unique values are free again.
-    let again = api.created(json!({"name": "Gone", "external_id": "ext-1"})).await;
+    let again = api
+        .created(json!({"name": "Gone", "external_id": "ext-1"}))
+        .await;
     assert_eq!(again["slug"], "gone");
 }
 
@@ -706,7 +828,9 @@ async fn delete_is_204_then_404_and_leaves_nothing_behind() {
 async fn delete_with_stale_if_match_is_412_and_keeps_the_profile() {
     let api = Api::start().await;
     let id = id_of(&api.created(json!({"name": "x"})).await);
-    let event = Event::load("delete-profile").profile_id(&id).header("If-Match", "\"7\"");
+    let event = Event::load("delete-profile")
+        .profile_id(&id)
+        .header("If-Match", "\"7\"");
     api.send("delete-profile", event).await.assert_problem(412);
     assert_eq!(api.get(&id).await.status, 200);
 }
@@ -808,7 +932,9 @@ async fn a_cursor_is_bound_to_its_sort_order_and_to_the_callers_tenant() {
     }
     let r = api.list(&[("limit", "1")]).await;
     let cursor = r.body["next_cursor"].as_str().unwrap().to_owned();
-    let r = api.list(&[("limit", "1"), ("cursor", &cursor), ("sort_order", "asc")]).await;
+    let r = api
+        .list(&[("limit", "1"), ("cursor", &cursor), ("sort_order", "asc")])
+        .await;
     assert_eq!(r.error_fields(), vec!["cursor"]);
     let mut altered = cursor.clone();
     altered.insert(3, 'x');
@@ -826,7 +952,12 @@ async fn a_cursor_is_bound_to_its_sort_order_and_to_the_callers_tenant() {
     let mine = id_of(&other.created(json!({"name": "B's"})).await);
     let r = other.list(&[("cursor", &cursor)]).await;
     assert_eq!(r.status, 200);
-    let ids: Vec<String> = r.body["data"].as_array().unwrap().iter().map(id_of).collect();
+    let ids: Vec<String> = r.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(id_of)
+        .collect();
     assert!(ids.iter().all(|i| *i == mine), "{ids:?}");
 }
 
@@ -842,7 +973,10 @@ async fn another_tenants_profile_is_404_on_every_route() {
         engine: profiles_tests::Engine { ..api.engine },
     };
     other.get(&id).await.assert_problem(404);
-    other.patch(&id, json!({"name": "x"})).await.assert_problem(404);
+    other
+        .patch(&id, json!({"name": "x"}))
+        .await
+        .assert_problem(404);
     other.put(&id, json!({})).await.assert_problem(404);
     other.delete(&id).await.assert_problem(404);
     assert_eq!(other.list(&[]).await.body["data"], json!([]));

@@ -56,15 +56,30 @@ async fn item_size_estimate_agrees_with_the_engine_limit() {
     let limit = 400 * 1024;
     let fits = item(limit - 6 - 4);
     assert_eq!(shared::store::item_size(&fits), limit);
-    let put = |i: Item| engine.client.put_item().table_name(&engine.table).set_item(Some(i)).send();
-    assert!(put(fits).await.is_ok(), "an item of exactly 400 KB is accepted");
+    let put = |i: Item| {
+        engine
+            .client
+            .put_item()
+            .table_name(&engine.table)
+            .set_item(Some(i))
+            .send()
+    };
+    assert!(
+        put(fits).await.is_ok(),
+        "an item of exactly 400 KB is accepted"
+    );
     let over = item(limit - 6 - 4 + 1);
     assert_eq!(shared::store::item_size(&over), limit + 1);
     assert!(put(over).await.is_err(), "one byte more is refused");
 }
 
 fn lookup(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-    move |k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned())
+    move |k| {
+        pairs
+            .iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| (*v).to_owned())
+    }
 }
 
 #[test]
@@ -99,5 +114,8 @@ fn config_outside_a_local_engine_needs_credentials_and_hides_them() {
     assert_eq!(config.region, "eu-west-1");
     assert_eq!(config.tenant_id.to_string(), "default");
     let debug = format!("{config:?}");
-    assert!(!debug.contains("very-secret-value") && !debug.contains("session-token-value"), "{debug}");
+    assert!(
+        !debug.contains("very-secret-value") && !debug.contains("session-token-value"),
+        "{debug}"
+    );
 }

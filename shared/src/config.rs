@@ -68,11 +68,11 @@ impl Config {
     /// Reads settings through `get`, so tests can give them without touching the environment.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let non_empty = |k: &str| get(k).filter(|v| !v.trim().is_empty());
-        let table_name = non_empty("TABLE_NAME")
-            .ok_or_else(|| ConfigError("TABLE_NAME is not set".into()))?;
+        let table_name =
+            non_empty("TABLE_NAME").ok_or_else(|| ConfigError("TABLE_NAME is not set".into()))?;
         let tenant = non_empty("PROFILES_TENANT_ID").unwrap_or_else(|| "default".into());
-        let tenant_id = TenantId::new(&tenant)
-            .map_err(|m| ConfigError(format!("PROFILES_TENANT_ID {m}")))?;
+        let tenant_id =
+            TenantId::new(&tenant).map_err(|m| ConfigError(format!("PROFILES_TENANT_ID {m}")))?;
         let dynamodb_endpoint = non_empty("DYNAMODB_ENDPOINT");
         let credentials = match (
             non_empty("AWS_ACCESS_KEY_ID"),

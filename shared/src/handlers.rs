@@ -162,7 +162,8 @@ async fn write_existing(app: &App, req: &Request, kind: BodyKind) -> Result<Repl
                 return Ok(with_etag(reply, &saved));
             }
             // A concurrent write won. Without a version to hold to, redo on the new one.
-            Err(ApiError::PreconditionFailed) if if_match.and_then(Precondition::version).is_none() => {}
+            Err(ApiError::PreconditionFailed)
+                if if_match.and_then(Precondition::version).is_none() => {}
             Err(e) => return Err(e),
         }
     }
@@ -189,7 +190,11 @@ async fn delete(app: &App, req: &Request) -> Result<Reply, ApiError> {
     let id = profile_id(req)?;
     let expected = http::if_match(req)?.and_then(Precondition::version);
     for _ in 0..WRITE_ATTEMPTS {
-        match app.store.delete_profile(&caller.tenant, &id, expected).await {
+        match app
+            .store
+            .delete_profile(&caller.tenant, &id, expected)
+            .await
+        {
             Ok(true) => return Ok(Reply::empty(204)),
             Ok(false) => return Err(ApiError::NotFound("profile")),
             Err(ApiError::PreconditionFailed) if expected.is_none() => {}
@@ -294,7 +299,12 @@ async fn list(app: &App, req: &Request) -> Result<Reply, ApiError> {
     let params = ListParams::parse(&http::query_pairs(req))?;
     let page = app
         .store
-        .list(&caller.tenant, params.limit, params.order, params.cursor.as_ref())
+        .list(
+            &caller.tenant,
+            params.limit,
+            params.order,
+            params.cursor.as_ref(),
+        )
         .await?;
     let data = page
         .profiles

@@ -29,7 +29,7 @@ pub fn trace_id(req: &Request) -> String {
     }
 }
 
-fn header_str<'r>(req: &'r Request, name: header::HeaderName) -> Option<&'r str> {
+fn header_str(req: &Request, name: header::HeaderName) -> Option<&str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -41,7 +41,11 @@ pub fn path_param<'r>(req: &'r Request, name: &str) -> Option<&'r str> {
 /// The query string as (name, value) pairs, multi-value ones repeated.
 pub fn query_pairs(req: &Request) -> Vec<(String, String)> {
     req.query_string_parameters_ref()
-        .map(|q| q.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
+        .map(|q| {
+            q.iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -61,7 +65,12 @@ pub fn json_object(req: &Request, allow_merge_patch: bool) -> Result<Map<String,
         )));
     }
     if let Some(ct) = header_str(req, header::CONTENT_TYPE) {
-        let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let essence = ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         let ok = essence == JSON || (allow_merge_patch && essence == MERGE_PATCH_JSON);
         if !ok {
             let accepted = if allow_merge_patch {
@@ -138,7 +147,10 @@ fn precondition(req: &Request, name: header::HeaderName) -> Result<Option<Precon
         .and_then(|t| t.parse::<u64>().ok())
         .map(|v| Some(Precondition::Version(v)))
         .ok_or_else(|| {
-            ApiError::bad_field(field, "must be an entity tag from an ETag header, such as \"3\"")
+            ApiError::bad_field(
+                field,
+                "must be an entity tag from an ETag header, such as \"3\"",
+            )
         })
 }
 
@@ -197,7 +209,10 @@ impl Reply {
         *response.status_mut() = self.status;
         let headers = response.headers_mut();
         if self.body.is_some() {
-            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(static_type(content_type)));
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(static_type(content_type)),
+            );
         }
         if let Ok(v) = HeaderValue::from_str(trace_id) {
             headers.insert("x-trace-id", v);
@@ -212,7 +227,11 @@ impl Reply {
 }
 
 fn static_type(t: &str) -> &'static str {
-    if t == PROBLEM_JSON { PROBLEM_JSON } else { JSON }
+    if t == PROBLEM_JSON {
+        PROBLEM_JSON
+    } else {
+        JSON
+    }
 }
 
 /// The one mapping of an error to its problem+json answer (RFC 9457).
@@ -236,14 +255,24 @@ pub fn problem(err: &ApiError, trace_id: &str) -> Response<Body> {
         "trace_id": trace_id,
     });
     let detail = match err {
-        ApiError::Internal(_) => "The server failed to answer; the error is logged under this trace_id.".to_owned(),
+        ApiError::Internal(_) => {
+            "The server failed to answer; the error is logged under this trace_id.".to_owned()
+        }
         other => other.to_string(),
     };
     body["detail"] = Value::String(detail);
     let errors = match err {
         ApiError::Validation(errors) => json!(errors),
-        ApiError::BadRequest { field: Some(f), detail, .. }
-        | ApiError::Conflict { field: Some(f), detail, .. } => {
+        ApiError::BadRequest {
+            field: Some(f),
+            detail,
+            ..
+        }
+        | ApiError::Conflict {
+            field: Some(f),
+            detail,
+            ..
+        } => {
             json!([{"field": f, "message": detail}])
         }
         _ => Value::Null,
@@ -262,7 +291,13 @@ pub fn finish(req: &Request, trace_id: &str, outcome: Result<Reply, ApiError>) -
     match outcome {
         Ok(reply) => {
             let response = reply.into_response(JSON, trace_id);
-            tracing::info!(trace_id, method, path, status = response.status().as_u16(), "request");
+            tracing::info!(
+                trace_id,
+                method,
+                path,
+                status = response.status().as_u16(),
+                "request"
+            );
             response
         }
         Err(err) => {

@@ -103,7 +103,10 @@ pub fn classify(item: &Item) -> PartitionItem {
 /// The key of the guard that keeps a slug unique within a tenant.
 pub fn slug_guard(tenant: &TenantId, slug: &Slug) -> Item {
     HashMap::from([
-        (PK.to_owned(), s(format!("T#{tenant}#SLUG#{}", slug.as_str()))),
+        (
+            PK.to_owned(),
+            s(format!("T#{tenant}#SLUG#{}", slug.as_str())),
+        ),
         (SK.to_owned(), s(GUARD_SK.to_owned())),
     ])
 }
@@ -111,7 +114,10 @@ pub fn slug_guard(tenant: &TenantId, slug: &Slug) -> Item {
 /// The key of the guard that keeps an external id unique within a tenant.
 pub fn external_id_guard(tenant: &TenantId, external_id: &Name) -> Item {
     HashMap::from([
-        (PK.to_owned(), s(format!("T#{tenant}#EXT#{}", external_id.as_str()))),
+        (
+            PK.to_owned(),
+            s(format!("T#{tenant}#EXT#{}", external_id.as_str())),
+        ),
         (SK.to_owned(), s(GUARD_SK.to_owned())),
     ])
 }

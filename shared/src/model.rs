@@ -327,7 +327,10 @@ impl Profile {
         out.insert("name".into(), self.display_name().into());
         out.insert("headline".into(), self.display_headline().into());
         out.insert("enabled".into(), self.fields.enabled.unwrap_or(true).into());
-        out.insert("is_public".into(), self.fields.is_public.unwrap_or(false).into());
+        out.insert(
+            "is_public".into(),
+            self.fields.is_public.unwrap_or(false).into(),
+        );
         let country = match self.fields.country_numeric_code {
             Some(c) => to_json(&c.country())?,
             None => Value::Null,
@@ -335,8 +338,14 @@ impl Profile {
         out.insert("country".into(), country);
         out.insert("photo_url".into(), self.photo_url.clone().into());
         out.insert("owner_id".into(), Value::String(self.owner_id.clone()));
-        out.insert("created_at".into(), Value::String(self.created_at.to_string()));
-        out.insert("updated_at".into(), Value::String(self.updated_at.to_string()));
+        out.insert(
+            "created_at".into(),
+            Value::String(self.created_at.to_string()),
+        );
+        out.insert(
+            "updated_at".into(),
+            Value::String(self.updated_at.to_string()),
+        );
         out.insert("version".into(), self.version.into());
         if let Some(contacts) = contacts {
             out.insert("contacts".into(), to_json(&contacts)?);
@@ -366,8 +375,12 @@ impl Field for NewContact {
         let external_id = r.optional::<Name>("external_id", errors);
         let key = r.required::<Text<16>>("key", errors);
         let parsed = match key.as_ref().map(|k| k.as_str()) {
-            Some("email") => r.required::<Email>("value", errors).map(ContactValue::Email),
-            Some("phone") => r.required::<Phone>("value", errors).map(ContactValue::Phone),
+            Some("email") => r
+                .required::<Email>("value", errors)
+                .map(ContactValue::Email),
+            Some("phone") => r
+                .required::<Phone>("value", errors)
+                .map(ContactValue::Phone),
             Some(_) => {
                 errors.push(format!("{path}.key"), "must be \"email\" or \"phone\"");
                 None

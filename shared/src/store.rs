@@ -237,24 +237,28 @@ impl Store {
             }
             if let Some(s) = &new.fields.slug {
                 plan.slug = Some(plan.items.len());
-                plan.items.push(self.guard(keys::slug_guard(tenant, s), &new.id)?);
+                plan.items
+                    .push(self.guard(keys::slug_guard(tenant, s), &new.id)?);
             }
         }
         let old_ext = old_fields.and_then(|f| f.external_id.as_ref());
         if new.fields.external_id.as_ref() != old_ext {
             if let Some(e) = old_ext {
-                plan.items.push(self.delete(keys::external_id_guard(tenant, e))?);
+                plan.items
+                    .push(self.delete(keys::external_id_guard(tenant, e))?);
             }
             if let Some(e) = &new.fields.external_id {
                 plan.external_id = Some(plan.items.len());
-                plan.items.push(self.guard(keys::external_id_guard(tenant, e), &new.id)?);
+                plan.items
+                    .push(self.guard(keys::external_id_guard(tenant, e), &new.id)?);
             }
         }
         for contact in contacts {
             let mut item: Item = serde_dynamo::to_item(contact)
                 .map_err(|e| ApiError::internal("serialize contact", e))?;
             item.extend(keys::contact_key(tenant, &new.id, &contact.id));
-            plan.items.push(self.put(item, Some("attribute_not_exists(PK)"))?);
+            plan.items
+                .push(self.put(item, Some("attribute_not_exists(PK)"))?);
         }
         Ok(plan)
     }
@@ -456,7 +460,11 @@ impl Store {
     }
 
     /// A profile alone, read consistently.
-    pub async fn get(&self, tenant: &TenantId, id: &ProfileId) -> Result<Option<Profile>, ApiError> {
+    pub async fn get(
+        &self,
+        tenant: &TenantId,
+        id: &ProfileId,
+    ) -> Result<Option<Profile>, ApiError> {
         let out = self
             .client
             .get_item()
@@ -501,7 +509,10 @@ impl Store {
             .table_name(&self.table)
             .set_key(Some(keys::profile_key(tenant, id)))
             .condition_expression("version = :expected")
-            .expression_attribute_values(":expected", AttributeValue::N(profile.version.to_string()))
+            .expression_attribute_values(
+                ":expected",
+                AttributeValue::N(profile.version.to_string()),
+            )
             .build()
             .map_err(|e| ApiError::internal("build delete", e))?;
         deletes.insert(0, TransactWriteItem::builder().delete(delete).build());

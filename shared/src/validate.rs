@@ -70,7 +70,10 @@ impl<const MAX: usize> Text<MAX> {
         if chars > MAX {
             return Err(format!("must be at most {MAX} characters, not {chars}"));
         }
-        if trimmed.chars().any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t') {
+        if trimmed
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
+        {
             return Err("must not contain control characters".into());
         }
         Ok(Self(trimmed.to_owned()))
@@ -263,7 +266,9 @@ pub struct CountryCode(isocountry::CountryCode);
 impl CountryCode {
     pub fn new(raw: &str) -> Result<Self, String> {
         let bad = || {
-            format!("{raw:?} is not an ISO 3166-1 numeric country code (three digits, such as \"840\")")
+            format!(
+                "{raw:?} is not an ISO 3166-1 numeric country code (three digits, such as \"840\")"
+            )
         };
         if raw.len() != 3 || !raw.bytes().all(|b| b.is_ascii_digit()) {
             return Err(bad());

@@ -10,10 +10,6 @@
 use std::path::PathBuf;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
-};
 use lambda_http::{Body, Request, Response};
 use serde_json::Value;
 use shared::config::Config;
@@ -25,7 +21,9 @@ pub use serde_json::json;
 pub const ENGINE_ENV: &str = "PROFILES_TEST_DYNAMODB_ENDPOINT";
 
 pub fn repo_path(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(rel)
 }
 
 /// A running engine with the API's table in it.
@@ -71,7 +69,13 @@ impl Engine {
 
     /// Every item in the table (a Scan: fine for a test, never done by the API).
     pub async fn all_items(&self) -> Vec<shared::keys::Item> {
-        let out = self.client.scan().table_name(&self.table).send().await.unwrap();
+        let out = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .send()
+            .await
+            .unwrap();
         out.items.unwrap_or_default()
     }
 }
@@ -89,91 +93,10 @@ pub fn config_for(endpoint: &str, table: &str) -> Config {
     .unwrap()
 }
 
-fn yaml_str(v: &serde_yaml::Value) -> String {
-    v.as_str().unwrap().to_owned()
-}
-
-fn key_schema(v: &serde_yaml::Value) -> Vec<KeySchemaElement> {
-    v.as_sequence()
-        .unwrap()
-        .iter()
-        .map(|k| {
-            KeySchemaElement::builder()
-                .attribute_name(yaml_str(&k["AttributeName"]))
-                .key_type(KeyType::from(yaml_str(&k["KeyType"]).as_str()))
-                .build()
-                .unwrap()
-        })
-        .collect()
-}
-
-/// Creates `table` as the template's `AWS::DynamoDB::Table` defines it: keys, GSIs, TTL.
+/// Creates `table` as `template.yaml` defines it, with the local API's own template reader.
 pub async fn create_table_from_template(client: &Client, table: &str) {
-    let text = std::fs::read_to_string(repo_path("template.yaml")).unwrap();
-    let template: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
-    let resources = template["Resources"].as_mapping().unwrap();
-    let def = resources
-        .values()
-        .find(|r| r["Type"].as_str() == Some("AWS::DynamoDB::Table"))
-        .expect("template.yaml defines a DynamoDB table");
-    let props = &def["Properties"];
-    let attributes = props["AttributeDefinitions"]
-        .as_sequence()
-        .unwrap()
-        .iter()
-        .map(|a| {
-            AttributeDefinition::builder()
-                .attribute_name(yaml_str(&a["AttributeName"]))
-                .attribute_type(ScalarAttributeType::from(yaml_str(&a["AttributeType"]).as_str()))
-                .build()
-                .unwrap()
-        })
-        .collect();
-    let gsis = props["GlobalSecondaryIndexes"]
-        .as_sequence()
-        .map(|seq| {
-            seq.iter()
-                .map(|g| {
-                    GlobalSecondaryIndex::builder()
-                        .index_name(yaml_str(&g["IndexName"]))
-                        .set_key_schema(Some(key_schema(&g["KeySchema"])))
-                        .projection(
-                            Projection::builder()
-                                .projection_type(ProjectionType::from(
-                                    yaml_str(&g["Projection"]["ProjectionType"]).as_str(),
-                                ))
-                                .build(),
-                        )
-                        .build()
-                        .unwrap()
-                })
-                .collect()
-        });
-    assert_eq!(yaml_str(&props["BillingMode"]), "PAY_PER_REQUEST");
-    client
-        .create_table()
-        .table_name(table)
-        .set_attribute_definitions(Some(attributes))
-        .set_key_schema(Some(key_schema(&props["KeySchema"])))
-        .set_global_secondary_indexes(gsis)
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .unwrap();
-    if let Some(ttl) = props["TimeToLiveSpecification"].as_mapping() {
-        let spec = TimeToLiveSpecification::builder()
-            .attribute_name(yaml_str(&ttl[&serde_yaml::Value::from("AttributeName")]))
-            .enabled(true)
-            .build()
-            .unwrap();
-        client
-            .update_time_to_live()
-            .table_name(table)
-            .time_to_live_specification(spec)
-            .send()
-            .await
-            .unwrap();
-    }
+    let template = local_api::template::Template::load(&repo_path("template.yaml")).unwrap();
+    template.create_table(client, table).await.unwrap();
 }
 
 /// A real API Gateway event from `events/<name>.json`, with the parts a test changes.
@@ -248,13 +171,24 @@ impl Event {
                 .push(json!(v));
         }
         let empty = pairs.is_empty();
-        self.0["queryStringParameters"] = if empty { Value::Null } else { Value::Object(single) };
-        self.0["multiValueQueryStringParameters"] = if empty { Value::Null } else { Value::Object(multi) };
+        self.0["queryStringParameters"] = if empty {
+            Value::Null
+        } else {
+            Value::Object(single)
+        };
+        self.0["multiValueQueryStringParameters"] = if empty {
+            Value::Null
+        } else {
+            Value::Object(multi)
+        };
         self
     }
 
     pub fn request_id(&self) -> String {
-        self.0["requestContext"]["requestId"].as_str().unwrap().to_owned()
+        self.0["requestContext"]["requestId"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     pub fn with_request_id(mut self, id: &str) -> Self {
@@ -314,7 +248,11 @@ impl Reply {
     pub fn error_fields(&self) -> Vec<String> {
         self.body["errors"]
             .as_array()
-            .map(|a| a.iter().map(|e| e["field"].as_str().unwrap().to_owned()).collect())
+            .map(|a| {
+                a.iter()
+                    .map(|e| e["field"].as_str().unwrap().to_owned())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -322,7 +260,10 @@ impl Reply {
     #[track_caller]
     pub fn assert_problem(&self, status: u16) -> &str {
         assert_eq!(self.status, status, "body: {}", self.raw_body);
-        assert_eq!(self.header("content-type"), Some("application/problem+json"));
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json")
+        );
         assert_eq!(self.body["status"], status);
         assert_eq!(self.body["type"], "about:blank");
         assert!(self.body["title"].is_string());
@@ -345,23 +286,17 @@ impl Api {
         Self { engine, app }
     }
 
+    /// Feeds `event` to the handler of function `function` (its binary's name).
     pub async fn send(&self, function: &str, event: Event) -> Reply {
-        use shared::handlers as h;
-        let req = event.request();
-        let response = match function {
-            "create-profile" => h::create_profile(&self.app, req).await,
-            "get-profile" => h::get_profile(&self.app, req).await,
-            "list-profiles" => h::list_profiles(&self.app, req).await,
-            "update-profile" => h::update_profile(&self.app, req).await,
-            "replace-profile" => h::replace_profile(&self.app, req).await,
-            "delete-profile" => h::delete_profile(&self.app, req).await,
-            other => panic!("no function {other}"),
-        };
+        let response = local_api::dispatch(function, &self.app, event.request())
+            .await
+            .unwrap_or_else(|| panic!("no function {function}"));
         Reply::from(response)
     }
 
     pub async fn create(&self, body: Value) -> Reply {
-        self.send("create-profile", Event::load("create-profile").body(body)).await
+        self.send("create-profile", Event::load("create-profile").body(body))
+            .await
     }
 
     /// Creates a profile and returns its JSON, asserting the 201.
@@ -372,25 +307,37 @@ impl Api {
     }
 
     pub async fn get(&self, id: &str) -> Reply {
-        self.send("get-profile", Event::load("get-profile").profile_id(id)).await
+        self.send("get-profile", Event::load("get-profile").profile_id(id))
+            .await
     }
 
     pub async fn patch(&self, id: &str, body: Value) -> Reply {
-        self.send("update-profile", Event::load("update-profile").profile_id(id).body(body))
-            .await
+        self.send(
+            "update-profile",
+            Event::load("update-profile").profile_id(id).body(body),
+        )
+        .await
     }
 
     pub async fn put(&self, id: &str, body: Value) -> Reply {
-        self.send("replace-profile", Event::load("replace-profile").profile_id(id).body(body))
-            .await
+        self.send(
+            "replace-profile",
+            Event::load("replace-profile").profile_id(id).body(body),
+        )
+        .await
     }
 
     pub async fn delete(&self, id: &str) -> Reply {
-        self.send("delete-profile", Event::load("delete-profile").profile_id(id)).await
+        self.send(
+            "delete-profile",
+            Event::load("delete-profile").profile_id(id),
+        )
+        .await
     }
 
     pub async fn list(&self, query: &[(&str, &str)]) -> Reply {
-        self.send("list-profiles", Event::load("list-profiles").query(query)).await
+        self.send("list-profiles", Event::load("list-profiles").query(query))
+            .await
     }
 }
 
