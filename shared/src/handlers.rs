@@ -144,7 +144,7 @@ async fn write_existing(app: &App, req: &Request, kind: BodyKind) -> Result<Repl
         model::apply_patch(&mut fields, input.patch.clone())?;
         let next = Profile {
             fields,
-            updated_at: Timestamp::now(),
+            updated_at: Timestamp::now_after(current.updated_at),
             version: current.version + 1,
             ..current.clone()
         };

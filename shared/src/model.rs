@@ -241,6 +241,17 @@ impl Timestamp {
         let ms = now.millisecond();
         Self(now.replace_millisecond(ms).unwrap_or(now))
     }
+
+    /// Now, or one millisecond after `previous` if that is not earlier: a record's
+    /// `updated_at` strictly increases with its version, even within one millisecond.
+    pub fn now_after(previous: Self) -> Self {
+        let now = Self::now();
+        if now > previous {
+            now
+        } else {
+            Self(previous.0 + time::Duration::milliseconds(1))
+        }
+    }
 }
 
 impl std::fmt::Display for Timestamp {
