@@ -77,7 +77,6 @@ pub fn rest_event(matched: &Matched<'_>, incoming: &Incoming<'_>) -> Value {
         request_id,
     } = *incoming;
     let (route, params) = (matched.route, &matched.params);
-    let headers: &HeaderMap = headers;
     let mut single = Map::new();
     let mut multi: Map<String, Value> = Map::new();
     for (name, value) in headers {

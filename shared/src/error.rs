@@ -22,10 +22,6 @@ impl FieldErrors {
         });
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     /// `Ok(value)` when nothing was reported, otherwise the whole list as a 400.
     pub fn into_result<T>(self, value: T) -> Result<T, ApiError> {
         if self.0.is_empty() {

@@ -201,7 +201,7 @@ impl Reply {
         self
     }
 
-    fn into_response(self, content_type: &str, trace_id: &str) -> Response<Body> {
+    fn into_response(self, content_type: &'static str, trace_id: &str) -> Response<Body> {
         let mut response = Response::new(match &self.body {
             Some(v) => Body::Text(v.to_string()),
             None => Body::Empty,
@@ -209,10 +209,7 @@ impl Reply {
         *response.status_mut() = self.status;
         let headers = response.headers_mut();
         if self.body.is_some() {
-            headers.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static(static_type(content_type)),
-            );
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
         }
         if let Ok(v) = HeaderValue::from_str(trace_id) {
             headers.insert("x-trace-id", v);
@@ -223,14 +220,6 @@ impl Reply {
             }
         }
         response
-    }
-}
-
-fn static_type(t: &str) -> &'static str {
-    if t == PROBLEM_JSON {
-        PROBLEM_JSON
-    } else {
-        JSON
     }
 }
 
