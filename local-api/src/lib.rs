@@ -1,37 +1,26 @@
-//! The Profiles API on localhost. Routes come from `template.yaml`; each HTTP request becomes
-//! the REST API (v1) proxy event API Gateway would deliver, and goes to the handler of the
-//! function the template names, on an embedded DynamoDB (dynoxide).
-//!
-//! Today the handlers run in-process ([`dispatch`]); running each function's own binary
-//! under the Lambda Runtime API is the planned next step.
+//! The Profiles API on localhost, as API Gateway and Lambda would run it: routes come from
+//! `template.yaml`; each HTTP request becomes the REST API (v1) proxy event API Gateway
+//! delivers, goes to the function's own binary through the Lambda Runtime API
+//! ([`runtime`]), and its proxy response goes back as HTTP. Data lives in an embedded
+//! DynamoDB (dynoxide) or any engine named by URL.
 
+pub mod binaries;
+pub mod runtime;
 pub mod template;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use base64::Engine as _;
-use lambda_http::{Body, Request, Response};
 use serde_json::{Map, Value, json};
-use shared::handlers::{self as h, App};
 
-use crate::template::Route;
-
-/// Calls the handler that function `binary` runs. `None` for a binary this build lacks.
-pub async fn dispatch(binary: &str, app: &App, req: Request) -> Option<Response<Body>> {
-    Some(match binary {
-        "create-profile" => h::create_profile(app, req).await,
-        "get-profile" => h::get_profile(app, req).await,
-        "list-profiles" => h::list_profiles(app, req).await,
-        "update-profile" => h::update_profile(app, req).await,
-        "replace-profile" => h::replace_profile(app, req).await,
-        "delete-profile" => h::delete_profile(app, req).await,
-        _ => return None,
-    })
-}
+use crate::binaries::Binaries;
+use crate::runtime::{Environment, Outcome, Pool, Pools};
+use crate::template::{Error, Route, Template};
 
 /// A route a request matched, with its path parameters.
 pub struct Matched<'r> {
@@ -39,18 +28,20 @@ pub struct Matched<'r> {
     pub params: Vec<(String, String)>,
 }
 
-/// The route a request takes: the most specific resource matching the path and method.
-/// `None` when none does (API Gateway's 403 "Missing Authentication Token").
+/// The route a request takes: the most specific resource matching the path, and on it the
+/// request's own method before `ANY`, as in API Gateway. `None` when none matches (API
+/// Gateway's 403 "Missing Authentication Token").
 pub fn route<'r>(routes: &'r [Route], method: &str, path: &str) -> Option<Matched<'r>> {
+    let rank = |r: &Route| (r.literal_segments(), r.method != "ANY");
     let mut best: Option<Matched<'r>> = None;
-    for r in routes.iter().filter(|r| r.method == method) {
-        if let Some(params) = r.matches(path) {
-            let better = best
-                .as_ref()
-                .is_none_or(|b| r.literal_segments() > b.route.literal_segments());
-            if better {
-                best = Some(Matched { route: r, params });
-            }
+    for r in routes
+        .iter()
+        .filter(|r| r.method == method || r.method == "ANY")
+    {
+        if let Some(params) = r.matches(path)
+            && best.as_ref().is_none_or(|b| rank(r) > rank(b.route))
+        {
+            best = Some(Matched { route: r, params });
         }
     }
     best
@@ -111,7 +102,8 @@ pub fn rest_event(matched: &Matched<'_>, incoming: &Incoming<'_>) -> Value {
             true,
         ),
     };
-    let now_ms = std::time::SystemTime::now()
+    let now = std::time::SystemTime::now();
+    let now_ms = now
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or_default();
@@ -129,11 +121,15 @@ pub fn rest_event(matched: &Matched<'_>, incoming: &Incoming<'_>) -> Value {
             "accountId": "123456789012",
             "apiId": "local",
             "resourceId": "local",
-            "stage": "local",
+            "stage": STAGE,
             "requestId": request_id,
             "requestTimeEpoch": now_ms,
-            "identity": {"sourceIp": source_ip},
-            "path": format!("/local{}", uri.path()),
+            "identity": {
+                "sourceIp": source_ip,
+                "userAgent": headers.get("user-agent").and_then(|v| v.to_str().ok()),
+            },
+            "domainName": headers.get("host").and_then(|v| v.to_str().ok()),
+            "path": format!("/{STAGE}{}", uri.path()),
             "resourcePath": route.resource,
             "httpMethod": method,
             "protocol": "HTTP/1.1",
@@ -143,63 +139,250 @@ pub fn rest_event(matched: &Matched<'_>, incoming: &Incoming<'_>) -> Value {
     })
 }
 
-/// Where the local API keeps its data.
-pub enum Storage {
-    Memory,
-    File(std::path::PathBuf),
-}
+/// The stage name events carry (paths reach the functions without it, as deployed with
+/// `AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH`).
+pub const STAGE: &str = "local";
 
-/// The table name the local API uses.
+/// The table name the local API uses on its own engine.
 pub const TABLE: &str = "profiles";
 
+/// Where the data lives.
+#[derive(Clone, Debug)]
+pub enum Storage {
+    /// Embedded dynoxide, in memory: gone when the runner stops.
+    Memory,
+    /// Embedded dynoxide, in this SQLite file.
+    File(PathBuf),
+    /// Another engine at this URL (DynamoDB Local, or AWS itself with credentials from the
+    /// environment), with this table name.
+    Endpoint { url: String, table: String },
+}
+
+/// How to start the runner.
+pub struct Options {
+    pub storage: Storage,
+    /// The functions' executables by binary name.
+    pub binaries: Binaries,
+    /// Instances per function at most, as a function's reserved concurrency.
+    pub concurrency: usize,
+    /// `AWS_REGION` for the functions.
+    pub region: String,
+}
+
+/// A running local API: routes, one pool of instances per function, the engine.
+pub struct Server {
+    pub routes: Vec<Route>,
+    pub pools: Pools,
+    /// The DynamoDB endpoint the functions use.
+    pub endpoint: String,
+    pub table: String,
+    /// Whether the table was created by this start.
+    pub created_table: bool,
+    engine: std::sync::Mutex<Option<EngineTask>>,
+}
+
+type EngineTask = (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+);
+
+/// Variables passed through to the functions when they talk to a real engine.
+const AWS_CREDENTIAL_VARS: [&str; 3] = [
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+];
+
 impl Server {
-    /// Starts an embedded DynamoDB on `storage`, creates the template's table in it when
-    /// missing, and builds the app against it. Returns the server and whether the table is new.
-    pub async fn start(
-        template: &template::Template,
-        storage: &Storage,
-    ) -> Result<(Self, bool), template::Error> {
-        let db = match storage {
-            Storage::Memory => dynoxide::Database::memory()?,
-            Storage::File(file) => {
-                if let Some(dir) = file.parent() {
-                    std::fs::create_dir_all(dir)?;
+    /// Starts the engine (or joins the one named), creates the template's table there when
+    /// missing, and prepares a pool for every function the template's routes use.
+    pub async fn start(template: &Template, options: Options) -> Result<Self, Error> {
+        let mut vars = Vec::new();
+        let (endpoint, table, engine) = match &options.storage {
+            Storage::Endpoint { url, table } => {
+                for name in AWS_CREDENTIAL_VARS {
+                    if let Ok(v) = std::env::var(name) {
+                        vars.push((name.to_owned(), v));
+                    }
                 }
-                dynoxide::Database::new(&file.to_string_lossy())?
+                (url.clone(), table.clone(), None)
+            }
+            local => {
+                let db = match local {
+                    Storage::File(file) => {
+                        if let Some(dir) = file.parent() {
+                            std::fs::create_dir_all(dir)?;
+                        }
+                        dynoxide::Database::new(&file.to_string_lossy())?
+                    }
+                    _ => dynoxide::Database::memory()?,
+                };
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+                let url = format!("http://{}", listener.local_addr()?);
+                let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+                let task = tokio::spawn(async move {
+                    let shutdown = async {
+                        let _ = stopped.await;
+                    };
+                    if let Err(e) =
+                        dynoxide::server::serve_with_shutdown(listener, db, shutdown).await
+                    {
+                        tracing::error!("embedded DynamoDB stopped: {e}");
+                    }
+                });
+                (url, TABLE.to_owned(), Some((stop, task)))
             }
         };
-        let db_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let endpoint = format!("http://{}", db_listener.local_addr()?);
-        tokio::spawn(dynoxide::server::serve_on(db_listener, db));
+        vars.push(("DYNAMODB_ENDPOINT".to_owned(), endpoint.clone()));
+
         let config = shared::config::Config::from_lookup(|k| match k {
-            "TABLE_NAME" => Some(TABLE.into()),
+            "TABLE_NAME" => Some(table.clone()),
             "DYNAMODB_ENDPOINT" => Some(endpoint.clone()),
-            _ => std::env::var(k).ok(),
+            "AWS_REGION" => Some(options.region.clone()),
+            "PROFILES_TENANT_ID" => Some("local".into()),
+            _ if AWS_CREDENTIAL_VARS.contains(&k) && engine.is_none() => std::env::var(k).ok(),
+            _ => None,
         })?;
-        let app = App::new(config);
-        let client = shared::store::dynamodb_client(&app.config);
-        let created = template.ensure_table(&client, TABLE).await?;
+        let client = shared::store::dynamodb_client(&config);
+        let created_table = template.ensure_table(&client, &table).await?;
+
         let routes = template.routes()?;
-        Ok((Self { routes, app }, created))
+        let environment = Environment {
+            region: options.region.clone(),
+            vars,
+        };
+        let mut pools = Pools::new();
+        for function in template.functions(&table)? {
+            if !routes.iter().any(|r| r.function == function.id) {
+                continue;
+            }
+            let Some(binary) = options.binaries.get(&function.binary) else {
+                return Err(
+                    format!("{}: no binary {:?} was built", function.id, function.binary).into(),
+                );
+            };
+            let pool = Pool::new(
+                function.clone(),
+                binary.clone(),
+                environment.clone(),
+                options.concurrency,
+            );
+            pools.insert(function.id.clone(), Arc::new(pool));
+        }
+        Ok(Self {
+            routes,
+            pools,
+            endpoint,
+            table,
+            created_table,
+            engine: std::sync::Mutex::new(engine),
+        })
+    }
+
+    /// Stops every function instance, then the embedded engine, which closes its data file.
+    pub async fn stop(&self) {
+        for pool in self.pools.values() {
+            pool.stop();
+        }
+        let engine = self
+            .engine
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some((stop, task)) = engine {
+            let _ = stop.send(());
+            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        }
     }
 }
 
-/// A running local API.
-pub struct Server {
-    pub routes: Vec<Route>,
-    pub app: App,
-}
-
-fn gateway_error(status: StatusCode, message: &str) -> axum::response::Response {
+fn gateway_error(
+    status: StatusCode,
+    message: &str,
+    kind: &'static str,
+) -> axum::response::Response {
     let mut r = axum::response::Response::new(axum::body::Body::from(
         json!({"message": message}).to_string(),
     ));
     *r.status_mut() = status;
-    r.headers_mut().insert(
+    let h = r.headers_mut();
+    h.insert(
         axum::http::header::CONTENT_TYPE,
-        axum::http::HeaderValue::from_static("application/json"),
+        HeaderValue::from_static("application/json"),
     );
+    h.insert("x-amzn-errortype", HeaderValue::from_static(kind));
     r
+}
+
+/// API Gateway's answer when the integration failed: the function errored, crashed, timed
+/// out, or returned something that is not a proxy response.
+fn bad_gateway() -> axum::response::Response {
+    gateway_error(
+        StatusCode::BAD_GATEWAY,
+        "Internal server error",
+        "InternalServerErrorException",
+    )
+}
+
+/// A REST API proxy response turned into HTTP, as API Gateway does; `None` when malformed.
+fn proxy_response(payload: &[u8]) -> Option<axum::response::Response> {
+    let v: Value = serde_json::from_slice(payload).ok()?;
+    let obj = v.as_object()?;
+    let status = match obj.get("statusCode") {
+        Some(Value::Number(n)) => n.as_u64()?,
+        Some(Value::String(s)) => s.parse().ok()?,
+        _ => return None,
+    };
+    let status = StatusCode::from_u16(u16::try_from(status).ok()?).ok()?;
+    let body = match obj.get("body") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::String(s)) if obj.get("isBase64Encoded") == Some(&Value::Bool(true)) => {
+            base64::engine::general_purpose::STANDARD.decode(s).ok()?
+        }
+        Some(Value::String(s)) => s.clone().into_bytes(),
+        Some(_) => return None,
+    };
+    let mut out = axum::response::Response::new(axum::body::Body::from(body));
+    *out.status_mut() = status;
+    let headers = out.headers_mut();
+    // Multi-value headers win for a name both give, as in API Gateway.
+    let multi = obj.get("multiValueHeaders").and_then(Value::as_object);
+    if let Some(single) = obj.get("headers").and_then(Value::as_object) {
+        for (k, v) in single {
+            if multi.is_some_and(|m| m.contains_key(k)) {
+                continue;
+            }
+            let value = match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            headers.append(
+                HeaderName::from_bytes(k.as_bytes()).ok()?,
+                HeaderValue::from_str(&value).ok()?,
+            );
+        }
+    }
+    for (k, values) in multi.into_iter().flatten() {
+        let name = HeaderName::from_bytes(k.as_bytes()).ok()?;
+        for v in values.as_array()? {
+            let value = match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            headers.append(name.clone(), HeaderValue::from_str(&value).ok()?);
+        }
+    }
+    Some(out)
+}
+
+/// An X-Ray trace id of the form API Gateway sends.
+fn trace_id() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    format!("Root=1-{secs:08x}-{};Sampled=0", &random[..24])
 }
 
 impl Server {
@@ -214,10 +397,15 @@ impl Server {
     ) -> axum::response::Response {
         let started = Instant::now();
         let Some(matched) = route(&self.routes, method.as_str(), uri.path()) else {
-            tracing::info!(method = %method, path = uri.path(), status = 403, "no route");
-            return gateway_error(StatusCode::FORBIDDEN, "Missing Authentication Token");
+            tracing::info!("{method} {} → no route 403", uri.path());
+            return gateway_error(
+                StatusCode::FORBIDDEN,
+                "Missing Authentication Token",
+                "MissingAuthenticationTokenException",
+            );
         };
-        let request_id = uuid::Uuid::now_v7().to_string();
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let trace = trace_id();
         let source_ip = peer.ip().to_string();
         let event = rest_event(
             &matched,
@@ -231,37 +419,76 @@ impl Server {
             },
         );
         let route = matched.route;
-        let Ok(req) = lambda_http::request::from_str(&event.to_string()) else {
-            return gateway_error(StatusCode::BAD_GATEWAY, "Internal server error");
+        let Some(pool) = self.pools.get(&route.function).cloned() else {
+            return bad_gateway();
         };
-        let Some(response) = dispatch(&route.binary, &self.app, req).await else {
-            return gateway_error(StatusCode::BAD_GATEWAY, "Internal server error");
+        // The invocation runs on even when the gateway stops waiting, as in Lambda.
+        let invocation = tokio::spawn({
+            let (id, trace) = (request_id.clone(), trace.clone());
+            async move { pool.invoke(id, trace, event.to_string().into_bytes()).await }
+        });
+        let (mut reply, how) = match tokio::time::timeout(route.integration_timeout, invocation)
+            .await
+        {
+            Err(_) => (
+                gateway_error(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "Endpoint request timed out",
+                    "InternalServerErrorException",
+                ),
+                "integration timeout".to_owned(),
+            ),
+            Ok(Err(_)) => (bad_gateway(), "invocation aborted".to_owned()),
+            Ok(Ok(invoked)) => {
+                let start = match invoked.cold {
+                    Some(init) => format!(
+                        "cold #{} (init {:.1} ms)",
+                        invoked.instance,
+                        init.as_secs_f64() * 1000.0
+                    ),
+                    None => format!("warm #{}", invoked.instance),
+                };
+                match invoked.outcome {
+                    Outcome::Response(payload) => match proxy_response(&payload) {
+                        Some(r) => (r, start),
+                        None => (bad_gateway(), format!("{start}, malformed proxy response")),
+                    },
+                    Outcome::Error {
+                        error_type,
+                        message,
+                    } => (bad_gateway(), format!("{start}, {error_type}: {message}")),
+                    Outcome::InitError(e) => (bad_gateway(), format!("{start}, init failed: {e}")),
+                    Outcome::Crashed(e) => (bad_gateway(), format!("{start}, crashed: {e}")),
+                    Outcome::TimedOut => (
+                        bad_gateway(),
+                        format!(
+                            "{start}, timed out after {} s",
+                            self.pools
+                                .get(&route.function)
+                                .map_or(0, |p| p.function().timeout.as_secs())
+                        ),
+                    ),
+                }
+            }
         };
-        let (parts, body) = response.into_parts();
-        let bytes: Vec<u8> = match body {
-            Body::Text(t) => t.into_bytes(),
-            Body::Binary(b) => b,
-            _ => Vec::new(),
-        };
-        let status = parts.status.as_u16();
-        let mut out = axum::response::Response::from_parts(parts, axum::body::Body::from(bytes));
-        out.headers_mut().insert(
-            "x-amzn-requestid",
-            axum::http::HeaderValue::from_str(&request_id)
-                .unwrap_or(axum::http::HeaderValue::from_static("local")),
-        );
+        let h = reply.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(&request_id) {
+            h.insert("x-amzn-requestid", v);
+        }
+        if let Ok(v) = HeaderValue::from_str(&trace) {
+            h.insert("x-amzn-trace-id", v);
+        }
         tracing::info!(
-            method = %method,
-            path = uri.path(),
-            function = %route.function,
-            status,
-            ms = started.elapsed().as_secs_f64() * 1000.0,
-            "request"
+            "{method} {} → {} {} {:.1} ms {how}",
+            uri.path(),
+            route.function,
+            reply.status().as_u16(),
+            started.elapsed().as_secs_f64() * 1000.0,
         );
-        out
+        reply
     }
 
-    /// Serves on `listener` until `shutdown` resolves.
+    /// Serves on `listener` until `shutdown` resolves, letting requests in flight finish.
     pub async fn serve(
         self: Arc<Self>,
         listener: tokio::net::TcpListener,
@@ -276,6 +503,7 @@ impl Server {
                 let server = self.clone();
                 async move { server.handle(method, uri, headers, body, peer).await }
             };
+        // API Gateway's payload limit.
         let router = axum::Router::new()
             .fallback(handler)
             .layer(axum::extract::DefaultBodyLimit::max(10 * 1024 * 1024));

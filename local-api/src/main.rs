@@ -1,17 +1,34 @@
-//! `cargo run -p local-api [-- --port N] [--memory] [--state-dir DIR]`: the whole API on
-//! localhost, on an embedded DynamoDB whose data persists under the state directory.
+//! `cargo run -p local-api [-- options]`: the whole API on localhost. Builds the functions the
+//! template names, runs each as its own process under the Lambda Runtime API, on an embedded
+//! DynamoDB whose data persists under the state directory. `--help` lists the options.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use local_api::template::{Error, Template};
-use local_api::{Server, Storage};
+use local_api::{Options, Server, Storage, binaries};
+
+const USAGE: &str = "\
+usage: local-api [options]
+  --port N                  listen on 127.0.0.1:N (default 3000; 0 picks a free port)
+  --state-dir DIR           keep the data in DIR/profiles.db (default .local/ in the repo)
+  --memory                  keep the data in memory: gone when this stops
+  --dynamodb-endpoint URL   use another engine (DynamoDB Local, or AWS with credentials
+                            from the environment) instead of the embedded one
+  --table NAME              the table on that engine (default profiles)
+  --concurrency N           instances per function at most (default 4)
+  --template FILE           the SAM template (default template.yaml in the repo)
+  --release                 build and run the functions with the release profile
+  --bin-dir DIR             run binaries already built in DIR (e.g. target/lambda) instead
+                            of building them";
 
 struct Args {
     port: u16,
-    memory: bool,
-    state_dir: PathBuf,
+    storage: Storage,
+    concurrency: usize,
     template: PathBuf,
+    release: bool,
+    bin_dir: Option<PathBuf>,
 }
 
 fn repo_file(rel: &str) -> PathBuf {
@@ -21,74 +38,145 @@ fn repo_file(rel: &str) -> PathBuf {
 }
 
 fn parse_args() -> Result<Args, Error> {
-    let mut args = Args {
-        port: 3000,
-        memory: false,
-        state_dir: repo_file(".local"),
-        template: repo_file("template.yaml"),
-    };
+    let mut port = 3000;
+    let mut memory = false;
+    let mut state_dir = repo_file(".local");
+    let mut endpoint = None;
+    let mut table = local_api::TABLE.to_owned();
+    let mut concurrency = 4;
+    let mut template = repo_file("template.yaml");
+    let mut release = false;
+    let mut bin_dir = None;
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
         match a.as_str() {
             "--port" => {
-                args.port = value("--port")?
+                port = value("--port")?
                     .parse()
                     .map_err(|e| format!("--port: {e}"))?
             }
-            "--memory" => args.memory = true,
-            "--state-dir" => args.state_dir = PathBuf::from(value("--state-dir")?),
-            "--template" => args.template = PathBuf::from(value("--template")?),
+            "--memory" => memory = true,
+            "--state-dir" => state_dir = PathBuf::from(value("--state-dir")?),
+            "--dynamodb-endpoint" => endpoint = Some(value("--dynamodb-endpoint")?),
+            "--table" => table = value("--table")?,
+            "--concurrency" => {
+                concurrency = value("--concurrency")?
+                    .parse()
+                    .map_err(|e| format!("--concurrency: {e}"))?;
+                if concurrency == 0 {
+                    return Err("--concurrency must be at least 1".into());
+                }
+            }
+            "--template" => template = PathBuf::from(value("--template")?),
+            "--release" => release = true,
+            "--bin-dir" => bin_dir = Some(PathBuf::from(value("--bin-dir")?)),
             "-h" | "--help" => {
-                eprintln!(
-                    "usage: local-api [--port N] [--memory] [--state-dir DIR] [--template FILE]"
-                );
+                eprintln!("{USAGE}");
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other:?} (try --help)").into()),
         }
     }
-    Ok(args)
+    let storage = match (endpoint, memory) {
+        (Some(url), false) => Storage::Endpoint { url, table },
+        (Some(_), true) => return Err("--memory and --dynamodb-endpoint exclude each other".into()),
+        (None, true) => Storage::Memory,
+        (None, false) => Storage::File(state_dir.join("profiles.db")),
+    };
+    Ok(Args {
+        port,
+        storage,
+        concurrency,
+        template,
+        release,
+        bin_dir,
+    })
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Error> {
-    lambda_http::tracing::init_default_subscriber();
+fn main() -> Result<(), Error> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,aws_config=warn,aws_smithy_runtime=warn".into()),
+        )
+        .with_target(false)
+        .init();
     let args = parse_args()?;
     let template = Template::load(&args.template)?;
+    let mut names: Vec<String> = template.routes()?.into_iter().map(|r| r.binary).collect();
+    names.sort();
+    names.dedup();
 
-    let storage = if args.memory {
-        Storage::Memory
-    } else {
-        Storage::File(args.state_dir.join("profiles.db"))
+    // Build before the runtime starts: cargo runs in the foreground, its progress on stderr.
+    let binaries = match &args.bin_dir {
+        Some(dir) => binaries::in_dir(dir, &names)?,
+        None => {
+            tracing::info!("building the functions: {}", names.join(", "));
+            // `-p local-api` as well: the same feature set as `cargo run -p local-api`, so
+            // the shared dependencies are built once.
+            let mut selection = vec!["-p", "local-api"];
+            for n in &names {
+                selection.extend(["-p", n.as_str()]);
+            }
+            let workspace = args
+                .template
+                .parent()
+                .map(PathBuf::from)
+                .unwrap_or_else(|| repo_file(""));
+            binaries::build(&workspace, &selection, args.release)?
+        }
     };
-    let (server, created) = Server::start(&template, &storage).await?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(run(args, template, binaries))
+}
+
+async fn run(args: Args, template: Template, binaries: binaries::Binaries) -> Result<(), Error> {
+    let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
+    let storage = args.storage.clone();
+    let server = Server::start(
+        &template,
+        Options {
+            storage: args.storage,
+            binaries,
+            concurrency: args.concurrency,
+            region,
+        },
+    )
+    .await?;
 
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await?;
     let url = format!("http://{}", listener.local_addr()?);
     let mut lines = vec![format!("Profiles API on {url}")];
-    lines.push(if args.memory {
-        "data: in memory (gone when this stops)".to_owned()
-    } else {
-        format!(
-            "data: {} ({})",
-            args.state_dir.join("profiles.db").display(),
-            if created { "new" } else { "kept" }
-        )
+    let state = if server.created_table { "new" } else { "kept" };
+    lines.push(match &storage {
+        Storage::Memory => "data: in memory (gone when this stops)".to_owned(),
+        Storage::File(f) => format!("data: {} ({state})", f.display()),
+        Storage::Endpoint { url, table } => format!("data: table {table} at {url} ({state})"),
     });
+    lines.push(format!(
+        "functions: their own binaries under the Lambda Runtime API, at most {} instances each",
+        args.concurrency
+    ));
     for r in &server.routes {
         lines.push(format!("  {:<7} {:<40} {}", r.method, r.resource, r.binary));
     }
     lines.push(format!(
         "try: curl -s -X POST {url}/profiles -H 'content-type: application/json' -d '{{\"name\":\"Acme Corp\"}}'"
     ));
+    lines.push("Ctrl-C stops it.".to_owned());
     tracing::info!("\n{}", lines.join("\n"));
 
     let server = Arc::new(server);
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
-        tracing::info!("stopping");
+        tracing::info!("stopping: answering requests in flight, then the functions and the engine");
     };
-    server.serve(listener, shutdown).await?;
+    server.clone().serve(listener, shutdown).await?;
+    server.stop().await;
+    tracing::info!("stopped");
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! event of every function, alias routes included) and its DynamoDB table definition.
 
 use std::path::Path;
+use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
@@ -23,7 +24,32 @@ pub struct Route {
     pub function: String,
     /// The function's binary (its crate under `functions/`).
     pub binary: String,
+    /// How long API Gateway waits for the function: the event's `TimeoutInMillis`, else
+    /// REST API's 29 s.
+    pub integration_timeout: Duration,
 }
+
+/// A function of the template, with what the runner needs to run its binary as Lambda would.
+#[derive(Clone, Debug)]
+pub struct Function {
+    /// Its logical id in the template, e.g. `CreateProfileFunction`.
+    pub id: String,
+    /// Its binary (`Metadata.BuildProperties.Binary`).
+    pub binary: String,
+    /// `Timeout` (function, else Globals; Lambda's default 3 s).
+    pub timeout: Duration,
+    /// `MemorySize` in MB (function, else Globals; Lambda's default 128).
+    pub memory_mb: u64,
+    /// `Environment.Variables`, Globals first, `!Ref`s resolved: a parameter to its default,
+    /// a table to the runner's table name.
+    pub env: Vec<(String, String)>,
+    /// `LoggingConfig` as the variables Lambda sets from it.
+    pub log_format: Option<String>,
+    pub log_level: Option<String>,
+}
+
+/// REST API's maximum integration timeout.
+pub const MAX_INTEGRATION_TIMEOUT: Duration = Duration::from_millis(29_000);
 
 impl Route {
     /// Path parameters when `path` matches this route's resource.
@@ -99,15 +125,89 @@ impl Template {
                     continue;
                 }
                 let p = &event["Properties"];
+                let integration_timeout = p["TimeoutInMillis"]
+                    .as_u64()
+                    .map_or(MAX_INTEGRATION_TIMEOUT, Duration::from_millis);
                 routes.push(Route {
                     method: text(&p["Method"], "Method")?.to_ascii_uppercase(),
                     resource: text(&p["Path"], "Path")?,
                     function: id.to_owned(),
                     binary: binary.clone(),
+                    integration_timeout,
                 });
             }
         }
         Ok(routes)
+    }
+
+    /// Every `AWS::Serverless::Function`, its settings merged over `Globals.Function`.
+    /// `table_name` is what a `!Ref` to the table resolves to.
+    pub fn functions(&self, table_name: &str) -> Result<Vec<Function>, Error> {
+        let globals = &self.doc["Globals"]["Function"];
+        let mut out = Vec::new();
+        for (id, res) in self.resources() {
+            if res["Type"].as_str() != Some("AWS::Serverless::Function") {
+                continue;
+            }
+            let props = &res["Properties"];
+            let setting = |name: &str| {
+                let own = &props[name];
+                if own.is_null() { &globals[name] } else { own }
+            };
+            let mut env: Vec<(String, String)> = Vec::new();
+            for scope in [globals, props] {
+                for (k, v) in scope["Environment"]["Variables"]
+                    .as_mapping()
+                    .into_iter()
+                    .flatten()
+                {
+                    let k = text(k, "an environment variable's name")?;
+                    let v = self.resolve(v, table_name, &format!("{id} {k}"))?;
+                    env.retain(|(name, _)| *name != k);
+                    env.push((k, v));
+                }
+            }
+            let logging = setting("LoggingConfig");
+            out.push(Function {
+                id: id.to_owned(),
+                binary: text(
+                    &res["Metadata"]["BuildProperties"]["Binary"],
+                    &format!("{id} Binary"),
+                )?,
+                timeout: Duration::from_secs(setting("Timeout").as_u64().unwrap_or(3)),
+                memory_mb: setting("MemorySize").as_u64().unwrap_or(128),
+                env,
+                log_format: logging["LogFormat"].as_str().map(str::to_owned),
+                log_level: logging["ApplicationLogLevel"].as_str().map(str::to_owned),
+            });
+        }
+        Ok(out)
+    }
+
+    /// A property's value as the deployed stack would see it: a scalar as written, `!Ref` to
+    /// a parameter as its default, `!Ref` to the table as `table_name`.
+    fn resolve(&self, v: &Value, table_name: &str, what: &str) -> Result<String, Error> {
+        match v {
+            Value::String(s) => Ok(s.clone()),
+            Value::Number(n) => Ok(n.to_string()),
+            Value::Bool(b) => Ok(b.to_string()),
+            Value::Tagged(t) if t.tag == "Ref" => {
+                let name = text(&t.value, what)?;
+                let param = &self.doc["Parameters"][name.as_str()];
+                if !param.is_null() {
+                    return self.resolve(&param["Default"], table_name, &name);
+                }
+                match self.doc["Resources"][name.as_str()]["Type"].as_str() {
+                    Some("AWS::DynamoDB::Table") => Ok(table_name.to_owned()),
+                    _ => Err(
+                        format!("template.yaml: {what}: cannot resolve !Ref {name} locally").into(),
+                    ),
+                }
+            }
+            _ => Err(
+                format!("template.yaml: {what}: only scalars and !Ref are resolved locally").into(),
+            ),
+        }
     }
 
     fn table(&self) -> Result<&Value, Error> {
@@ -201,21 +301,21 @@ impl Template {
         Ok(())
     }
 
-    /// Creates the table unless it exists already.
+    /// Creates the table unless it exists already. Lists the tables rather than describing a
+    /// missing one, so a first start logs no error from the SDK.
     pub async fn ensure_table(&self, client: &Client, name: &str) -> Result<bool, Error> {
-        match client.describe_table().table_name(name).send().await {
-            Ok(_) => Ok(false),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
-            {
-                self.create_table(client, name).await.map(|()| true)
+        let mut tables = client.list_tables().into_paginator().items().send();
+        while let Some(table) = tables.next().await {
+            let table = table.map_err(|e| {
+                format!(
+                    "list tables: {}",
+                    aws_sdk_dynamodb::error::DisplayErrorContext(&e)
+                )
+            })?;
+            if table == name {
+                return Ok(false);
             }
-            Err(e) => Err(format!(
-                "describe table {name}: {}",
-                aws_sdk_dynamodb::error::DisplayErrorContext(&e)
-            )
-            .into()),
         }
+        self.create_table(client, name).await.map(|()| true)
     }
 }

@@ -286,11 +286,21 @@ impl Api {
         Self { engine, app }
     }
 
-    /// Feeds `event` to the handler of function `function` (its binary's name).
+    /// Feeds `event` to the handler of function `function` (its binary's name), in this
+    /// process: what the function's `main.rs` wires, without the process around it. The
+    /// runner's tests (`local_api.rs`) run the real binaries.
     pub async fn send(&self, function: &str, event: Event) -> Reply {
-        let response = local_api::dispatch(function, &self.app, event.request())
-            .await
-            .unwrap_or_else(|| panic!("no function {function}"));
+        use shared::handlers as h;
+        let (app, req) = (&self.app, event.request());
+        let response = match function {
+            "create-profile" => h::create_profile(app, req).await,
+            "get-profile" => h::get_profile(app, req).await,
+            "list-profiles" => h::list_profiles(app, req).await,
+            "update-profile" => h::update_profile(app, req).await,
+            "replace-profile" => h::replace_profile(app, req).await,
+            "delete-profile" => h::delete_profile(app, req).await,
+            other => panic!("no function {other}"),
+        };
         Reply::from(response)
     }
 
@@ -344,4 +354,68 @@ impl Api {
 /// The `id` of a profile's JSON.
 pub fn id_of(profile: &Value) -> String {
     profile["id"].as_str().unwrap().to_owned()
+}
+
+/// The workspace's executables, built once per test process by the runner's own cargo
+/// invocation. `--workspace` gives the feature set `cargo test --workspace` compiled the
+/// dependencies with, so this only links the binaries.
+pub fn binaries() -> &'static local_api::binaries::Binaries {
+    static BUILT: std::sync::OnceLock<local_api::binaries::Binaries> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        local_api::binaries::build(&repo_path(""), &["--workspace"], false).unwrap()
+    })
+}
+
+/// A local runner started by a test: real HTTP in front, the functions' binaries behind.
+pub struct Runner {
+    pub url: String,
+    pub server: std::sync::Arc<local_api::Server>,
+    pub http: reqwest::Client,
+}
+
+impl Runner {
+    /// Starts the runner for `template` on `storage`, at most `concurrency` instances per
+    /// function, listening on a free port.
+    pub async fn start(
+        template: &local_api::template::Template,
+        storage: local_api::Storage,
+        concurrency: usize,
+    ) -> Self {
+        let binaries = tokio::task::spawn_blocking(binaries).await.unwrap().clone();
+        let server = local_api::Server::start(
+            template,
+            local_api::Options {
+                storage,
+                binaries,
+                concurrency,
+                region: "us-east-1".into(),
+            },
+        )
+        .await
+        .unwrap();
+        let server = std::sync::Arc::new(server);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(server.clone().serve(listener, std::future::pending()));
+        Self {
+            url,
+            server,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// The runner on the repository's `template.yaml`, in memory.
+    pub async fn start_default() -> Self {
+        let template = local_api::template::Template::load(&repo_path("template.yaml")).unwrap();
+        Self::start(&template, local_api::Storage::Memory, 4).await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+
+    /// How many instances the function `id` has started.
+    pub fn instances(&self, id: &str) -> usize {
+        self.server.pools[id].instances_started()
+    }
 }

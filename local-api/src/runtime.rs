@@ -1,0 +1,456 @@
+//! Runs function binaries as Lambda does: each instance is a child process polling its own
+//! Lambda Runtime API endpoint (`/2018-06-01/runtime/…`) served here, one invocation at a
+//! time; a function's pool starts instances on demand up to its concurrency limit, keeps them
+//! warm, and replaces any that crash, fail init or overrun the function's timeout.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::Value;
+use tokio::io::AsyncBufReadExt;
+use tokio::process::{Child, Command};
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+use crate::template::{Error, Function};
+
+/// How long Lambda lets a function's init run before it fails the invocation.
+pub const INIT_LIMIT: Duration = Duration::from_secs(10);
+
+/// What every instance of every function gets besides its template environment.
+#[derive(Clone, Debug)]
+pub struct Environment {
+    /// `AWS_REGION`.
+    pub region: String,
+    /// Extra variables: the DynamoDB endpoint, credentials when a real engine needs them.
+    pub vars: Vec<(String, String)>,
+}
+
+/// How an invocation ended.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The function's response payload (`/response`).
+    Response(Vec<u8>),
+    /// The function reported an error (`/error`); the instance stays warm.
+    Error { error_type: String, message: String },
+    /// Init failed (`/init/error`, or the process died or hung before asking for work).
+    InitError(String),
+    /// The process exited during the invocation.
+    Crashed(String),
+    /// The invocation overran the function's timeout; the instance was stopped.
+    TimedOut,
+}
+
+/// One invocation's result and how it ran.
+#[derive(Debug)]
+pub struct Invoked {
+    pub outcome: Outcome,
+    /// `Some(init time)` when this invocation started a new instance (a cold start).
+    pub cold: Option<Duration>,
+    /// The instance's number within its function, from 1.
+    pub instance: usize,
+}
+
+/// An invocation handed to an instance's `/next`.
+struct Job {
+    request_id: String,
+    trace_id: String,
+    event: Vec<u8>,
+    delivered: oneshot::Sender<()>,
+    reply: oneshot::Sender<Outcome>,
+}
+
+/// What an instance's Runtime API endpoint shares with the pool.
+struct RuntimeState {
+    arn: String,
+    timeout: Duration,
+    jobs: tokio::sync::Mutex<mpsc::Receiver<Job>>,
+    /// The invocation being run: its request id and where its outcome goes.
+    pending: Mutex<Option<(String, oneshot::Sender<Outcome>)>>,
+    init_error: Mutex<Option<String>>,
+    first_poll: Mutex<Option<Instant>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding one of these locks leaves plain data behind, never a broken
+    // invariant, so the guard is still usable.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn epoch_ms(at: SystemTime) -> u128 {
+    at.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or_default()
+}
+
+async fn next(State(state): State<Arc<RuntimeState>>) -> Response {
+    {
+        let mut first = lock(&state.first_poll);
+        if first.is_none() {
+            *first = Some(Instant::now());
+        }
+    }
+    let mut jobs = state.jobs.lock().await;
+    let Some(job) = jobs.recv().await else {
+        // The pool dropped this instance; it is being stopped.
+        return StatusCode::GONE.into_response();
+    };
+    drop(jobs);
+    let deadline = epoch_ms(SystemTime::now() + state.timeout);
+    *lock(&state.pending) = Some((job.request_id.clone(), job.reply));
+    let _ = job.delivered.send(());
+    let mut headers = HeaderMap::new();
+    let mut put = |name: &'static str, value: &str| {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            headers.insert(name, v);
+        }
+    };
+    put("lambda-runtime-aws-request-id", &job.request_id);
+    put("lambda-runtime-deadline-ms", &deadline.to_string());
+    put("lambda-runtime-invoked-function-arn", &state.arn);
+    put("lambda-runtime-trace-id", &job.trace_id);
+    put("content-type", "application/json");
+    (headers, job.event).into_response()
+}
+
+fn finish(state: &RuntimeState, id: &str, outcome: Outcome) -> Response {
+    let mut pending = lock(&state.pending);
+    match pending.take() {
+        Some((pending_id, reply)) if pending_id == id => {
+            let _ = reply.send(outcome);
+            (StatusCode::ACCEPTED, r#"{"status":"OK"}"#).into_response()
+        }
+        other => {
+            *pending = other;
+            let body = r#"{"errorMessage":"Invalid request ID","errorType":"InvalidRequestID"}"#;
+            (StatusCode::BAD_REQUEST, body).into_response()
+        }
+    }
+}
+
+fn error_of(headers: &HeaderMap, body: &[u8]) -> (String, String) {
+    let parsed: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let error_type = parsed["errorType"]
+        .as_str()
+        .or_else(|| {
+            headers
+                .get("lambda-runtime-function-error-type")
+                .and_then(|v| v.to_str().ok())
+        })
+        .unwrap_or("Unhandled")
+        .to_owned();
+    let message = parsed["errorMessage"].as_str().unwrap_or("").to_owned();
+    (error_type, message)
+}
+
+async fn response(
+    State(state): State<Arc<RuntimeState>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    finish(&state, &id, Outcome::Response(body.to_vec()))
+}
+
+async fn invocation_error(
+    State(state): State<Arc<RuntimeState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (error_type, message) = error_of(&headers, &body);
+    finish(
+        &state,
+        &id,
+        Outcome::Error {
+            error_type,
+            message,
+        },
+    )
+}
+
+async fn init_error(
+    State(state): State<Arc<RuntimeState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (error_type, message) = error_of(&headers, &body);
+    *lock(&state.init_error) = Some(format!("{error_type}: {message}"));
+    (StatusCode::ACCEPTED, r#"{"status":"OK"}"#).into_response()
+}
+
+/// A running instance of a function.
+struct Instance {
+    number: usize,
+    child: Child,
+    jobs: mpsc::Sender<Job>,
+    state: Arc<RuntimeState>,
+    api: tokio::task::JoinHandle<()>,
+    started: Instant,
+    used: bool,
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        self.api.abort();
+        // kill_on_drop also stops the process; this makes it immediate.
+        let _ = self.child.start_kill();
+    }
+}
+
+/// Forwards an instance's output, line by line, to the runner's log.
+fn forward<R>(out: R, function: String, number: usize)
+where
+    R: tokio::io::AsyncRead + Unpin + Send + 'static,
+{
+    tokio::spawn(async move {
+        let mut lines = tokio::io::BufReader::new(out).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            tracing::info!(target: "function", "[{function}#{number}] {line}");
+        }
+    });
+}
+
+impl Instance {
+    async fn start(
+        function: &Function,
+        binary: &PathBuf,
+        env: &Environment,
+        number: usize,
+    ) -> Result<Self, Error> {
+        let arn = format!(
+            "arn:aws:lambda:{}:123456789012:function:{}",
+            env.region, function.id
+        );
+        let (jobs, jobs_rx) = mpsc::channel(1);
+        let state = Arc::new(RuntimeState {
+            arn,
+            timeout: function.timeout,
+            jobs: tokio::sync::Mutex::new(jobs_rx),
+            pending: Mutex::new(None),
+            init_error: Mutex::new(None),
+            first_poll: Mutex::new(None),
+        });
+        let router = axum::Router::new()
+            .route("/2018-06-01/runtime/invocation/next", get(next))
+            .route(
+                "/2018-06-01/runtime/invocation/{id}/response",
+                post(response),
+            )
+            .route(
+                "/2018-06-01/runtime/invocation/{id}/error",
+                post(invocation_error),
+            )
+            .route("/2018-06-01/runtime/init/error", post(init_error))
+            .layer(axum::extract::DefaultBodyLimit::max(6 * 1024 * 1024))
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let runtime_api = listener.local_addr()?.to_string();
+        let api = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+
+        let mut cmd = Command::new(binary);
+        // A clean environment, as Lambda gives: the template's variables and Lambda's own.
+        cmd.env_clear()
+            .envs(function.env.iter().map(|(k, v)| (k, v)))
+            .envs(env.vars.iter().map(|(k, v)| (k, v)))
+            .env("AWS_LAMBDA_RUNTIME_API", &runtime_api)
+            .env("AWS_LAMBDA_FUNCTION_NAME", &function.id)
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env(
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+                function.memory_mb.to_string(),
+            )
+            .env(
+                "AWS_LAMBDA_LOG_GROUP_NAME",
+                format!("/aws/lambda/{}", function.id),
+            )
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", format!("local/{number}"))
+            .env("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand")
+            .env("AWS_REGION", &env.region)
+            .env("AWS_DEFAULT_REGION", &env.region)
+            .env("AWS_EXECUTION_ENV", "AWS_Lambda_rust")
+            .env("TZ", ":UTC")
+            .kill_on_drop(true)
+            // Its own process group: Ctrl-C in the terminal reaches the runner, which stops
+            // the instances once requests in flight are answered.
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(format) = &function.log_format {
+            cmd.env("AWS_LAMBDA_LOG_FORMAT", format);
+        }
+        if let Some(level) = &function.log_level {
+            cmd.env("AWS_LAMBDA_LOG_LEVEL", level);
+        }
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("{}: cannot start {}: {e}", function.id, binary.display()))?;
+        if let Some(out) = child.stdout.take() {
+            forward(out, function.binary.clone(), number);
+        }
+        if let Some(err) = child.stderr.take() {
+            forward(err, function.binary.clone(), number);
+        }
+        Ok(Self {
+            number,
+            child,
+            jobs,
+            state,
+            api,
+            started: Instant::now(),
+            used: false,
+        })
+    }
+
+    /// Why the process ended, for an invocation it left unanswered.
+    fn ended(
+        &self,
+        status: std::io::Result<std::process::ExitStatus>,
+        initialised: bool,
+    ) -> Outcome {
+        let status = status.map_or_else(|e| e.to_string(), |s| s.to_string());
+        match lock(&self.state.init_error).take() {
+            Some(error) => Outcome::InitError(error),
+            None if !initialised => Outcome::InitError(format!("Runtime.ExitError: {status}")),
+            None => Outcome::Crashed(format!("Runtime.ExitError: {status}")),
+        }
+    }
+
+    /// Runs one invocation. The instance is fit for another only after `Outcome::Response`
+    /// or `Outcome::Error`.
+    async fn invoke(&mut self, job: (String, String, Vec<u8>), timeout: Duration) -> Outcome {
+        let (request_id, trace_id, event) = job;
+        let (delivered_tx, delivered) = oneshot::channel();
+        let (reply_tx, reply) = oneshot::channel();
+        let job = Job {
+            request_id,
+            trace_id,
+            event,
+            delivered: delivered_tx,
+            reply: reply_tx,
+        };
+        if self.jobs.send(job).await.is_err() {
+            return Outcome::Crashed("runtime endpoint closed".into());
+        }
+        let initialised = self.used;
+        // Cold: the function has INIT_LIMIT to finish init and poll; warm: it is polling.
+        tokio::select! {
+            biased;
+            Ok(()) = delivered => {}
+            status = self.child.wait() => return self.ended(status, initialised),
+            () = tokio::time::sleep(INIT_LIMIT) => {
+                return Outcome::InitError("Runtime.InitTimeout".into());
+            }
+        }
+        self.used = true;
+        tokio::select! {
+            biased;
+            r = reply => r.unwrap_or_else(|_| Outcome::Crashed("runtime endpoint closed".into())),
+            status = self.child.wait() => self.ended(status, true),
+            () = tokio::time::sleep(timeout) => Outcome::TimedOut,
+        }
+    }
+
+    fn init_time(&self) -> Duration {
+        lock(&self.state.first_poll).map_or_else(|| self.started.elapsed(), |t| t - self.started)
+    }
+}
+
+/// A function's instances.
+pub struct Pool {
+    function: Function,
+    binary: PathBuf,
+    env: Environment,
+    permits: Semaphore,
+    idle: Mutex<Vec<Instance>>,
+    started: AtomicUsize,
+    stopped: std::sync::atomic::AtomicBool,
+}
+
+impl Pool {
+    pub fn new(function: Function, binary: PathBuf, env: Environment, concurrency: usize) -> Self {
+        Self {
+            function,
+            binary,
+            env,
+            permits: Semaphore::new(concurrency.max(1)),
+            idle: Mutex::new(Vec::new()),
+            started: AtomicUsize::new(0),
+            stopped: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    pub fn function(&self) -> &Function {
+        &self.function
+    }
+
+    /// How many instances this pool has started so far.
+    pub fn instances_started(&self) -> usize {
+        self.started.load(Ordering::Relaxed)
+    }
+
+    /// Invokes the function with `event`: on a warm instance when one is idle, else on a new
+    /// one, waiting while the function is at its concurrency limit.
+    pub async fn invoke(&self, request_id: String, trace_id: String, event: Vec<u8>) -> Invoked {
+        // The semaphore is never closed, so acquire only fails if it were; treat that as a
+        // crash rather than panic.
+        let Ok(_permit) = self.permits.acquire().await else {
+            return Invoked {
+                outcome: Outcome::Crashed("pool closed".into()),
+                cold: None,
+                instance: 0,
+            };
+        };
+        let warm = lock(&self.idle).pop();
+        let mut instance = match warm {
+            Some(i) => i,
+            None => {
+                let number = self.started.fetch_add(1, Ordering::Relaxed) + 1;
+                match Instance::start(&self.function, &self.binary, &self.env, number).await {
+                    Ok(i) => i,
+                    Err(e) => {
+                        return Invoked {
+                            outcome: Outcome::InitError(e.to_string()),
+                            cold: Some(Duration::ZERO),
+                            instance: number,
+                        };
+                    }
+                }
+            }
+        };
+        let was_cold = !instance.used;
+        let outcome = instance
+            .invoke((request_id, trace_id, event), self.function.timeout)
+            .await;
+        let cold = was_cold.then(|| instance.init_time());
+        let number = instance.number;
+        let reusable = matches!(outcome, Outcome::Response(_) | Outcome::Error { .. });
+        if reusable && !self.stopped.load(Ordering::Acquire) {
+            lock(&self.idle).push(instance);
+        }
+        Invoked {
+            outcome,
+            cold,
+            instance: number,
+        }
+    }
+
+    /// Stops every idle instance; one running an invocation stops when the invocation ends.
+    pub fn stop(&self) {
+        self.stopped.store(true, Ordering::Release);
+        lock(&self.idle).clear();
+    }
+}
+
+/// The pools of every function, by logical id.
+pub type Pools = HashMap<String, Arc<Pool>>;
