@@ -7,17 +7,19 @@ set -euo pipefail
 cd "$(dirname "$0")"
 export SAM_CLI_TELEMETRY=0
 id=0192f3a0-7b4c-7d2e-9a1b-3c4d5e6f7a8b
+cid=0192f3a1-1c2d-7e3f-8a4b-5c6d7e8f9a0b
 gen() { # name method resource path body content-type query
   sam local generate-event apigateway aws-proxy --method "$2" --resource "$3" --path "${4#/}" \
     --body "" --querystringparameters "${7:-}" | python3 -c '
 import json, sys
-name, method, resource, path, body, ctype, query, pid = sys.argv[1:9]
+name, method, resource, path, body, ctype, query, pid, cid = sys.argv[1:10]
 e = json.load(sys.stdin)
 e["resource"] = resource
 e["path"] = path
 e["requestContext"]["path"] = "/prod" + path
 e["requestContext"]["resourcePath"] = resource
-e["pathParameters"] = {"profile_id": pid} if "{profile_id}" in resource else None
+params = {k: v for k, v in (("profile_id", pid), ("contact_id", cid)) if "{%s}" % k in resource}
+e["pathParameters"] = params or None
 q = dict(p.split("=", 1) for p in query.split("&")) if query else None
 e["queryStringParameters"] = q
 e["multiValueQueryStringParameters"] = {k: [v] for k, v in q.items()} if q else None
@@ -28,7 +30,7 @@ if ctype:
     e["multiValueHeaders"]["Content-Type"] = [ctype]
 json.dump(e, open(name + ".json", "w"), indent=2)
 open(name + ".json", "a").write("\n")
-' "$1" "$2" "$3" "$4" "$5" "$6" "${7:-}" "$id"
+' "$1" "$2" "$3" "$4" "$5" "$6" "${7:-}" "$id" "$cid"
 }
 gen create-profile POST /profiles /profiles \
   '{"first_name":"Mary","middle_name":"Jane","last_name":"Smith","title":"CTO","company":"Acme Corp","email":"Mary@Example.COM","country_numeric_code":"840","tags":["blue","green"],"contacts":[{"key":"email","value":"mary@example.com"},{"key":"phone","value":"+1 415 555 2671"}]}' \
@@ -40,3 +42,10 @@ gen update-profile PATCH '/profiles/{profile_id}' "/profiles/$id" \
 gen replace-profile PUT '/profiles/{profile_id}' "/profiles/$id" \
   '{"name":"Acme Corp","website_url":"https://acme.com","industry":["Fintech","B2B SaaS"]}' application/json
 gen delete-profile DELETE '/profiles/{profile_id}' "/profiles/$id" '' ''
+gen list-contacts GET '/profiles/{profile_id}/contacts' "/profiles/$id/contacts" '' ''
+gen create-contact POST '/profiles/{profile_id}/contacts' "/profiles/$id/contacts" \
+  '{"key":"phone","value":"+1 (415) 555-2671","external_id":"crm-42"}' application/json
+gen get-contact GET '/profiles/{profile_id}/contacts/{contact_id}' "/profiles/$id/contacts/$cid" '' ''
+gen update-contact PATCH '/profiles/{profile_id}/contacts/{contact_id}' "/profiles/$id/contacts/$cid" \
+  '{"value":"+44 20 7946 0958"}' application/merge-patch+json
+gen delete-contact DELETE '/profiles/{profile_id}/contacts/{contact_id}' "/profiles/$id/contacts/$cid" '' ''

@@ -169,6 +169,54 @@ async fn every_template_route_answers_over_http() {
     let problem: Value = r.json().await.unwrap();
     assert_eq!(problem["errors"][0]["field"], "filter[shoe]");
 
+    // The contacts sub-resource, every route.
+    let contacts = format!("{location}/contacts");
+    let r = api
+        .http
+        .post(u(&contacts))
+        .json(&json!({"key": "phone", "value": "+1 415 555 2671"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    assert_eq!(r.headers()["etag"], "\"1\"");
+    let contact = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(contact.starts_with(&format!("{contacts}/")));
+    assert_eq!(r.json::<Value>().await.unwrap()["value"], "+14155552671");
+    let r = api.http.get(u(&contact)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r = api
+        .http
+        .patch(u(&contact))
+        .header("content-type", "application/merge-patch+json")
+        .body(r#"{"external_id": "crm-1"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = api
+        .http
+        .put(u(&contact))
+        .json(&json!({"key": "email", "value": "a@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["etag"], "\"3\"");
+    let r = api.http.get(u(&contacts)).send().await.unwrap();
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let r = api.http.delete(u(&contact)).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    let r = api.http.get(u(&contact)).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+
     let r = api.http.delete(u(&location)).send().await.unwrap();
     assert_eq!(r.status(), 204);
     let r = api.http.delete(u(&location)).send().await.unwrap();
@@ -492,7 +540,11 @@ async fn the_readme_curl_session_works_as_written() {
     let patched: Value = serde_json::from_str(lines[1]).unwrap();
     assert_eq!(patched["title"], "CEO");
     assert_eq!(patched["last_name"], Value::Null);
-    let page: Value = serde_json::from_str(lines[2]).unwrap();
+    let contact: Value = serde_json::from_str(lines[2]).unwrap();
+    assert_eq!(contact["value"], "+14155552671");
+    let contacts: Value = serde_json::from_str(lines[3]).unwrap();
+    assert_eq!(contacts["data"].as_array().unwrap().len(), 2);
+    let page: Value = serde_json::from_str(lines[4]).unwrap();
     assert_eq!(page["data"][0]["id"], created["id"]);
-    assert_eq!(&lines[3..], ["204", "404"]);
+    assert_eq!(&lines[5..], ["204", "404"]);
 }

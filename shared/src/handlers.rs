@@ -10,9 +10,9 @@ use crate::config::{Config, ConfigError};
 use crate::error::ApiError;
 use crate::http::{self, Precondition, Reply};
 use crate::model::{
-    self, BodyKind, Contact, Profile, ProfileFields, ProfileId, ProfileInput, Timestamp,
+    self, BodyKind, Contact, NewContact, Profile, ProfileFields, ProfileId, ProfileInput, Timestamp,
 };
-use crate::store::{ListCursor, SortOrder, Store};
+use crate::store::{ContactWrite, ListCursor, SortOrder, Store};
 
 /// What outlives an invocation: built once per execution environment, at init.
 #[derive(Debug)]
@@ -68,12 +68,17 @@ async fn create(app: &App, req: &Request) -> Result<Reply, ApiError> {
         created_at: now,
         updated_at: now,
         version: 1,
+        contact_index: Default::default(),
     };
     let contacts: Vec<Contact> = input
         .contacts
         .into_iter()
         .map(|c| Contact::new(c, now))
         .collect();
+    let profile = Profile {
+        contact_index: model::contact_index(&contacts),
+        ..profile
+    };
     let profile = app
         .store
         .write_profile(&caller.tenant, None, profile, &contacts)
@@ -320,4 +325,178 @@ async fn list(app: &App, req: &Request) -> Result<Reply, ApiError> {
         );
     }
     Ok(reply)
+}
+
+fn contact_ids(req: &Request) -> Result<(ProfileId, uuid::Uuid), ApiError> {
+    let profile = profile_id(req)?;
+    let contact = http::path_param(req, "contact_id")
+        .and_then(model::parse_id)
+        .ok_or(ApiError::NotFound("contact"))?;
+    Ok((profile, contact))
+}
+
+fn contact_reply(status: u16, contact: &Contact) -> Result<Reply, ApiError> {
+    Ok(Reply::json(status, contact.to_json()?).header(header::ETAG, contact.etag()))
+}
+
+/// A profile's contacts, read with the profile in one Query: a contact is only ever
+/// reachable through a profile that exists.
+async fn contacts_of(
+    app: &App,
+    caller: &Caller,
+    profile: &ProfileId,
+) -> Result<Vec<Contact>, ApiError> {
+    app.store
+        .get_with_contacts(&caller.tenant, profile)
+        .await?
+        .map(|(_, contacts)| contacts)
+        .ok_or(ApiError::NotFound("profile"))
+}
+
+async fn current_contact(
+    app: &App,
+    caller: &Caller,
+    (profile, contact): (ProfileId, uuid::Uuid),
+) -> Result<Contact, ApiError> {
+    contacts_of(app, caller, &profile)
+        .await?
+        .into_iter()
+        .find(|c| c.id == contact)
+        .ok_or(ApiError::NotFound("contact"))
+}
+
+/// `GET /profiles/{profile_id}/contacts`: every contact of the profile (at most 50), oldest
+/// first.
+pub async fn list_contacts(app: &App, req: Request) -> Response<Body> {
+    let trace = http::trace_id(&req);
+    let outcome = async {
+        let caller = Caller::of(&req, &app.config);
+        let profile = profile_id(&req)?;
+        if let Some((name, _)) = http::query_pairs(&req).first() {
+            let mut errors = crate::error::FieldErrors::default();
+            errors.push(
+                name.as_str(),
+                "unknown query parameter; a profile's contacts come in one page",
+            );
+            errors.into_result(())?;
+        }
+        let contacts = contacts_of(app, &caller, &profile).await?;
+        let data = contacts
+            .iter()
+            .map(Contact::to_json)
+            .collect::<Result<Vec<Value>, _>>()?;
+        Ok(Reply::json(
+            200,
+            json!({ "data": data, "next_cursor": null }),
+        ))
+    }
+    .await;
+    http::finish(&req, &trace, outcome)
+}
+
+/// `POST /profiles/{profile_id}/contacts`: adds a contact.
+pub async fn create_contact(app: &App, req: Request) -> Response<Body> {
+    let trace = http::trace_id(&req);
+    let outcome = async {
+        let caller = Caller::of(&req, &app.config);
+        let profile = profile_id(&req)?;
+        let body = http::json_object(&req, false)?;
+        let input = NewContact::from_body(&body, BodyKind::Create, None)?;
+        let contact = Contact::new(input, Timestamp::now());
+        app.store
+            .write_contact(&caller.tenant, &profile, ContactWrite::Create(&contact))
+            .await?;
+        Ok(contact_reply(201, &contact)?.header(
+            header::LOCATION,
+            format!("/profiles/{profile}/contacts/{}", contact.id),
+        ))
+    }
+    .await;
+    http::finish(&req, &trace, outcome)
+}
+
+/// `GET /profiles/{profile_id}/contacts/{contact_id}`.
+pub async fn get_contact(app: &App, req: Request) -> Response<Body> {
+    let trace = http::trace_id(&req);
+    let outcome = async {
+        let caller = Caller::of(&req, &app.config);
+        let ids = contact_ids(&req)?;
+        let if_none_match = http::if_none_match(&req)?;
+        let contact = current_contact(app, &caller, ids).await?;
+        if if_none_match.is_some_and(|p| p.matches(contact.version)) {
+            return Ok(Reply::empty(304).header(header::ETAG, contact.etag()));
+        }
+        contact_reply(200, &contact)
+    }
+    .await;
+    http::finish(&req, &trace, outcome)
+}
+
+/// `PUT` (the whole contact) and `PATCH` (a merge patch) of
+/// `/profiles/{profile_id}/contacts/{contact_id}`.
+pub async fn update_contact(app: &App, req: Request) -> Response<Body> {
+    let trace = http::trace_id(&req);
+    let outcome = async {
+        let caller = Caller::of(&req, &app.config);
+        let ids = contact_ids(&req)?;
+        let kind = if req.method() == lambda_http::http::Method::PATCH {
+            BodyKind::Patch
+        } else {
+            BodyKind::Replace
+        };
+        let if_match = http::if_match(&req)?;
+        let body = http::json_object(&req, kind == BodyKind::Patch)?;
+        for _ in 0..WRITE_ATTEMPTS {
+            let current = current_contact(app, &caller, ids).await?;
+            if if_match.is_some_and(|p| !p.matches(current.version)) {
+                return Err(ApiError::PreconditionFailed);
+            }
+            let next = current.changed(NewContact::from_body(&body, kind, Some(&current))?);
+            let write = ContactWrite::Update {
+                old: &current,
+                new: &next,
+            };
+            match app.store.write_contact(&caller.tenant, &ids.0, write).await {
+                Ok(()) if http::prefers_minimal(&req) => {
+                    return Ok(Reply::empty(204).header(header::ETAG, next.etag()));
+                }
+                Ok(()) => return contact_reply(200, &next),
+                Err(ApiError::PreconditionFailed)
+                    if if_match.and_then(Precondition::version).is_none() => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Err(concurrent_write())
+    }
+    .await;
+    http::finish(&req, &trace, outcome)
+}
+
+/// `DELETE /profiles/{profile_id}/contacts/{contact_id}`.
+pub async fn delete_contact(app: &App, req: Request) -> Response<Body> {
+    let trace = http::trace_id(&req);
+    let outcome = async {
+        let caller = Caller::of(&req, &app.config);
+        let ids = contact_ids(&req)?;
+        let if_match = http::if_match(&req)?;
+        for _ in 0..WRITE_ATTEMPTS {
+            let current = current_contact(app, &caller, ids).await?;
+            if if_match.is_some_and(|p| !p.matches(current.version)) {
+                return Err(ApiError::PreconditionFailed);
+            }
+            match app
+                .store
+                .write_contact(&caller.tenant, &ids.0, ContactWrite::Delete(&current))
+                .await
+            {
+                Ok(()) => return Ok(Reply::empty(204)),
+                Err(ApiError::PreconditionFailed)
+                    if if_match.and_then(Precondition::version).is_none() => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Err(concurrent_write())
+    }
+    .await;
+    http::finish(&req, &trace, outcome)
 }

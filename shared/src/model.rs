@@ -2,6 +2,8 @@
 //! change (create, PUT and PATCH all go through [`ProfilePatch`]), and how a profile is
 //! rendered with its derived fields (`name`, `headline`, `country`).
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -9,7 +11,7 @@ use uuid::Uuid;
 use crate::error::{ApiError, FieldErrors};
 use crate::validate::{
     CountryCode, CustomProperties, CustomPropertiesPatch, Education, Email, Field, List, LongText,
-    Name, ObjectReader, Phone, Slug, SocialLink, Tags, Text, WebUrl, WorkExperience,
+    Name, ObjectReader, Phone, Slug, SocialLink, Tags, Text, WebUrl, WorkExperience, member,
 };
 
 /// Fields a client may never send: the server owns them.
@@ -290,6 +292,11 @@ pub struct Profile {
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub version: u64,
+    /// Its contacts by [`ContactValue::fingerprint`]: the record that keeps contact values
+    /// unique and their number within [`MAX_CONTACTS`], in the same item every contact write
+    /// updates (and so versions). Stored, never shown.
+    #[serde(default)]
+    pub contact_index: BTreeMap<String, Uuid>,
 }
 
 impl Profile {
@@ -373,6 +380,16 @@ pub enum ContactValue {
     Phone(Phone),
 }
 
+impl ContactValue {
+    /// What makes two contacts of one profile the same: the key and the normalized value.
+    pub fn fingerprint(&self) -> String {
+        match self {
+            Self::Email(e) => format!("email:{}", e.as_str()),
+            Self::Phone(p) => format!("phone:{}", p.as_str()),
+        }
+    }
+}
+
 /// A contact as a request gives it: `{key, value, external_id?}`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NewContact {
@@ -380,9 +397,13 @@ pub struct NewContact {
     pub external_id: Option<Name>,
 }
 
+/// The members of a contact body; the others a contact shows are read-only.
+const CONTACT_FIELDS: [&str; 3] = ["key", "value", "external_id"];
+const CONTACT_READ_ONLY: [&str; 4] = ["id", "created_at", "updated_at", "version"];
+
 impl Field for NewContact {
     fn parse(value: &Value, path: &str, errors: &mut FieldErrors) -> Option<Self> {
-        let mut r = ObjectReader::new(value, path, &["key", "value", "external_id"], errors)?;
+        let mut r = ObjectReader::new(value, path, &CONTACT_FIELDS, errors)?;
         let external_id = r.optional::<Name>("external_id", errors);
         let key = r.required::<Text<16>>("key", errors);
         let parsed = match key.as_ref().map(|k| k.as_str()) {
@@ -393,7 +414,7 @@ impl Field for NewContact {
                 .required::<Phone>("value", errors)
                 .map(ContactValue::Phone),
             Some(_) => {
-                errors.push(format!("{path}.key"), "must be \"email\" or \"phone\"");
+                errors.push(member(path, "key"), "must be \"email\" or \"phone\"");
                 None
             }
             None => None,
@@ -403,6 +424,58 @@ impl Field for NewContact {
             external_id,
         })
         .filter(|_| r.ok())
+    }
+}
+
+impl NewContact {
+    /// A contact request body: `POST` and `PUT` give the whole contact; `PATCH` is a merge
+    /// patch over `current`'s members (`null` clears `external_id`; a new `key` needs its
+    /// `value`). Every bad, unknown or read-only member is reported at once.
+    pub fn from_body(
+        body: &Map<String, Value>,
+        kind: BodyKind,
+        current: Option<&Contact>,
+    ) -> Result<Self, ApiError> {
+        let mut errors = FieldErrors::default();
+        for key in body.keys() {
+            if CONTACT_READ_ONLY.contains(&key.as_str()) {
+                errors.push(key.as_str(), "is read-only");
+            }
+        }
+        if kind == BodyKind::Patch && body.is_empty() {
+            return Err(ApiError::bad_request(
+                "empty_patch",
+                "the patch must contain at least one field",
+            ));
+        }
+        let mut merged = match (kind, current) {
+            (BodyKind::Patch, Some(c)) => c.members(),
+            _ => Map::new(),
+        };
+        if kind == BodyKind::Patch && body.contains_key("key") && !body.contains_key("value") {
+            merged.remove("value");
+        }
+        for (k, v) in body {
+            if CONTACT_READ_ONLY.contains(&k.as_str()) {
+                continue;
+            }
+            if v.is_null() {
+                merged.remove(k);
+            } else {
+                merged.insert(k.clone(), v.clone());
+            }
+        }
+        let parsed = Self::parse(&Value::Object(merged), "", &mut errors);
+        match (errors.into_result(()), parsed) {
+            (Ok(()), Some(c)) => Ok(c),
+            (Err(e), _) => Err(e),
+            // `parse` reports every reason it gives no contact; this cannot be reached with an
+            // empty error list, but answer as for a missing value rather than panic.
+            (Ok(()), None) => Err(ApiError::bad_request(
+                "validation_failed",
+                "value: is required",
+            )),
+        }
     }
 }
 
@@ -437,6 +510,13 @@ pub struct Contact {
     pub external_id: Option<Name>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Increases by one on every change; the `ETag`.
+    #[serde(default = "first_version")]
+    pub version: u64,
+}
+
+fn first_version() -> u64 {
+    1
 }
 
 impl Contact {
@@ -447,6 +527,50 @@ impl Contact {
             external_id: input.external_id,
             created_at: now,
             updated_at: now,
+            version: 1,
         }
     }
+
+    /// This contact changed to `input`, as its next version.
+    pub fn changed(&self, input: NewContact) -> Self {
+        Self {
+            value: input.value,
+            external_id: input.external_id,
+            updated_at: Timestamp::now_after(self.updated_at),
+            version: self.version + 1,
+            ..self.clone()
+        }
+    }
+
+    /// The entity tag of this version.
+    pub fn etag(&self) -> String {
+        format!("\"{}\"", self.version)
+    }
+
+    /// Its writable members as a body would give them.
+    fn members(&self) -> Map<String, Value> {
+        let mut m = Map::new();
+        let (key, value) = match &self.value {
+            ContactValue::Email(e) => ("email", e.as_str()),
+            ContactValue::Phone(p) => ("phone", p.as_str()),
+        };
+        m.insert("key".into(), key.into());
+        m.insert("value".into(), value.into());
+        if let Some(x) = &self.external_id {
+            m.insert("external_id".into(), x.as_str().into());
+        }
+        m
+    }
+
+    pub fn to_json(&self) -> Result<Value, ApiError> {
+        to_json(self)
+    }
+}
+
+/// The contact index of a new profile holding `contacts`.
+pub fn contact_index(contacts: &[Contact]) -> BTreeMap<String, Uuid> {
+    contacts
+        .iter()
+        .map(|c| (c.value.fingerprint(), c.id))
+        .collect()
 }

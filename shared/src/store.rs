@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{
     AttributeValue, CancellationReason, Delete, Put, ReturnValuesOnConditionCheckFailure,
-    TransactWriteItem,
+    TransactWriteItem, Update,
 };
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -17,7 +17,7 @@ use crate::auth::TenantId;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::keys::{self, Item, PartitionItem};
-use crate::model::{Contact, Profile, ProfileId};
+use crate::model::{Contact, ContactValue, MAX_CONTACTS, Profile, ProfileId};
 
 /// A profile item must stay well inside DynamoDB's 400 KB item limit (its list-index copy
 /// has the same size, and keys and future attributes need room).
@@ -93,6 +93,18 @@ impl ListCursor {
         well_formed.then_some(cursor)
     }
 }
+
+/// A change to one contact of a profile.
+#[derive(Clone, Copy, Debug)]
+pub enum ContactWrite<'a> {
+    Create(&'a Contact),
+    Update { old: &'a Contact, new: &'a Contact },
+    Delete(&'a Contact),
+}
+
+/// How many times a contact write is retried when another transaction on the same profile
+/// collides with it (`TransactionConflict`).
+const CONFLICT_ATTEMPTS: usize = 4;
 
 /// One page of a list.
 #[derive(Debug)]
@@ -486,7 +498,7 @@ impl Store {
         expected_version: Option<u64>,
     ) -> Result<bool, ApiError> {
         let items = self.partition(tenant, id).await?;
-        let mut profile = None;
+        let mut profile: Option<Profile> = None;
         let mut deletes = Vec::new();
         for item in items {
             let key: Item = [keys::PK, keys::SK]
@@ -535,6 +547,152 @@ impl Store {
         }
     }
 
+    /// Writes one contact change in one transaction with its profile's contact index:
+    /// the index entry of its value is added, moved or removed, and the profile's version
+    /// bumped, on the conditions that the profile exists, the value is not already another
+    /// contact's, and (for a new one) the profile has fewer than [`MAX_CONTACTS`]. Concurrent
+    /// writes to one profile's contacts serialise on that item, so neither rule can be beaten
+    /// by a race, and a contact can never be written next to a deleted profile.
+    ///
+    /// An update or delete holds to `old.version`: `PreconditionFailed` when it has changed.
+    pub async fn write_contact(
+        &self,
+        tenant: &TenantId,
+        profile: &ProfileId,
+        write: ContactWrite<'_>,
+    ) -> Result<(), ApiError> {
+        let (add, remove) = match write {
+            ContactWrite::Create(c) => (Some(c), None),
+            ContactWrite::Update { old, new } if old.value != new.value => (Some(new), Some(old)),
+            ContactWrite::Update { .. } => (None, None),
+            ContactWrite::Delete(c) => (None, Some(c)),
+        };
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(keys::profile_key(tenant, profile)))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let mut set = vec!["version = version + :one".to_owned()];
+        let mut condition = vec!["attribute_exists(PK)".to_owned()];
+        let mut removes = Vec::new();
+        if add.is_some() || remove.is_some() {
+            update = update.expression_attribute_names("#ci", "contact_index");
+        }
+        if let Some(c) = add {
+            update = update
+                .expression_attribute_names("#new", c.value.fingerprint())
+                .expression_attribute_values(":cid", AttributeValue::S(c.id.to_string()));
+            set.push("#ci.#new = :cid".into());
+            condition.push("attribute_not_exists(#ci.#new)".into());
+        }
+        if let ContactWrite::Create(_) = write {
+            update = update
+                .expression_attribute_values(":max", AttributeValue::N(MAX_CONTACTS.to_string()));
+            condition.push("size(#ci) < :max".into());
+        }
+        if let Some(c) = remove {
+            update = update.expression_attribute_names("#old", c.value.fingerprint());
+            removes.push("#ci.#old");
+        }
+        let mut expression = format!("SET {}", set.join(", "));
+        if !removes.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
+        }
+        let update = update
+            .update_expression(expression)
+            .condition_expression(condition.join(" AND "))
+            .build()
+            .map_err(|e| ApiError::internal("build update", e))?;
+
+        let contact_key = |c: &Contact| keys::contact_key(tenant, profile, &c.id);
+        let version_is = |c: &Contact| AttributeValue::N(c.version.to_string());
+        let contact_op = match write {
+            ContactWrite::Create(c) => self.put(
+                self.contact_item(tenant, profile, c)?,
+                Some("attribute_not_exists(PK)"),
+            )?,
+            ContactWrite::Update { old, new } => {
+                let put = Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(self.contact_item(tenant, profile, new)?))
+                    .condition_expression("version = :expected")
+                    .expression_attribute_values(":expected", version_is(old))
+                    .build()
+                    .map_err(|e| ApiError::internal("build put", e))?;
+                TransactWriteItem::builder().put(put).build()
+            }
+            ContactWrite::Delete(old) => {
+                let delete = Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(contact_key(old)))
+                    .condition_expression("version = :expected")
+                    .expression_attribute_values(":expected", version_is(old))
+                    .build()
+                    .map_err(|e| ApiError::internal("build delete", e))?;
+                TransactWriteItem::builder().delete(delete).build()
+            }
+        };
+        let items = vec![
+            TransactWriteItem::builder().update(update).build(),
+            contact_op,
+        ];
+
+        let mut reasons = Vec::new();
+        for _ in 0..CONFLICT_ATTEMPTS {
+            reasons = match self.transact(items.clone()).await {
+                Ok(()) => return Ok(()),
+                Err(TxError::Other(e)) => return Err(e),
+                Err(TxError::Cancelled(reasons)) => reasons,
+            };
+            let conflict = reasons
+                .iter()
+                .any(|r| r.code() == Some("TransactionConflict"));
+            if !conflict {
+                break;
+            }
+        }
+        if failed_condition(&reasons, Some(0)) {
+            let stored = match reasons.first().and_then(|r| r.item()) {
+                Some(item) => Some(item.clone()),
+                None => self.get_item(keys::profile_key(tenant, profile)).await?,
+            };
+            return Err(index_failure(stored.as_ref(), add.map(|c| &c.value)));
+        }
+        if failed_condition(&reasons, Some(1)) {
+            return Err(ApiError::PreconditionFailed);
+        }
+        let codes: Vec<&str> = reasons.iter().filter_map(|r| r.code()).collect();
+        Err(ApiError::internal(
+            "write contact",
+            format!("transaction cancelled: {codes:?}"),
+        ))
+    }
+
+    fn contact_item(
+        &self,
+        tenant: &TenantId,
+        profile: &ProfileId,
+        contact: &Contact,
+    ) -> Result<Item, ApiError> {
+        let mut item: Item = serde_dynamo::to_item(contact)
+            .map_err(|e| ApiError::internal("serialize contact", e))?;
+        item.extend(keys::contact_key(tenant, profile, &contact.id));
+        Ok(item)
+    }
+
+    async fn get_item(&self, key: Item) -> Result<Option<Item>, ApiError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| ApiError::internal("get_item", DisplayErrorContext(&e)))?;
+        Ok(out.item)
+    }
+
     /// One page of a tenant's profiles by creation time, from the list index.
     pub async fn list(
         &self,
@@ -575,6 +733,31 @@ impl Store {
             None
         };
         Ok(Page { profiles, next })
+    }
+}
+
+/// Why a contact write's condition on its profile failed, from the profile item as stored.
+fn index_failure(profile: Option<&Item>, adding: Option<&ContactValue>) -> ApiError {
+    let Some(profile) = profile else {
+        return ApiError::NotFound("profile");
+    };
+    let index = profile.get("contact_index").and_then(|v| v.as_m().ok());
+    if let Some(value) = adding {
+        let holder = index
+            .and_then(|m| m.get(&value.fingerprint()))
+            .and_then(|v| v.as_s().ok());
+        if let Some(holder) = holder {
+            return ApiError::Conflict {
+                code: "contact_exists",
+                detail: format!("the profile already has this value as contact {holder}"),
+                field: Some("value".into()),
+            };
+        }
+    }
+    ApiError::Conflict {
+        code: "too_many_contacts",
+        detail: format!("a profile has at most {MAX_CONTACTS} contacts; delete one first"),
+        field: None,
     }
 }
 

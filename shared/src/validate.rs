@@ -410,6 +410,15 @@ impl<T: Field, const MAX: usize> Field for List<T, MAX> {
 pub type Tags = List<Name, 100>;
 
 /// Reads a JSON object with a fixed set of members, reporting unknown and missing ones.
+/// The path of member `key` inside `path` (`""` is the body itself).
+pub fn member(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
 pub struct ObjectReader<'v> {
     members: &'v serde_json::Map<String, Value>,
     path: String,
@@ -432,7 +441,7 @@ impl<'v> ObjectReader<'v> {
         for key in members.keys() {
             if !known.contains(&key.as_str()) {
                 errors.push(
-                    format!("{path}.{key}"),
+                    member(path, key),
                     format!("unknown field; expected one of: {}", known.join(", ")),
                 );
                 ok = false;
@@ -447,7 +456,7 @@ impl<'v> ObjectReader<'v> {
 
     /// A member that must be present and valid.
     pub fn required<T: Field>(&mut self, key: &str, errors: &mut FieldErrors) -> Option<T> {
-        let path = format!("{}.{key}", self.path);
+        let path = member(&self.path, key);
         match self.members.get(key) {
             None | Some(Value::Null) => {
                 errors.push(path, "is required");
@@ -464,7 +473,7 @@ impl<'v> ObjectReader<'v> {
 
     /// A member that may be absent or null.
     pub fn optional<T: Field>(&mut self, key: &str, errors: &mut FieldErrors) -> Option<T> {
-        let path = format!("{}.{key}", self.path);
+        let path = member(&self.path, key);
         match self.members.get(key) {
             None | Some(Value::Null) => None,
             Some(v) => {

@@ -136,6 +136,25 @@ impl Event {
         self
     }
 
+    /// Sets both path parameters of a contact route.
+    pub fn contact_id(mut self, profile: &str, contact: &str) -> Self {
+        self.0["pathParameters"] = json!({ "profile_id": profile, "contact_id": contact });
+        let resource = self.0["resource"].as_str().unwrap().to_owned();
+        let path = resource
+            .replace("{profile_id}", profile)
+            .replace("{contact_id}", contact);
+        self.0["path"] = Value::String(path.clone());
+        self.0["requestContext"]["path"] = Value::String(format!("/prod{path}"));
+        self
+    }
+
+    /// Sets the HTTP method (update-contact serves PUT and PATCH).
+    pub fn method(mut self, method: &str) -> Self {
+        self.0["httpMethod"] = Value::String(method.to_owned());
+        self.0["requestContext"]["httpMethod"] = Value::String(method.to_owned());
+        self
+    }
+
     pub fn header(mut self, name: &str, value: &str) -> Self {
         // Replace any header of the same name, whatever its case.
         for map in ["headers", "multiValueHeaders"] {
@@ -299,6 +318,11 @@ impl Api {
             "update-profile" => h::update_profile(app, req).await,
             "replace-profile" => h::replace_profile(app, req).await,
             "delete-profile" => h::delete_profile(app, req).await,
+            "list-contacts" => h::list_contacts(app, req).await,
+            "create-contact" => h::create_contact(app, req).await,
+            "get-contact" => h::get_contact(app, req).await,
+            "update-contact" => h::update_contact(app, req).await,
+            "delete-contact" => h::delete_contact(app, req).await,
             other => panic!("no function {other}"),
         };
         Reply::from(response)
@@ -348,6 +372,65 @@ impl Api {
     pub async fn list(&self, query: &[(&str, &str)]) -> Reply {
         self.send("list-profiles", Event::load("list-profiles").query(query))
             .await
+    }
+
+    pub async fn list_contacts(&self, profile: &str) -> Reply {
+        self.send(
+            "list-contacts",
+            Event::load("list-contacts").profile_id(profile),
+        )
+        .await
+    }
+
+    pub async fn create_contact(&self, profile: &str, body: Value) -> Reply {
+        self.send(
+            "create-contact",
+            Event::load("create-contact").profile_id(profile).body(body),
+        )
+        .await
+    }
+
+    /// Adds a contact and returns its JSON, asserting the 201.
+    pub async fn created_contact(&self, profile: &str, body: Value) -> Value {
+        let r = self.create_contact(profile, body).await;
+        assert_eq!(r.status, 201, "create contact failed: {}", r.raw_body);
+        r.body
+    }
+
+    pub async fn get_contact(&self, profile: &str, contact: &str) -> Reply {
+        self.send(
+            "get-contact",
+            Event::load("get-contact").contact_id(profile, contact),
+        )
+        .await
+    }
+
+    /// `PATCH` or `PUT` of a contact.
+    pub async fn update_contact(
+        &self,
+        method: &str,
+        profile: &str,
+        contact: &str,
+        body: Value,
+    ) -> Reply {
+        let media_type = match method {
+            "PATCH" => "application/merge-patch+json",
+            _ => "application/json",
+        };
+        let event = Event::load("update-contact")
+            .contact_id(profile, contact)
+            .method(method)
+            .header("Content-Type", media_type)
+            .body(body);
+        self.send("update-contact", event).await
+    }
+
+    pub async fn delete_contact(&self, profile: &str, contact: &str) -> Reply {
+        self.send(
+            "delete-contact",
+            Event::load("delete-contact").contact_id(profile, contact),
+        )
+        .await
     }
 }
 
@@ -417,5 +500,60 @@ impl Runner {
     /// How many instances the function `id` has started.
     pub fn instances(&self, id: &str) -> usize {
         self.server.pools[id].instances_started()
+    }
+}
+
+/// Counts the DynamoDB operations a client sends, by name (`Query`, `GetItem`, ...).
+#[derive(Clone, Debug, Default)]
+pub struct OperationCounter(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl OperationCounter {
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+impl aws_sdk_dynamodb::config::Intercept for OperationCounter {
+    fn name(&self) -> &'static str {
+        "OperationCounter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        if let Some(target) = context.request().headers().get("x-amz-target") {
+            let op = target.rsplit('.').next().unwrap_or(target).to_owned();
+            self.0.lock().unwrap().push(op);
+        }
+        Ok(())
+    }
+}
+
+impl Api {
+    /// The same API whose store counts every DynamoDB operation it sends.
+    pub fn counting(&self) -> (Api, OperationCounter) {
+        let counter = OperationCounter::default();
+        let config = self.engine.config();
+        let client = shared::store::dynamodb_client(&config);
+        let client = Client::from_conf(
+            client
+                .config()
+                .to_builder()
+                .interceptor(counter.clone())
+                .build(),
+        );
+        let app = App {
+            store: shared::store::Store::new(client, config.table_name.clone()),
+            config,
+        };
+        let engine = Engine {
+            endpoint: self.engine.endpoint.clone(),
+            table: self.engine.table.clone(),
+            client: self.engine.client.clone(),
+        };
+        (Api { engine, app }, counter)
     }
 }
