@@ -73,7 +73,7 @@ async fn item_size_estimate_agrees_with_the_engine_limit() {
     assert!(put(over).await.is_err(), "one byte more is refused");
 }
 
-fn lookup(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+fn lookup<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
     move |k| {
         pairs
             .iter()
@@ -103,19 +103,26 @@ fn config_refuses_a_tenant_id_that_cannot_stand_in_a_key() {
 fn config_outside_a_local_engine_needs_credentials_and_hides_them() {
     let err = Config::from_lookup(lookup(&[("TABLE_NAME", "t")])).unwrap_err();
     assert!(err.to_string().contains("AWS_ACCESS_KEY_ID"), "{err}");
-    let config = Config::from_lookup(lookup(&[
+    let deployed = [
         ("TABLE_NAME", "t"),
         ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
         ("AWS_SECRET_ACCESS_KEY", "very-secret-value"),
         ("AWS_SESSION_TOKEN", "session-token-value"),
         ("AWS_REGION", "eu-west-1"),
-    ]))
-    .unwrap();
+    ];
+    let err = Config::from_lookup(lookup(&deployed)).unwrap_err();
+    assert!(err.to_string().contains("PROFILES_CURSOR_KEY"), "{err}");
+    let mut short = deployed.to_vec();
+    short.push(("PROFILES_CURSOR_KEY", "too-short"));
+    let err = Config::from_lookup(lookup(&short)).unwrap_err();
+    assert!(err.to_string().contains("at least 32"), "{err}");
+    let mut full = deployed.to_vec();
+    full.push(("PROFILES_CURSOR_KEY", "cursor-key-0123456789-0123456789-abc"));
+    let config = Config::from_lookup(lookup(&full)).unwrap();
     assert_eq!(config.region, "eu-west-1");
     assert_eq!(config.tenant_id.to_string(), "default");
     let debug = format!("{config:?}");
-    assert!(
-        !debug.contains("very-secret-value") && !debug.contains("session-token-value"),
-        "{debug}"
-    );
+    for secret in ["very-secret-value", "session-token-value", "cursor-key-0123"] {
+        assert!(!debug.contains(secret), "{debug}");
+    }
 }

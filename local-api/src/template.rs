@@ -162,9 +162,10 @@ impl Template {
                     .flatten()
                 {
                     let k = text(k, "an environment variable's name")?;
-                    let v = self.resolve(v, table_name, &format!("{id} {k}"))?;
                     env.retain(|(name, _)| *name != k);
-                    env.push((k, v));
+                    if let Some(v) = self.resolve(v, table_name, &format!("{id} {k}"))? {
+                        env.push((k, v));
+                    }
                 }
             }
             let logging = setting("LoggingConfig");
@@ -185,12 +186,19 @@ impl Template {
     }
 
     /// A property's value as the deployed stack would see it: a scalar as written, `!Ref` to
-    /// a parameter as its default, `!Ref` to the table as `table_name`.
-    fn resolve(&self, v: &Value, table_name: &str, what: &str) -> Result<String, Error> {
+    /// a parameter as its default, `!Ref` to the table as `table_name`. `None` for a secret
+    /// resolved at deploy time (`{{resolve:secretsmanager:…}}`): locally the variable is
+    /// left unset, and the function uses its local-engine default.
+    fn resolve(&self, v: &Value, table_name: &str, what: &str) -> Result<Option<String>, Error> {
         match v {
-            Value::String(s) => Ok(s.clone()),
-            Value::Number(n) => Ok(n.to_string()),
-            Value::Bool(b) => Ok(b.to_string()),
+            Value::String(s) => Ok(Some(s.clone())),
+            Value::Number(n) => Ok(Some(n.to_string())),
+            Value::Bool(b) => Ok(Some(b.to_string())),
+            Value::Tagged(t)
+                if t.tag == "Sub" && t.value.as_str().is_some_and(|s| s.contains("{{resolve:")) =>
+            {
+                Ok(None)
+            }
             Value::Tagged(t) if t.tag == "Ref" => {
                 let name = text(&t.value, what)?;
                 let param = &self.doc["Parameters"][name.as_str()];
@@ -198,7 +206,7 @@ impl Template {
                     return self.resolve(&param["Default"], table_name, &name);
                 }
                 match self.doc["Resources"][name.as_str()]["Type"].as_str() {
-                    Some("AWS::DynamoDB::Table") => Ok(table_name.to_owned()),
+                    Some("AWS::DynamoDB::Table") => Ok(Some(table_name.to_owned())),
                     _ => Err(
                         format!("template.yaml: {what}: cannot resolve !Ref {name} locally").into(),
                     ),
@@ -217,51 +225,32 @@ impl Template {
             .ok_or_else(|| "template.yaml defines no AWS::DynamoDB::Table".into())
     }
 
-    /// Creates `name` as the template's table: keys, GSIs, TTL.
-    pub async fn create_table(&self, client: &Client, name: &str) -> Result<(), Error> {
+    /// The template table's global secondary indexes.
+    fn indexes(&self) -> Result<Vec<GlobalSecondaryIndex>, Error> {
         let props = self.table()?;
-        let key_schema = |v: &Value| -> Result<Vec<KeySchemaElement>, Error> {
-            v.as_sequence()
-                .into_iter()
-                .flatten()
-                .map(|k| {
-                    Ok(KeySchemaElement::builder()
-                        .attribute_name(text(&k["AttributeName"], "AttributeName")?)
-                        .key_type(KeyType::from(text(&k["KeyType"], "KeyType")?.as_str()))
-                        .build()?)
-                })
-                .collect()
-        };
-        let attributes = props["AttributeDefinitions"]
+        props["GlobalSecondaryIndexes"]
             .as_sequence()
             .into_iter()
             .flatten()
-            .map(|a| {
-                Ok(AttributeDefinition::builder()
-                    .attribute_name(text(&a["AttributeName"], "AttributeName")?)
-                    .attribute_type(ScalarAttributeType::from(
-                        text(&a["AttributeType"], "AttributeType")?.as_str(),
-                    ))
+            .map(|g| {
+                let projection = ProjectionType::from(
+                    text(&g["Projection"]["ProjectionType"], "ProjectionType")?.as_str(),
+                );
+                Ok(GlobalSecondaryIndex::builder()
+                    .index_name(text(&g["IndexName"], "IndexName")?)
+                    .set_key_schema(Some(key_schema(&g["KeySchema"])?))
+                    .projection(Projection::builder().projection_type(projection).build())
                     .build()?)
             })
-            .collect::<Result<Vec<_>, Error>>()?;
-        let gsis = props["GlobalSecondaryIndexes"]
-            .as_sequence()
-            .map(|seq| {
-                seq.iter()
-                    .map(|g| {
-                        let projection = ProjectionType::from(
-                            text(&g["Projection"]["ProjectionType"], "ProjectionType")?.as_str(),
-                        );
-                        Ok(GlobalSecondaryIndex::builder()
-                            .index_name(text(&g["IndexName"], "IndexName")?)
-                            .set_key_schema(Some(key_schema(&g["KeySchema"])?))
-                            .projection(Projection::builder().projection_type(projection).build())
-                            .build()?)
-                    })
-                    .collect::<Result<Vec<_>, Error>>()
-            })
-            .transpose()?;
+            .collect()
+    }
+
+    /// Creates `name` as the template's table: keys, GSIs, TTL.
+    pub async fn create_table(&self, client: &Client, name: &str) -> Result<(), Error> {
+        let props = self.table()?;
+        let attributes = self.attribute_definitions()?;
+        let gsis = self.indexes()?;
+        let gsis = (!gsis.is_empty()).then_some(gsis);
         client
             .create_table()
             .table_name(name)
@@ -277,6 +266,27 @@ impl Template {
                     aws_sdk_dynamodb::error::DisplayErrorContext(&e)
                 )
             })?;
+        self.enable_ttl(client, name).await
+    }
+
+    fn attribute_definitions(&self) -> Result<Vec<AttributeDefinition>, Error> {
+        self.table()?["AttributeDefinitions"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .map(|a| {
+                Ok(AttributeDefinition::builder()
+                    .attribute_name(text(&a["AttributeName"], "AttributeName")?)
+                    .attribute_type(ScalarAttributeType::from(
+                        text(&a["AttributeType"], "AttributeType")?.as_str(),
+                    ))
+                    .build()?)
+            })
+            .collect()
+    }
+
+    async fn enable_ttl(&self, client: &Client, name: &str) -> Result<(), Error> {
+        let props = self.table()?;
         if props["TimeToLiveSpecification"]["Enabled"].as_bool() == Some(true) {
             let spec = TimeToLiveSpecification::builder()
                 .attribute_name(text(
@@ -301,8 +311,9 @@ impl Template {
         Ok(())
     }
 
-    /// Creates the table unless it exists already. Lists the tables rather than describing a
-    /// missing one, so a first start logs no error from the SDK.
+    /// Creates the table unless it exists already; an existing one gets any index the
+    /// template has gained since (a local data file from an older checkout). Lists the
+    /// tables rather than describing a missing one, so a first start logs no SDK error.
     pub async fn ensure_table(&self, client: &Client, name: &str) -> Result<bool, Error> {
         let mut tables = client.list_tables().into_paginator().items().send();
         while let Some(table) = tables.next().await {
@@ -313,9 +324,76 @@ impl Template {
                 )
             })?;
             if table == name {
+                self.add_missing_indexes(client, name).await?;
                 return Ok(false);
             }
         }
         self.create_table(client, name).await.map(|()| true)
     }
+
+    async fn add_missing_indexes(&self, client: &Client, name: &str) -> Result<(), Error> {
+        let described = client
+            .describe_table()
+            .table_name(name)
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "describe table {name}: {}",
+                    aws_sdk_dynamodb::error::DisplayErrorContext(&e)
+                )
+            })?;
+        let have: Vec<String> = described
+            .table()
+            .map(|t| {
+                t.global_secondary_indexes()
+                    .iter()
+                    .filter_map(|g| g.index_name().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for gsi in self.indexes()? {
+            if have.iter().any(|h| h == gsi.index_name()) {
+                continue;
+            }
+            tracing::info!("table {name}: adding index {}", gsi.index_name());
+            let create = aws_sdk_dynamodb::types::CreateGlobalSecondaryIndexAction::builder()
+                .index_name(gsi.index_name())
+                .set_key_schema(Some(gsi.key_schema().to_vec()))
+                .set_projection(gsi.projection().cloned())
+                .build()?;
+            client
+                .update_table()
+                .table_name(name)
+                .set_attribute_definitions(Some(self.attribute_definitions()?))
+                .global_secondary_index_updates(
+                    aws_sdk_dynamodb::types::GlobalSecondaryIndexUpdate::builder()
+                        .create(create)
+                        .build(),
+                )
+                .send()
+                .await
+                .map_err(|e| {
+                    format!(
+                        "add index {} to {name}: {}",
+                        gsi.index_name(),
+                        aws_sdk_dynamodb::error::DisplayErrorContext(&e)
+                    )
+                })?;
+        }
+        Ok(())
+    }
+}
+
+fn key_schema(v: &Value) -> Result<Vec<KeySchemaElement>, Error> {
+    v.as_sequence()
+        .into_iter()
+        .flatten()
+        .map(|k| {
+            Ok(KeySchemaElement::builder()
+                .attribute_name(text(&k["AttributeName"], "AttributeName")?)
+                .key_type(KeyType::from(text(&k["KeyType"], "KeyType")?.as_str()))
+                .build()?)
+        })
+        .collect()
 }

@@ -21,6 +21,10 @@ impl TenantId {
             Err("must be 1 to 128 characters of A-Z, a-z, 0-9, _ . -".into())
         }
     }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 impl fmt::Display for TenantId {

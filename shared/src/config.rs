@@ -2,6 +2,9 @@
 
 use crate::auth::TenantId;
 
+/// The shortest cursor-signing key accepted.
+pub const MIN_CURSOR_KEY: usize = 32;
+
 /// A function's settings, read once at init.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -19,6 +22,10 @@ pub struct Config {
     /// role credentials, which Lambda sets for the life of the execution environment.
     /// With a local engine and none set, placeholder credentials (the engine ignores them).
     pub credentials: StaticCredentials,
+    /// `PROFILES_CURSOR_KEY`: signs list cursors (at least 32 characters; the template makes
+    /// a random one in Secrets Manager). With a local engine and none set, a fixed
+    /// development key.
+    pub cursor_key: Secret,
 }
 
 #[derive(Clone, Debug)]
@@ -96,9 +103,22 @@ impl Config {
                 ));
             }
         };
+        let cursor_key = match non_empty("PROFILES_CURSOR_KEY") {
+            Some(k) if k.len() >= MIN_CURSOR_KEY => Secret::new(k),
+            Some(_) => {
+                return Err(ConfigError(format!(
+                    "PROFILES_CURSOR_KEY must have at least {MIN_CURSOR_KEY} characters"
+                )));
+            }
+            None if dynamodb_endpoint.is_some() => {
+                Secret::new("local-development-cursor-key-not-secret".into())
+            }
+            None => return Err(ConfigError("PROFILES_CURSOR_KEY is not set".into())),
+        };
         Ok(Self {
             table_name,
             credentials,
+            cursor_key,
             dynamodb_endpoint,
             region: non_empty("AWS_REGION").unwrap_or_else(|| "us-east-1".into()),
             tenant_id,

@@ -9,10 +9,11 @@ use crate::auth::Caller;
 use crate::config::{Config, ConfigError};
 use crate::error::ApiError;
 use crate::http::{self, Precondition, Reply};
+use crate::listing::ListQuery;
 use crate::model::{
     self, BodyKind, Contact, NewContact, Profile, ProfileFields, ProfileId, ProfileInput, Timestamp,
 };
-use crate::store::{ContactWrite, ListCursor, SortOrder, Store};
+use crate::store::{ContactWrite, Store};
 
 /// What outlives an invocation: built once per execution environment, at init.
 #[derive(Debug)]
@@ -209,89 +210,6 @@ async fn delete(app: &App, req: &Request) -> Result<Reply, ApiError> {
     Err(concurrent_write())
 }
 
-/// The parameters of a list request.
-#[derive(Debug)]
-struct ListParams {
-    limit: usize,
-    order: SortOrder,
-    cursor: Option<ListCursor>,
-}
-
-const DEFAULT_LIMIT: usize = 20;
-const MAX_LIMIT: usize = 100;
-
-impl ListParams {
-    fn parse(pairs: &[(String, String)]) -> Result<Self, ApiError> {
-        let mut errors = crate::error::FieldErrors::default();
-        let mut seen = std::collections::HashSet::new();
-        let mut limit = DEFAULT_LIMIT;
-        let mut order = SortOrder::Desc;
-        let mut raw_cursor = None;
-        for (name, value) in pairs {
-            if !seen.insert(name.as_str()) {
-                errors.push(name.as_str(), "may be given only once");
-                continue;
-            }
-            match name.as_str() {
-                "limit" => match value.parse::<usize>() {
-                    Ok(n) if (1..=MAX_LIMIT).contains(&n) => limit = n,
-                    _ => errors.push("limit", format!("must be an integer from 1 to {MAX_LIMIT}")),
-                },
-                "sort_by" if value == "created_at" => {}
-                "sort_by" => errors.push(
-                    "sort_by",
-                    format!("{value:?} is not a supported sort; supported: created_at"),
-                ),
-                "sort_order" => match value.as_str() {
-                    "asc" => order = SortOrder::Asc,
-                    "desc" => order = SortOrder::Desc,
-                    _ => errors.push("sort_order", "must be asc or desc"),
-                },
-                "cursor" => raw_cursor = Some(value.as_str()),
-                "offset" => errors.push(
-                    "offset",
-                    "offset paging is not supported; use cursor with the next_cursor of the previous page",
-                ),
-                other if other.starts_with("filter[") => {
-                    errors.push(other, "is not a supported filter")
-                }
-                other => errors.push(other, "unknown query parameter"),
-            }
-        }
-        let cursor = match raw_cursor {
-            None => None,
-            Some(raw) => match ListCursor::decode(raw, order) {
-                Some(c) => Some(c),
-                None => {
-                    errors.push(
-                        "cursor",
-                        "is not a cursor of this list; pass next_cursor unchanged, with the same sort_order",
-                    );
-                    None
-                }
-            },
-        };
-        errors.into_result(Self {
-            limit,
-            order,
-            cursor,
-        })
-    }
-
-    /// The query string of the page after this one.
-    fn next_query(&self, cursor: &ListCursor) -> String {
-        let order = match self.order {
-            SortOrder::Asc => "asc",
-            SortOrder::Desc => "desc",
-        };
-        format!(
-            "limit={}&sort_by=created_at&sort_order={order}&cursor={}",
-            self.limit,
-            cursor.encode()
-        )
-    }
-}
-
 /// `GET /profiles`: a page of the tenant's profiles, newest first by default.
 pub async fn list_profiles(app: &App, req: Request) -> Response<Body> {
     let trace = http::trace_id(&req);
@@ -301,27 +219,27 @@ pub async fn list_profiles(app: &App, req: Request) -> Response<Body> {
 
 async fn list(app: &App, req: &Request) -> Result<Reply, ApiError> {
     let caller = Caller::of(req, &app.config);
-    let params = ListParams::parse(&http::query_pairs(req))?;
+    let key = &app.config.cursor_key;
+    let request = ListQuery::parse(&http::query_pairs(req), &caller.tenant, key)?;
+    let query = &request.query;
     let page = app
         .store
-        .list(
-            &caller.tenant,
-            params.limit,
-            params.order,
-            params.cursor.as_ref(),
-        )
+        .list(&caller.tenant, query, request.after.as_ref())
         .await?;
     let data = page
         .profiles
         .iter()
         .map(|p| p.to_json(None))
         .collect::<Result<Vec<Value>, _>>()?;
-    let next_cursor = page.next.as_ref().map(ListCursor::encode);
+    let next_cursor = page
+        .next
+        .as_ref()
+        .map(|p| p.seal(query, &caller.tenant, key));
     let mut reply = Reply::json(200, json!({ "data": data, "next_cursor": next_cursor }));
-    if let Some(cursor) = &page.next {
+    if let Some(cursor) = &next_cursor {
         reply = reply.header(
             header::LINK,
-            format!("</profiles?{}>; rel=\"next\"", params.next_query(cursor)),
+            format!("</profiles?{}>; rel=\"next\"", query.next_query(cursor)),
         );
     }
     Ok(reply)

@@ -8,9 +8,11 @@
 //! | external id guard | `T#<tenant>#EXT#<external_id>` | `GUARD` | — |
 //!
 //! A profile and its contacts share one partition, so one Query reads them all and a
-//! delete finds everything to remove. GSI1 is sparse (only profiles carry its keys) and
-//! partitioned by tenant: listing is a Query, never a Scan. Further sort orders get
-//! further indexes (`GSI2`, ...) with the same partition key and their own sort key.
+//! delete finds everything to remove. The list indexes are sparse (only profiles carry their
+//! keys) and partitioned by tenant: listing is a Query, never a Scan. Every sort order has
+//! its own index on the same partition key (`GSI1PK`) with its own sort key attribute
+//! ([`Sort`]), always ending in the id so ties have one order; `ByEmail` finds a tenant's
+//! profiles with one email address.
 
 use std::collections::HashMap;
 
@@ -61,19 +63,163 @@ pub fn list_sort_key(profile: &Profile) -> String {
     format!("{}#{}", profile.created_at, profile.id)
 }
 
-/// Every key attribute a profile item carries: its primary key and its index keys.
+/// Every key attribute a profile item carries: its primary key, its index keys (one per
+/// sort order, and its email's), and the attributes lists filter on.
 pub fn profile_item_keys(tenant: &TenantId, profile: &Profile) -> Item {
     let mut keys = profile_key(tenant, &profile.id);
     keys.insert(GSI1PK.to_owned(), list_partition(tenant));
-    keys.insert(GSI1SK.to_owned(), s(list_sort_key(profile)));
+    for sort in Sort::ALL {
+        keys.insert(sort.attribute().to_owned(), s(sort.value(profile)));
+    }
+    if let Some(email) = &profile.fields.email {
+        keys.insert(EMAIL_PK.to_owned(), email_partition(tenant, email.as_str()));
+    }
+    if let Some(name) = profile.display_name() {
+        keys.insert(FILTER_NAME.to_owned(), s(name));
+    }
+    let enabled = profile.fields.enabled.unwrap_or(true);
+    keys.insert(FILTER_ENABLED.to_owned(), AttributeValue::Bool(enabled));
     keys
 }
 
-/// The exclusive start key of a list page that resumes after `id` at `sort_key`.
-pub fn list_start_key(tenant: &TenantId, id: &ProfileId, sort_key: &str) -> Item {
+/// A sort order of `GET /profiles`, and the index that serves it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sort {
+    CreatedAt,
+    UpdatedAt,
+    Name,
+    FirstName,
+    MiddleName,
+    LastName,
+    Enabled,
+    Id,
+}
+
+impl Sort {
+    pub const ALL: [Sort; 8] = [
+        Sort::CreatedAt,
+        Sort::UpdatedAt,
+        Sort::Name,
+        Sort::FirstName,
+        Sort::MiddleName,
+        Sort::LastName,
+        Sort::Enabled,
+        Sort::Id,
+    ];
+
+    /// Its name in `sort_by`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sort::CreatedAt => "created_at",
+            Sort::UpdatedAt => "updated_at",
+            Sort::Name => "name",
+            Sort::FirstName => "first_name",
+            Sort::MiddleName => "middle_name",
+            Sort::LastName => "last_name",
+            Sort::Enabled => "enabled",
+            Sort::Id => "id",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == raw)
+    }
+
+    /// The index that gives this order.
+    pub fn index(self) -> &'static str {
+        match self {
+            Sort::CreatedAt => GSI1,
+            Sort::UpdatedAt => "ByUpdatedAt",
+            Sort::Name => "ByName",
+            Sort::FirstName => "ByFirstName",
+            Sort::MiddleName => "ByMiddleName",
+            Sort::LastName => "ByLastName",
+            Sort::Enabled => "ByEnabled",
+            Sort::Id => "ById",
+        }
+    }
+
+    /// The index's sort key attribute.
+    pub fn attribute(self) -> &'static str {
+        match self {
+            Sort::CreatedAt => GSI1SK,
+            Sort::UpdatedAt => "S_updated_at",
+            Sort::Name => "S_name",
+            Sort::FirstName => "S_first_name",
+            Sort::MiddleName => "S_middle_name",
+            Sort::LastName => "S_last_name",
+            Sort::Enabled => "S_enabled",
+            Sort::Id => "S_id",
+        }
+    }
+
+    /// A profile's sort key in this order. Text sorts case-insensitively with absent values
+    /// last (ascending); every key ends with the id, so equal values have one fixed order.
+    pub fn value(self, profile: &Profile) -> String {
+        let id = profile.id;
+        let f = &profile.fields;
+        let text = |v: Option<&str>| match v {
+            Some(v) => format!("1{}{TIE}{id}", fold(v)),
+            None => format!("2{TIE}{id}"),
+        };
+        match self {
+            Sort::CreatedAt => list_sort_key(profile),
+            Sort::UpdatedAt => format!("{}#{id}", profile.updated_at),
+            Sort::Name => text(profile.display_name().as_deref()),
+            Sort::FirstName => text(f.first_name.as_ref().map(|v| v.as_str())),
+            Sort::MiddleName => text(f.middle_name.as_ref().map(|v| v.as_str())),
+            Sort::LastName => text(f.last_name.as_ref().map(|v| v.as_str())),
+            Sort::Enabled => {
+                let on = if f.enabled.unwrap_or(true) { '1' } else { '0' };
+                format!("{on}{TIE}{id}")
+            }
+            Sort::Id => id.to_string(),
+        }
+    }
+}
+
+/// Separates a sort value from the id after it: below every character a value can hold, so
+/// a value sorts before any longer value it is a prefix of.
+const TIE: char = '\u{1}';
+
+/// Case-folded, control characters blanked, at most 200 characters: the sortable form.
+fn fold(v: &str) -> String {
+    v.chars()
+        .flat_map(char::to_lowercase)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(200)
+        .collect()
+}
+
+/// The index of profiles by email address.
+pub const BY_EMAIL: &str = "ByEmail";
+pub const EMAIL_PK: &str = "EMAILPK";
+
+/// The `ByEmail` partition of one address in a tenant.
+pub fn email_partition(tenant: &TenantId, email: &str) -> AttributeValue {
+    s(format!("T#{tenant}#EMAIL#{email}"))
+}
+
+/// Attributes written on a profile item only for filtering lists: the shown name and the
+/// effective `enabled`, which the stored fields leave implicit.
+pub const FILTER_NAME: &str = "F_name";
+pub const FILTER_ENABLED: &str = "F_enabled";
+
+/// The exclusive start key of a page of the `sort` index that resumes after profile `id`
+/// whose sort key there is `sort_value`.
+pub fn list_start_key(tenant: &TenantId, sort: Sort, id: &ProfileId, sort_value: &str) -> Item {
     let mut keys = profile_key(tenant, id);
     keys.insert(GSI1PK.to_owned(), list_partition(tenant));
-    keys.insert(GSI1SK.to_owned(), s(sort_key.to_owned()));
+    keys.insert(sort.attribute().to_owned(), s(sort_value.to_owned()));
+    keys
+}
+
+/// The exclusive start key of a page of one address's `ByEmail` partition.
+pub fn email_start_key(tenant: &TenantId, email: &str, id: &ProfileId, sort_value: &str) -> Item {
+    let mut keys = profile_key(tenant, id);
+    keys.insert(EMAIL_PK.to_owned(), email_partition(tenant, email));
+    keys.insert(GSI1SK.to_owned(), s(sort_value.to_owned()));
     keys
 }
 
@@ -100,24 +246,35 @@ pub fn classify(item: &Item) -> PartitionItem {
     }
 }
 
-/// The key of the guard that keeps a slug unique within a tenant.
-pub fn slug_guard(tenant: &TenantId, slug: &Slug) -> Item {
+/// The profile id in a profile partition key (`T#<tenant>#P#<id>`).
+pub fn profile_id_of(pk: &str) -> Option<ProfileId> {
+    pk.rsplit_once("#P#")
+        .and_then(|(_, id)| crate::model::parse_id(id))
+}
+
+/// The guard key of a slug given as text (a list filter).
+pub fn slug_guard_of(tenant: &TenantId, slug: &str) -> Item {
+    guard(format!("T#{tenant}#SLUG#{slug}"))
+}
+
+/// The guard key of an external id given as text (a list filter).
+pub fn external_id_guard_of(tenant: &TenantId, external_id: &str) -> Item {
+    guard(format!("T#{tenant}#EXT#{external_id}"))
+}
+
+fn guard(pk: String) -> Item {
     HashMap::from([
-        (
-            PK.to_owned(),
-            s(format!("T#{tenant}#SLUG#{}", slug.as_str())),
-        ),
+        (PK.to_owned(), s(pk)),
         (SK.to_owned(), s(GUARD_SK.to_owned())),
     ])
 }
 
+/// The key of the guard that keeps a slug unique within a tenant.
+pub fn slug_guard(tenant: &TenantId, slug: &Slug) -> Item {
+    slug_guard_of(tenant, slug.as_str())
+}
+
 /// The key of the guard that keeps an external id unique within a tenant.
 pub fn external_id_guard(tenant: &TenantId, external_id: &Name) -> Item {
-    HashMap::from([
-        (
-            PK.to_owned(),
-            s(format!("T#{tenant}#EXT#{}", external_id.as_str())),
-        ),
-        (SK.to_owned(), s(GUARD_SK.to_owned())),
-    ])
+    external_id_guard_of(tenant, external_id.as_str())
 }

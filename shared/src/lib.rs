@@ -7,6 +7,7 @@ pub mod handlers;
 pub mod http;
 pub mod keys;
 pub mod lambda;
+pub mod listing;
 pub mod model;
 pub mod store;
 pub mod validate;

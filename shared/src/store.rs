@@ -9,14 +9,13 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, CancellationReason, Delete, Put, ReturnValuesOnConditionCheckFailure,
     TransactWriteItem, Update,
 };
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::TenantId;
 use crate::config::Config;
 use crate::error::ApiError;
-use crate::keys::{self, Item, PartitionItem};
+use crate::keys::{self, Item, PartitionItem, Sort};
+use crate::listing::{Filter, ListQuery, Position};
 use crate::model::{Contact, ContactValue, MAX_CONTACTS, Profile, ProfileId};
 
 /// A profile item must stay well inside DynamoDB's 400 KB item limit (its list-index copy
@@ -64,36 +63,6 @@ pub enum SortOrder {
     Desc,
 }
 
-/// Where a list page resumes: opaque to clients, bound to its sort order, and rebuilt into
-/// a key of the caller's own tenant, so it can never reach another tenant's items.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ListCursor {
-    #[serde(rename = "o")]
-    order: SortOrder,
-    #[serde(rename = "k")]
-    sort_key: String,
-    #[serde(rename = "i")]
-    id: ProfileId,
-}
-
-impl ListCursor {
-    pub fn encode(&self) -> String {
-        // Serializing plain strings and a UUID to JSON cannot fail.
-        let json = serde_json::to_vec(self).unwrap_or_default();
-        URL_SAFE_NO_PAD.encode(json)
-    }
-
-    /// Decodes a cursor given for a list in `order`; `None` for anything not made by us.
-    pub fn decode(raw: &str, order: SortOrder) -> Option<Self> {
-        let bytes = URL_SAFE_NO_PAD.decode(raw).ok()?;
-        let cursor: Self = serde_json::from_slice(&bytes).ok()?;
-        let well_formed = cursor.order == order
-            && cursor.sort_key.len() < 128
-            && cursor.sort_key.ends_with(&format!("#{}", cursor.id));
-        well_formed.then_some(cursor)
-    }
-}
-
 /// A change to one contact of a profile.
 #[derive(Clone, Copy, Debug)]
 pub enum ContactWrite<'a> {
@@ -110,8 +79,16 @@ const CONFLICT_ATTEMPTS: usize = 4;
 #[derive(Debug)]
 pub struct Page {
     pub profiles: Vec<Profile>,
-    pub next: Option<ListCursor>,
+    /// Where the next page starts, when more may follow.
+    pub next: Option<Position>,
 }
+
+/// How many index entries one list request reads at most while filters skip entries; a page
+/// that runs out of budget is short and carries a cursor.
+pub const READ_BUDGET: usize = 1000;
+
+/// Entries per Query while a filter skips some.
+const FILTERED_CHUNK: usize = 200;
 
 /// Positions, in one transaction, of the writes whose condition can fail.
 #[derive(Default)]
@@ -693,46 +670,131 @@ impl Store {
         Ok(out.item)
     }
 
-    /// One page of a tenant's profiles by creation time, from the list index.
+    /// One page of a tenant's profiles in `query`'s order, after `after`: a Query of the
+    /// sort's index (or, for `filter[email]` in creation order, of `ByEmail`), never a Scan.
+    /// Filters that are unique lookups (`external_id`, `slug`) read their guard instead.
+    /// Other filters skip entries as they are read, within [`READ_BUDGET`].
     pub async fn list(
         &self,
         tenant: &TenantId,
-        limit: usize,
-        order: SortOrder,
-        after: Option<&ListCursor>,
+        query: &ListQuery,
+        after: Option<&Position>,
     ) -> Result<Page, ApiError> {
-        let start = after.map(|c| keys::list_start_key(tenant, &c.id, &c.sort_key));
-        // One more than asked: whether it comes back tells if a next page exists.
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(keys::GSI1)
-            .key_condition_expression("GSI1PK = :pk")
-            .expression_attribute_values(":pk", keys::list_partition(tenant))
-            .scan_index_forward(order == SortOrder::Asc)
-            .limit(i32::try_from(limit + 1).unwrap_or(i32::MAX))
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(|e| ApiError::internal("query list", DisplayErrorContext(&e)))?;
-        let mut profiles = out
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(decode_profile)
-            .collect::<Result<Vec<_>, _>>()?;
-        let next = if profiles.len() > limit {
-            profiles.truncate(limit);
-            profiles.last().map(|p| ListCursor {
-                order,
-                sort_key: keys::list_sort_key(p),
+        let lookup = query.filters.iter().find_map(|f| match f {
+            Filter::ExternalId(v) => Some(keys::external_id_guard_of(tenant, v)),
+            Filter::Slug(v) => Some(keys::slug_guard_of(tenant, v)),
+            _ => None,
+        });
+        if let Some(guard) = lookup {
+            // At most one profile holds a unique value: one page, never a second.
+            let mut profiles = Vec::new();
+            if after.is_none() {
+                let owner = self
+                    .get_item(guard)
+                    .await?
+                    .and_then(|g| {
+                        g.get(keys::GUARD_OWNER)
+                            .and_then(|v| v.as_s().ok())
+                            .cloned()
+                    })
+                    .and_then(|id| crate::model::parse_id(&id));
+                if let Some(id) = owner
+                    && let Some(p) = self.get(tenant, &id).await?
+                    && query.filters.iter().all(|f| f.matches(&p))
+                {
+                    profiles.push(p);
+                }
+            }
+            return Ok(Page {
+                profiles,
+                next: None,
+            });
+        }
+
+        let email = query.filters.iter().find_map(|f| match f {
+            Filter::Email(e) if query.sort == Sort::CreatedAt => Some(e.as_str()),
+            _ => None,
+        });
+        let (index, pk_name, pk_value) = match email {
+            Some(e) => (
+                keys::BY_EMAIL,
+                keys::EMAIL_PK,
+                keys::email_partition(tenant, e),
+            ),
+            None => (
+                query.sort.index(),
+                keys::GSI1PK,
+                keys::list_partition(tenant),
+            ),
+        };
+        let sort_attr = query.sort.attribute();
+        let filtering = query
+            .filters
+            .iter()
+            .any(|f| !(email.is_some() && matches!(f, Filter::Email(_))));
+        let mut start = after.map(|p| match email {
+            Some(e) => keys::email_start_key(tenant, e, &p.id, &p.sort_value),
+            None => keys::list_start_key(tenant, query.sort, &p.id, &p.sort_value),
+        });
+        let mut found: Vec<Profile> = Vec::new();
+        let mut read = 0;
+        let budget_end = loop {
+            // Unfiltered: one more than asked tells whether a next page exists.
+            let want = if filtering {
+                FILTERED_CHUNK.min(READ_BUDGET - read)
+            } else {
+                query.limit + 1 - found.len()
+            };
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(index)
+                .key_condition_expression("#pk = :pk")
+                .expression_attribute_names("#pk", pk_name)
+                .expression_attribute_values(":pk", pk_value.clone())
+                .scan_index_forward(query.order == SortOrder::Asc)
+                .limit(i32::try_from(want).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| ApiError::internal("query list", DisplayErrorContext(&e)))?;
+            read += out.items().len();
+            for item in out.items.unwrap_or_default() {
+                let profile = decode_profile(item)?;
+                if query.filters.iter().all(|f| f.matches(&profile)) {
+                    found.push(profile);
+                }
+            }
+            match out.last_evaluated_key {
+                _ if found.len() > query.limit => break None,
+                Some(k) if !k.is_empty() => {
+                    if read >= READ_BUDGET {
+                        break Some(k);
+                    }
+                    start = Some(k);
+                }
+                _ => break None,
+            }
+        };
+        let next = if found.len() > query.limit {
+            found.truncate(query.limit);
+            found.last().map(|p| Position {
+                sort_value: query.sort.value(p),
                 id: p.id,
             })
         } else {
-            None
+            // Out of budget with the index not exhausted: resume where reading stopped.
+            budget_end.and_then(|k| {
+                let sort_value = k.get(sort_attr)?.as_s().ok()?.clone();
+                let id = keys::profile_id_of(k.get(keys::PK)?.as_s().ok()?)?;
+                Some(Position { sort_value, id })
+            })
         };
-        Ok(Page { profiles, next })
+        Ok(Page {
+            profiles: found,
+            next,
+        })
     }
 }
 

@@ -1,0 +1,318 @@
+//! Listing: what `GET /profiles` may ask (sort orders, exact-match filters, page size) parsed
+//! into a [`ListQuery`], and the signed cursor that resumes a page, bound to its tenant and to
+//! every parameter of the query that made it.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{KeyInit, Mac};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::TenantId;
+use crate::config::Secret;
+use crate::error::{ApiError, FieldErrors};
+use crate::keys::Sort;
+use crate::model::ProfileId;
+use crate::validate::{Email, Field, Name, Slug};
+
+pub use crate::store::SortOrder;
+
+pub const DEFAULT_LIMIT: usize = 20;
+pub const MAX_LIMIT: usize = 100;
+
+/// One exact-match filter, its value validated and normalized as the field is stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Filter {
+    Enabled(bool),
+    /// The shown name (`name`, or the parts joined).
+    Name(String),
+    FirstName(String),
+    MiddleName(String),
+    LastName(String),
+    Email(String),
+    ExternalId(String),
+    OrganizationId(String),
+    Slug(String),
+    /// One of `tags`.
+    Tag(String),
+    /// One of `lists`.
+    List(String),
+    OwnerId(String),
+}
+
+/// The fields `filter[...]` accepts.
+pub const FILTER_FIELDS: [&str; 12] = [
+    "enabled",
+    "name",
+    "first_name",
+    "middle_name",
+    "last_name",
+    "email",
+    "external_id",
+    "organization_id",
+    "slug",
+    "tag",
+    "list",
+    "owner_id",
+];
+
+impl Filter {
+    fn parse(field: &str, raw: &str, errors: &mut FieldErrors) -> Option<Self> {
+        let name = format!("filter[{field}]");
+        let value = serde_json::Value::String(raw.to_owned());
+        let text = |errors: &mut FieldErrors| {
+            Name::parse(&value, &name, errors).map(|v| v.as_str().to_owned())
+        };
+        Some(match field {
+            "enabled" => match raw {
+                "true" => Filter::Enabled(true),
+                "false" => Filter::Enabled(false),
+                _ => {
+                    errors.push(name, "must be true or false");
+                    return None;
+                }
+            },
+            "name" => Filter::Name(text(errors)?),
+            "first_name" => Filter::FirstName(text(errors)?),
+            "middle_name" => Filter::MiddleName(text(errors)?),
+            "last_name" => Filter::LastName(text(errors)?),
+            "email" => Filter::Email(Email::parse(&value, &name, errors)?.as_str().to_owned()),
+            "external_id" => Filter::ExternalId(text(errors)?),
+            "organization_id" => Filter::OrganizationId(text(errors)?),
+            "slug" => Filter::Slug(Slug::parse(&value, &name, errors)?.as_str().to_owned()),
+            "tag" => Filter::Tag(text(errors)?),
+            "list" => Filter::List(text(errors)?),
+            "owner_id" => Filter::OwnerId(text(errors)?),
+            _ => {
+                errors.push(
+                    name,
+                    format!("is not a filter; filterable: {}", FILTER_FIELDS.join(", ")),
+                );
+                return None;
+            }
+        })
+    }
+
+    /// Whether `profile` passes this filter (exact match; `tag` and `list` as one element).
+    pub fn matches(&self, profile: &crate::model::Profile) -> bool {
+        let f = &profile.fields;
+        let is = |field: Option<&str>, v: &str| field == Some(v);
+        let has = |list: Option<&crate::validate::Tags>, v: &str| {
+            list.is_some_and(|l| l.items().iter().any(|t| t.as_str() == v))
+        };
+        match self {
+            Filter::Enabled(b) => f.enabled.unwrap_or(true) == *b,
+            Filter::Name(v) => profile.display_name().as_deref() == Some(v.as_str()),
+            Filter::FirstName(v) => is(f.first_name.as_ref().map(|x| x.as_str()), v),
+            Filter::MiddleName(v) => is(f.middle_name.as_ref().map(|x| x.as_str()), v),
+            Filter::LastName(v) => is(f.last_name.as_ref().map(|x| x.as_str()), v),
+            Filter::Email(v) => is(f.email.as_ref().map(|x| x.as_str()), v),
+            Filter::ExternalId(v) => is(f.external_id.as_ref().map(|x| x.as_str()), v),
+            Filter::OrganizationId(v) => is(f.organization_id.as_ref().map(|x| x.as_str()), v),
+            Filter::Slug(v) => is(f.slug.as_ref().map(|x| x.as_str()), v),
+            Filter::Tag(v) => has(f.tags.as_ref(), v),
+            Filter::List(v) => has(f.lists.as_ref(), v),
+            Filter::OwnerId(v) => profile.owner_id == *v,
+        }
+    }
+
+    /// `(field, value)` as the query string gives it (after normalization).
+    fn canonical(&self) -> (&'static str, String) {
+        match self {
+            Filter::Enabled(b) => ("enabled", b.to_string()),
+            Filter::Name(v) => ("name", v.clone()),
+            Filter::FirstName(v) => ("first_name", v.clone()),
+            Filter::MiddleName(v) => ("middle_name", v.clone()),
+            Filter::LastName(v) => ("last_name", v.clone()),
+            Filter::Email(v) => ("email", v.clone()),
+            Filter::ExternalId(v) => ("external_id", v.clone()),
+            Filter::OrganizationId(v) => ("organization_id", v.clone()),
+            Filter::Slug(v) => ("slug", v.clone()),
+            Filter::Tag(v) => ("tag", v.clone()),
+            Filter::List(v) => ("list", v.clone()),
+            Filter::OwnerId(v) => ("owner_id", v.clone()),
+        }
+    }
+}
+
+/// A validated list request.
+#[derive(Clone, Debug)]
+pub struct ListQuery {
+    pub limit: usize,
+    pub sort: Sort,
+    pub order: SortOrder,
+    /// At most one per field, in field order.
+    pub filters: Vec<Filter>,
+}
+
+/// A validated list request with where it resumes.
+#[derive(Debug)]
+pub struct ListRequest {
+    pub query: ListQuery,
+    pub after: Option<Position>,
+}
+
+impl ListQuery {
+    /// Parses the query string of `GET /profiles`, reporting every bad parameter by name,
+    /// and checks its cursor against `tenant` and `key`.
+    pub fn parse(
+        pairs: &[(String, String)],
+        tenant: &TenantId,
+        key: &Secret,
+    ) -> Result<ListRequest, ApiError> {
+        let mut errors = FieldErrors::default();
+        let mut seen = std::collections::HashSet::new();
+        let mut query = ListQuery {
+            limit: DEFAULT_LIMIT,
+            sort: Sort::CreatedAt,
+            order: SortOrder::Desc,
+            filters: Vec::new(),
+        };
+        let mut raw_cursor = None;
+        for (name, value) in pairs {
+            if !seen.insert(name.as_str()) {
+                errors.push(name.as_str(), "may be given only once");
+                continue;
+            }
+            match name.as_str() {
+                "limit" => match value.parse::<usize>() {
+                    Ok(n) if (1..=MAX_LIMIT).contains(&n) => query.limit = n,
+                    _ => errors.push("limit", format!("must be an integer from 1 to {MAX_LIMIT}")),
+                },
+                "sort_by" => match Sort::parse(value) {
+                    Some(s) => query.sort = s,
+                    None => errors.push(
+                        "sort_by",
+                        format!(
+                            "{value:?} is not a sort; supported: {}",
+                            Sort::ALL.map(Sort::as_str).join(", ")
+                        ),
+                    ),
+                },
+                "sort_order" => match value.as_str() {
+                    "asc" => query.order = SortOrder::Asc,
+                    "desc" => query.order = SortOrder::Desc,
+                    _ => errors.push("sort_order", "must be asc or desc"),
+                },
+                "cursor" => raw_cursor = Some(value.as_str()),
+                "offset" => errors.push(
+                    "offset",
+                    "offset paging is not supported; use cursor with the next_cursor of the previous page",
+                ),
+                other => match other
+                    .strip_prefix("filter[")
+                    .and_then(|f| f.strip_suffix(']'))
+                {
+                    Some(field) => {
+                        if let Some(f) = Filter::parse(field, value, &mut errors) {
+                            query.filters.push(f);
+                        }
+                    }
+                    None => errors.push(other, "unknown query parameter"),
+                },
+            }
+        }
+        query
+            .filters
+            .sort_by_key(|f| FILTER_FIELDS.iter().position(|n| *n == f.canonical().0));
+        let after = match raw_cursor {
+            None => None,
+            Some(raw) => match Position::open(raw, &query, tenant, key) {
+                Some(p) => Some(p),
+                None => {
+                    errors.push(
+                        "cursor",
+                        "is not a cursor of this list; pass next_cursor unchanged, with the same sort, order and filters",
+                    );
+                    None
+                }
+            },
+        };
+        errors.into_result(ListRequest { query, after })
+    }
+
+    /// The query string of the page after `next` (the `Link: rel="next"` target).
+    pub fn next_query(&self, next: &str) -> String {
+        let order = match self.order {
+            SortOrder::Asc => "asc",
+            SortOrder::Desc => "desc",
+        };
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        q.append_pair("limit", &self.limit.to_string())
+            .append_pair("sort_by", self.sort.as_str())
+            .append_pair("sort_order", order);
+        for f in &self.filters {
+            let (field, value) = f.canonical();
+            q.append_pair(&format!("filter[{field}]"), &value);
+        }
+        q.append_pair("cursor", next);
+        q.finish()
+    }
+
+    /// What a cursor is bound to besides its tenant: the sort, the order and the filters.
+    fn binding(&self) -> String {
+        let mut b = format!("{}|{:?}", self.sort.as_str(), self.order);
+        for f in &self.filters {
+            let (field, value) = f.canonical();
+            b.push_str(&format!("|{field}={value}"));
+        }
+        b
+    }
+}
+
+/// Where a page resumes: after the profile `id` whose sort key in the list's index is
+/// `sort_value`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Position {
+    #[serde(rename = "k")]
+    pub sort_value: String,
+    #[serde(rename = "i")]
+    pub id: ProfileId,
+}
+
+type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+
+/// Bytes of the HMAC-SHA256 tag a cursor carries (128 bits).
+const TAG_BYTES: usize = 16;
+
+fn mac(key: &Secret, tenant: &TenantId, query: &ListQuery, payload: &[u8]) -> HmacSha256 {
+    // HMAC takes keys of any length, so this cannot fail; `Config` also insists on 32+.
+    let mut mac = <HmacSha256 as KeyInit>::new_from_slice(key.expose().as_bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
+    mac.update(tenant.as_str().as_bytes());
+    mac.update(b"\n");
+    mac.update(query.binding().as_bytes());
+    mac.update(b"\n");
+    mac.update(payload);
+    mac
+}
+
+impl Position {
+    /// The opaque cursor for this position: its JSON, base64url, then a truncated
+    /// HMAC-SHA256 over the tenant, the query's binding and that JSON.
+    pub fn seal(&self, query: &ListQuery, tenant: &TenantId, key: &Secret) -> String {
+        // A string and a UUID always serialize.
+        let payload = serde_json::to_vec(self).unwrap_or_default();
+        let tag = mac(key, tenant, query, &payload).finalize().into_bytes();
+        format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(&payload),
+            URL_SAFE_NO_PAD.encode(&tag[..TAG_BYTES])
+        )
+    }
+
+    /// The position in `raw`, if this tenant's key signed it for this very query.
+    pub fn open(raw: &str, query: &ListQuery, tenant: &TenantId, key: &Secret) -> Option<Self> {
+        let (payload, tag) = raw.split_once('.')?;
+        let payload = URL_SAFE_NO_PAD.decode(payload).ok()?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
+        if tag.len() != TAG_BYTES {
+            return None;
+        }
+        // Constant-time comparison.
+        mac(key, tenant, query, &payload)
+            .verify_truncated_left(&tag)
+            .ok()?;
+        let p: Self = serde_json::from_slice(&payload).ok()?;
+        (p.sort_value.len() <= 1024).then_some(p)
+    }
+}
