@@ -347,6 +347,59 @@ async fn contract_example_phone_and_email_are_normalized() {
     assert_eq!(p["email"], "john@example.com");
 }
 
+/// `vendor/regex-cache` skips the syntax check phonenumber ran over its whole database on
+/// the first number parsed (~130 ms of a cold start). This is that check, at test time:
+/// every pattern of every region compiles as phonenumber builds it.
+#[test]
+fn every_bundled_phone_pattern_compiles() {
+    let mut patterns: Vec<String> = Vec::new();
+    for meta in phonenumber::metadata::DATABASE.iter() {
+        let d = meta.descriptors();
+        let kinds = [
+            Some(d.general()),
+            d.fixed_line(),
+            d.mobile(),
+            d.toll_free(),
+            d.premium_rate(),
+            d.shared_cost(),
+            d.personal_number(),
+            d.voip(),
+            d.pager(),
+            d.uan(),
+            d.emergency(),
+            d.voicemail(),
+            d.short_code(),
+            d.standard_rate(),
+            d.carrier(),
+            d.no_international(),
+        ];
+        for desc in kinds.into_iter().flatten() {
+            patterns.push(desc.national_number().as_str().to_owned());
+        }
+        for f in meta.formats().iter().chain(meta.international_formats()) {
+            patterns.push(f.pattern().as_str().to_owned());
+            patterns.extend(f.leading_digits().iter().map(|r| r.as_str().to_owned()));
+        }
+        for r in [
+            meta.international_prefix(),
+            meta.national_prefix_for_parsing(),
+            meta.leading_digits(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            patterns.push(r.as_str().to_owned());
+        }
+    }
+    assert!(patterns.len() > 4_000, "{} patterns", patterns.len());
+    let mut cache = regex_cache::RegexCache::new(16);
+    let bad: Vec<&String> = patterns
+        .iter()
+        .filter(|p| cache.configure(p, |b| b.ignore_whitespace(true)).is_err())
+        .collect();
+    assert!(bad.is_empty(), "{bad:?}");
+}
+
 #[tokio::test]
 async fn duplicate_contacts_in_one_create_are_rejected() {
     let api = Api::start().await;

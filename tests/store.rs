@@ -117,12 +117,19 @@ fn config_outside_a_local_engine_needs_credentials_and_hides_them() {
     let err = Config::from_lookup(lookup(&short)).unwrap_err();
     assert!(err.to_string().contains("at least 32"), "{err}");
     let mut full = deployed.to_vec();
-    full.push(("PROFILES_CURSOR_KEY", "cursor-key-0123456789-0123456789-abc"));
+    full.push((
+        "PROFILES_CURSOR_KEY",
+        "cursor-key-0123456789-0123456789-abc",
+    ));
     let config = Config::from_lookup(lookup(&full)).unwrap();
     assert_eq!(config.region, "eu-west-1");
     assert_eq!(config.tenant_id.to_string(), "default");
     let debug = format!("{config:?}");
-    for secret in ["very-secret-value", "session-token-value", "cursor-key-0123"] {
+    for secret in [
+        "very-secret-value",
+        "session-token-value",
+        "cursor-key-0123",
+    ] {
         assert!(!debug.contains(secret), "{debug}");
     }
 }

@@ -445,6 +445,14 @@ impl Pool {
         }
     }
 
+    /// The process ids of the idle instances (for measuring them).
+    pub fn idle_pids(&self) -> Vec<u32> {
+        lock(&self.idle)
+            .iter()
+            .filter_map(|i| i.child.id())
+            .collect()
+    }
+
     /// Stops every idle instance; one running an invocation stops when the invocation ends.
     pub fn stop(&self) {
         self.stopped.store(true, Ordering::Release);

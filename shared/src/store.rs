@@ -38,7 +38,14 @@ pub fn dynamodb_client(config: &Config) -> Client {
         None,
         "environment",
     );
+    // rustls on ring, with the platform's root certificates, built once per process.
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https();
     let mut builder = aws_sdk_dynamodb::Config::builder()
+        .http_client(http)
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(config.region.clone()))
         .credentials_provider(credentials);
