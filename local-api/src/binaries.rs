@@ -21,6 +21,28 @@ pub fn build(workspace: &Path, selection: &[&str], release: bool) -> Result<Bina
     // functions.
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
+    // `cargo run` and `cargo test` give the program they run variables that describe its own
+    // package. Some build scripts (ring's) declare `rerun-if-env-changed` on the same names,
+    // so passing them on would make this build rerun those scripts and recompile everything
+    // above them, every time, alternately with the user's own cargo commands.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        let describes_us = name.starts_with("CARGO_PKG_")
+            || matches!(
+                name.as_ref(),
+                "CARGO_MANIFEST_DIR"
+                    | "CARGO_MANIFEST_PATH"
+                    | "CARGO_MANIFEST_LINKS"
+                    | "CARGO_CRATE_NAME"
+                    | "CARGO_BIN_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+                    | "CARGO_TARGET_TMPDIR"
+                    | "OUT_DIR"
+            );
+        if describes_us {
+            cmd.env_remove(name.as_ref());
+        }
+    }
     cmd.current_dir(workspace)
         .args([
             "build",
