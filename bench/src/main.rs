@@ -40,6 +40,12 @@ struct Opts {
 fn opts() -> Result<Opts, Error> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|a| a == "--quick");
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        eprintln!(
+            "usage: bench [--quick] [--no-arm64]\n  --quick     3 cold runs, 20 requests per route, 1k and 10k profiles, no arm64 build\n  --no-arm64  skip the arm64 cross-build (cargo lambda)"
+        );
+        std::process::exit(0);
+    }
     for a in &args {
         if !matches!(a.as_str(), "--quick" | "--no-arm64") {
             return Err(
