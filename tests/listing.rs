@@ -10,31 +10,6 @@ use std::sync::Arc;
 use profiles_tests::{Api, id_of, json, repo_path};
 use serde_json::Value;
 
-/// Every item of a walk over all pages, and how many pages it took.
-async fn walk(api: &Api, query: &[(&str, &str)]) -> (Vec<Value>, usize) {
-    let mut items = Vec::new();
-    let mut pages = 0;
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut q: Vec<(&str, &str)> = query.to_vec();
-        if let Some(c) = &cursor {
-            q.push(("cursor", c));
-        }
-        let r = api.list(&q).await;
-        assert_eq!(r.status, 200, "{q:?}: {}", r.raw_body);
-        pages += 1;
-        items.extend(r.body["data"].as_array().unwrap().iter().cloned());
-        match r.body["next_cursor"].as_str() {
-            Some(c) => {
-                let link = r.header("link").unwrap();
-                assert!(link.contains(&format!("cursor={c}")), "{link}");
-                cursor = Some(c.to_owned());
-            }
-            None => return (items, pages),
-        }
-    }
-}
-
 fn ids(items: &[Value]) -> Vec<String> {
     items.iter().map(id_of).collect()
 }
@@ -103,11 +78,9 @@ async fn every_sort_order_in_both_directions_breaks_ties_by_id() {
         "id",
     ] {
         for order in ["asc", "desc"] {
-            let (items, pages) = walk(
-                &api,
-                &[("sort_by", sort), ("sort_order", order), ("limit", "3")],
-            )
-            .await;
+            let (items, pages) = api
+                .walk(&[("sort_by", sort), ("sort_order", order), ("limit", "3")])
+                .await;
             assert_eq!(pages, 3, "{sort} {order}");
             assert_eq!(
                 ids(&items),
@@ -117,7 +90,7 @@ async fn every_sort_order_in_both_directions_breaks_ties_by_id() {
         }
     }
     // The default is created_at, newest first.
-    let (items, _) = walk(&api, &[]).await;
+    let (items, _) = api.walk(&[]).await;
     assert_eq!(ids(&items), expected(&data, "created_at", true));
 }
 
@@ -192,7 +165,7 @@ async fn every_filter_matches_exactly() {
     for (query, want) in cases {
         let mut q = query.clone();
         q.push(("limit", "1"));
-        let (items, _) = walk(&api, &q).await;
+        let (items, _) = api.walk(&q).await;
         let want: Vec<String> = want.into_iter().cloned().collect();
         assert_eq!(ids(&items), want, "{query:?}");
     }
@@ -201,27 +174,20 @@ async fn every_filter_matches_exactly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn walking_250_profiles_returns_each_exactly_once_in_order() {
     let api = Arc::new(Api::start().await);
-    let mut tasks = tokio::task::JoinSet::new();
-    for i in 0..250 {
-        let api = api.clone();
-        // Ten names, so the name order is full of ties.
-        tasks.spawn(async move {
-            api.created(json!({"name": format!("Name {}", i % 10)}))
-                .await
-        });
-    }
-    let data = tasks.join_all().await;
+    // Ten names, so the name order is full of ties.
+    let bodies = (0..250)
+        .map(|i| json!({"name": format!("Name {}", i % 10)}))
+        .collect();
+    let data = api.created_many(bodies).await;
     for (sort, order) in [
         ("created_at", "desc"),
         ("created_at", "asc"),
         ("name", "asc"),
         ("name", "desc"),
     ] {
-        let (items, pages) = walk(
-            &api,
-            &[("sort_by", sort), ("sort_order", order), ("limit", "7")],
-        )
-        .await;
+        let (items, pages) = api
+            .walk(&[("sort_by", sort), ("sort_order", order), ("limit", "7")])
+            .await;
         assert_eq!(pages, 36, "250 / 7 rounded up");
         let got = ids(&items);
         let unique: HashSet<&String> = got.iter().collect();
@@ -253,7 +219,7 @@ async fn writes_while_paging_never_duplicate_or_skip_an_item() {
             }
         })
     };
-    let (items, _) = walk(&api, &[("limit", "4")]).await;
+    let (items, _) = api.walk(&[("limit", "4")]).await;
     writer.await.unwrap();
     let got = ids(&items);
     let unique: HashSet<&String> = got.iter().collect();
@@ -271,12 +237,8 @@ async fn a_sparse_filter_answers_a_short_page_with_a_cursor_within_its_read_budg
     let api = Arc::new(Api::start().await);
     // The rare one is the oldest: newest first, it lies past the first request's budget.
     api.created(json!({"name": "rare", "tags": ["rare"]})).await;
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..(shared::store::READ_BUDGET + 50) {
-        let api = api.clone();
-        tasks.spawn(async move { api.created(json!({})).await });
-    }
-    tasks.join_all().await;
+    api.created_many(vec![json!({}); shared::store::READ_BUDGET + 50])
+        .await;
     let (counting, ops) = api.counting();
     let r = counting.list(&[("filter[tag]", "rare")]).await;
     assert_eq!(r.status, 200);

@@ -891,30 +891,8 @@ async fn delete_with_stale_if_match_is_412_and_keeps_the_profile() {
 // ---------------------------------------------------------------- list
 
 async fn walk(api: &Api, query: &[(&str, &str)]) -> (Vec<String>, usize) {
-    let mut ids = Vec::new();
-    let mut pages = 0;
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut q: Vec<(&str, &str)> = query.to_vec();
-        if let Some(c) = &cursor {
-            q.push(("cursor", c));
-        }
-        let r = api.list(&q).await;
-        assert_eq!(r.status, 200, "{}", r.raw_body);
-        pages += 1;
-        ids.extend(r.body["data"].as_array().unwrap().iter().map(id_of));
-        match r.body["next_cursor"].as_str() {
-            Some(c) => {
-                let link = r.header("link").unwrap();
-                assert!(link.contains(c) && link.ends_with("rel=\"next\""), "{link}");
-                cursor = Some(c.to_owned());
-            }
-            None => {
-                assert_eq!(r.header("link"), None);
-                return (ids, pages);
-            }
-        }
-    }
+    let (items, pages) = api.walk(query).await;
+    (items.iter().map(id_of).collect(), pages)
 }
 
 #[tokio::test]

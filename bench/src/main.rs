@@ -220,20 +220,10 @@ impl Call {
 }
 
 /// Runs a handler in-process, as its function would.
-async fn handle(app: &App, binary: &str, req: Request) -> Response<Body> {
-    match binary {
-        "create-profile" => h::create_profile(app, req).await,
-        "get-profile" => h::get_profile(app, req).await,
-        "list-profiles" => h::list_profiles(app, req).await,
-        "update-profile" => h::update_profile(app, req).await,
-        "replace-profile" => h::replace_profile(app, req).await,
-        "delete-profile" => h::delete_profile(app, req).await,
-        "list-contacts" => h::list_contacts(app, req).await,
-        "create-contact" => h::create_contact(app, req).await,
-        "get-contact" => h::get_contact(app, req).await,
-        "update-contact" => h::update_contact(app, req).await,
-        _ => h::delete_contact(app, req).await,
-    }
+async fn handle(app: &App, binary: &str, req: Request) -> Result<Response<Body>, Error> {
+    h::by_binary(binary, app, req)
+        .await
+        .ok_or_else(|| format!("no function {binary}").into())
 }
 
 fn json_of(r: &Response<Body>) -> Value {
@@ -258,7 +248,7 @@ impl Fixtures {
             "title": "CTO", "company": "Acme", "country_numeric_code": "840",
             "tags": ["bench"], "contacts": contacts,
         }));
-        let r = handle(&self.app, "create-profile", call.request()?).await;
+        let r = handle(&self.app, "create-profile", call.request()?).await?;
         let body = json_of(&r);
         match body["id"].as_str() {
             Some(id) if r.status() == 201 => Ok(id.to_owned()),
@@ -272,7 +262,7 @@ impl Fixtures {
             .body(
                 json!({"key": "email", "value": format!("{}@example.com", uuid::Uuid::now_v7())}),
             );
-        let r = handle(&self.app, "create-contact", call.request()?).await;
+        let r = handle(&self.app, "create-contact", call.request()?).await?;
         let body = json_of(&r);
         match body["id"].as_str() {
             Some(id) if r.status() == 201 => Ok(id.to_owned()),

@@ -33,6 +33,26 @@ impl App {
     }
 }
 
+/// The handler of the function whose binary is `binary`, called in-process: what that
+/// function's `main.rs` wires, for the test suite and the bench. `None` for an unknown name.
+/// (The functions themselves never call this, so release builds drop it.)
+pub async fn by_binary(binary: &str, app: &App, req: Request) -> Option<Response<Body>> {
+    Some(match binary {
+        "create-profile" => create_profile(app, req).await,
+        "get-profile" => get_profile(app, req).await,
+        "list-profiles" => list_profiles(app, req).await,
+        "update-profile" => update_profile(app, req).await,
+        "replace-profile" => replace_profile(app, req).await,
+        "delete-profile" => delete_profile(app, req).await,
+        "list-contacts" => list_contacts(app, req).await,
+        "create-contact" => create_contact(app, req).await,
+        "get-contact" => get_contact(app, req).await,
+        "update-contact" => update_contact(app, req).await,
+        "delete-contact" => delete_contact(app, req).await,
+        _ => return None,
+    })
+}
+
 /// How many times a write is recomputed when a concurrent write to the same profile wins.
 const WRITE_ATTEMPTS: usize = 3;
 

@@ -308,29 +308,15 @@ impl Store {
         let from_reason = at
             .and_then(|i| reasons.get(i))
             .and_then(|r| r.item())
-            .and_then(|item| item.get(keys::GUARD_OWNER))
-            .and_then(|v| v.as_s().ok())
-            .cloned();
+            .and_then(guard_owner);
         if from_reason.is_some() {
             return Ok(from_reason);
         }
         let Some(ext) = &new.fields.external_id else {
             return Ok(None);
         };
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(keys::external_id_guard(tenant, ext)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| ApiError::internal("get_item guard", DisplayErrorContext(&e)))?;
-        Ok(out
-            .item()
-            .and_then(|i| i.get(keys::GUARD_OWNER))
-            .and_then(|v| v.as_s().ok())
-            .cloned())
+        let guard = self.get_item(keys::external_id_guard(tenant, ext)).await?;
+        Ok(guard.as_ref().and_then(guard_owner))
     }
 
     /// Writes a new or changed profile (with a new profile's initial contacts). A profile
@@ -461,16 +447,10 @@ impl Store {
         tenant: &TenantId,
         id: &ProfileId,
     ) -> Result<Option<Profile>, ApiError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(keys::profile_key(tenant, id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| ApiError::internal("get_item profile", DisplayErrorContext(&e)))?;
-        out.item.map(decode_profile).transpose()
+        self.get_item(keys::profile_key(tenant, id))
+            .await?
+            .map(decode_profile)
+            .transpose()
     }
 
     /// Deletes a profile with everything in its partition and its guards, in one
@@ -664,6 +644,7 @@ impl Store {
         Ok(item)
     }
 
+    /// One item, read consistently.
     async fn get_item(&self, key: Item) -> Result<Option<Item>, ApiError> {
         let out = self
             .client
@@ -699,11 +680,8 @@ impl Store {
                 let owner = self
                     .get_item(guard)
                     .await?
-                    .and_then(|g| {
-                        g.get(keys::GUARD_OWNER)
-                            .and_then(|v| v.as_s().ok())
-                            .cloned()
-                    })
+                    .as_ref()
+                    .and_then(guard_owner)
                     .and_then(|id| crate::model::parse_id(&id));
                 if let Some(id) = owner
                     && let Some(p) = self.get(tenant, &id).await?
@@ -803,6 +781,14 @@ impl Store {
             next,
         })
     }
+}
+
+/// The profile id a guard item names.
+fn guard_owner(guard: &Item) -> Option<String> {
+    guard
+        .get(keys::GUARD_OWNER)
+        .and_then(|v| v.as_s().ok())
+        .cloned()
 }
 
 /// Why a contact write's condition on its profile failed, from the profile item as stored.

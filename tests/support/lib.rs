@@ -309,22 +309,9 @@ impl Api {
     /// process: what the function's `main.rs` wires, without the process around it. The
     /// runner's tests (`local_api.rs`) run the real binaries.
     pub async fn send(&self, function: &str, event: Event) -> Reply {
-        use shared::handlers as h;
-        let (app, req) = (&self.app, event.request());
-        let response = match function {
-            "create-profile" => h::create_profile(app, req).await,
-            "get-profile" => h::get_profile(app, req).await,
-            "list-profiles" => h::list_profiles(app, req).await,
-            "update-profile" => h::update_profile(app, req).await,
-            "replace-profile" => h::replace_profile(app, req).await,
-            "delete-profile" => h::delete_profile(app, req).await,
-            "list-contacts" => h::list_contacts(app, req).await,
-            "create-contact" => h::create_contact(app, req).await,
-            "get-contact" => h::get_contact(app, req).await,
-            "update-contact" => h::update_contact(app, req).await,
-            "delete-contact" => h::delete_contact(app, req).await,
-            other => panic!("no function {other}"),
-        };
+        let response = shared::handlers::by_binary(function, &self.app, event.request())
+            .await
+            .unwrap_or_else(|| panic!("no function {function}"));
         Reply::from(response)
     }
 
@@ -372,6 +359,53 @@ impl Api {
     pub async fn list(&self, query: &[(&str, &str)]) -> Reply {
         self.send("list-profiles", Event::load("list-profiles").query(query))
             .await
+    }
+
+    /// Creates one profile per body, 16 at a time (an unbounded burst of connections would
+    /// overflow the engine's accept backlog and time out connecting), asserting each 201.
+    pub async fn created_many(self: &std::sync::Arc<Self>, bodies: Vec<Value>) -> Vec<Value> {
+        let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(16));
+        let mut tasks = tokio::task::JoinSet::new();
+        for body in bodies {
+            let (api, permits) = (self.clone(), permits.clone());
+            tasks.spawn(async move {
+                let _permit = permits.acquire().await.unwrap();
+                api.created(body).await
+            });
+        }
+        tasks.join_all().await
+    }
+
+    /// Every item of a list walked page by page through `next_cursor`, and how many pages
+    /// it took; each page's `Link` must name the next one, and the last has none.
+    pub async fn walk(&self, query: &[(&str, &str)]) -> (Vec<Value>, usize) {
+        let mut items = Vec::new();
+        let mut pages = 0;
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut q: Vec<(&str, &str)> = query.to_vec();
+            if let Some(c) = &cursor {
+                q.push(("cursor", c));
+            }
+            let r = self.list(&q).await;
+            assert_eq!(r.status, 200, "{q:?}: {}", r.raw_body);
+            pages += 1;
+            items.extend(r.body["data"].as_array().unwrap().iter().cloned());
+            match r.body["next_cursor"].as_str() {
+                Some(c) => {
+                    let link = r.header("link").unwrap();
+                    assert!(
+                        link.contains(&format!("cursor={c}")) && link.ends_with("rel=\"next\""),
+                        "{link}"
+                    );
+                    cursor = Some(c.to_owned());
+                }
+                None => {
+                    assert_eq!(r.header("link"), None);
+                    return (items, pages);
+                }
+            }
+        }
     }
 
     pub async fn list_contacts(&self, profile: &str) -> Reply {
