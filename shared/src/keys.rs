@@ -63,8 +63,8 @@ pub fn list_sort_key(profile: &Profile) -> String {
     format!("{}#{}", profile.created_at, profile.id)
 }
 
-/// Every key attribute a profile item carries: its primary key, its index keys (one per
-/// sort order, and its email's), and the attributes lists filter on.
+/// Every key attribute a profile item carries: its primary key and its index keys (one per
+/// sort order, and its email's).
 pub fn profile_item_keys(tenant: &TenantId, profile: &Profile) -> Item {
     let mut keys = profile_key(tenant, &profile.id);
     keys.insert(GSI1PK.to_owned(), list_partition(tenant));
@@ -74,11 +74,6 @@ pub fn profile_item_keys(tenant: &TenantId, profile: &Profile) -> Item {
     if let Some(email) = &profile.fields.email {
         keys.insert(EMAIL_PK.to_owned(), email_partition(tenant, email.as_str()));
     }
-    if let Some(name) = profile.display_name() {
-        keys.insert(FILTER_NAME.to_owned(), s(name));
-    }
-    let enabled = profile.fields.enabled.unwrap_or(true);
-    keys.insert(FILTER_ENABLED.to_owned(), AttributeValue::Bool(enabled));
     keys
 }
 
@@ -200,11 +195,6 @@ pub const EMAIL_PK: &str = "EMAILPK";
 pub fn email_partition(tenant: &TenantId, email: &str) -> AttributeValue {
     s(format!("T#{tenant}#EMAIL#{email}"))
 }
-
-/// Attributes written on a profile item only for filtering lists: the shown name and the
-/// effective `enabled`, which the stored fields leave implicit.
-pub const FILTER_NAME: &str = "F_name";
-pub const FILTER_ENABLED: &str = "F_enabled";
 
 /// The exclusive start key of a page of the `sort` index that resumes after profile `id`
 /// whose sort key there is `sort_value`.
