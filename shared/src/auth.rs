@@ -1,9 +1,13 @@
-//! Who is calling: the caller's tenant and principal. Until the authorizer lands, both come
-//! from configuration; this module is the one place that will change when it does.
+//! Who is calling: the tenant, principal and scopes the authorizer vouched for, read from the
+//! request context in one place ([`Caller::of`]), and the scope each route requires.
 
 use std::fmt;
 
-use crate::config::Config;
+use lambda_http::request::RequestContext;
+use lambda_http::{Request, RequestExt};
+use serde_json::Value;
+
+use crate::error::ApiError;
 
 /// A tenant id: 1 to 128 characters of `[A-Za-z0-9_.-]`, so it can stand inside a key.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -33,19 +37,189 @@ impl fmt::Display for TenantId {
     }
 }
 
-/// The identity a request acts as.
+/// A principal id: 1 to 256 printable characters (a JWT `sub`, or the principal an API key
+/// was made for). It is stored as a profile's `owner_id` and inside the owner's keys.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PrincipalId(String);
+
+impl PrincipalId {
+    pub fn new(raw: &str) -> Result<Self, String> {
+        let ok = (1..=256).contains(&raw.len()) && !raw.chars().any(char::is_control);
+        if ok {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err("must be 1 to 256 characters, none of them control characters".into())
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for PrincipalId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A permission a route requires (the contract's route table).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scope {
+    Create,
+    Read,
+    Lists,
+    Update,
+    Delete,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 5] = [
+        Scope::Create,
+        Scope::Read,
+        Scope::Lists,
+        Scope::Update,
+        Scope::Delete,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Create => "profiles.create",
+            Scope::Read => "profiles.read",
+            Scope::Lists => "profiles.lists",
+            Scope::Update => "profiles.update",
+            Scope::Delete => "profiles.delete",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == raw)
+    }
+
+    fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A set of [`Scope`]s.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Scopes(u8);
+
+impl Scopes {
+    pub fn all() -> Self {
+        Self::ALL_SCOPES
+    }
+
+    const ALL_SCOPES: Scopes = Scopes(0b1_1111);
+
+    pub fn contains(self, scope: Scope) -> bool {
+        self.0 & scope.bit() != 0
+    }
+
+    pub fn with(self, scope: Scope) -> Self {
+        Self(self.0 | scope.bit())
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    pub fn iter(self) -> impl Iterator<Item = Scope> {
+        Scope::ALL.into_iter().filter(move |s| self.contains(*s))
+    }
+
+    /// Space-separated names (OAuth's `scope` form); names that are not ours are ignored,
+    /// so a token may carry other services' scopes.
+    pub fn from_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Self {
+        names
+            .into_iter()
+            .filter_map(Scope::parse)
+            .fold(Self::default(), Self::with)
+    }
+
+    /// Parses a space- or comma-separated list strictly: an unknown name is an error naming it.
+    pub fn parse_strict(raw: &str) -> Result<Self, String> {
+        raw.split([' ', ','])
+            .filter(|s| !s.is_empty())
+            .try_fold(Self::default(), |acc, name| match Scope::parse(name) {
+                Some(s) => Ok(acc.with(s)),
+                None => Err(format!(
+                    "unknown scope {name:?}; scopes are {}",
+                    Self::all().to_string()
+                )),
+            })
+    }
+}
+
+impl fmt::Display for Scopes {
+    /// Space-separated, in the contract's order: the form the authorizer's context carries.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.iter().map(Scope::as_str).collect();
+        f.write_str(&names.join(" "))
+    }
+}
+
+impl fmt::Debug for Scopes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Scopes({self})")
+    }
+}
+
+/// The names of the authorizer context's members (API Gateway passes them to the function
+/// in `requestContext.authorizer`).
+pub const CONTEXT_TENANT: &str = "tenant_id";
+pub const CONTEXT_PRINCIPAL: &str = "principal_id";
+pub const CONTEXT_SCOPES: &str = "scopes";
+
+/// The identity a request acts as, as the authorizer vouched for it.
 #[derive(Clone, Debug)]
 pub struct Caller {
     pub tenant: TenantId,
-    pub principal: String,
+    pub principal: PrincipalId,
+    pub scopes: Scopes,
 }
 
 impl Caller {
-    /// The caller of a request. Today: the configured tenant and principal.
-    pub fn of(_request: &lambda_http::Request, config: &Config) -> Self {
-        Self {
-            tenant: config.tenant_id.clone(),
-            principal: config.principal_id.clone(),
+    /// The caller of a request, from the authorizer's context. API Gateway only invokes a
+    /// function after the authorizer allowed the request, so a missing or malformed context
+    /// means the function is reachable without the authorizer: a 401, never a default tenant.
+    pub fn of(req: &Request) -> Result<Self, ApiError> {
+        let Some(RequestContext::ApiGatewayV1(ctx)) = req.request_context_ref() else {
+            return Err(ApiError::Unauthorized);
+        };
+        let fields = &ctx.authorizer.fields;
+        let text = |name: &str| fields.get(name).and_then(Value::as_str);
+        let tenant = text(CONTEXT_TENANT).and_then(|t| TenantId::new(t).ok());
+        let principal = text(CONTEXT_PRINCIPAL).and_then(|p| PrincipalId::new(p).ok());
+        match (tenant, principal) {
+            (Some(tenant), Some(principal)) => Ok(Self {
+                tenant,
+                principal,
+                scopes: Scopes::from_names(text(CONTEXT_SCOPES).unwrap_or("").split(' ')),
+            }),
+            _ => {
+                tracing::error!("request without an authorizer context: is the route's authorizer configured?");
+                Err(ApiError::Unauthorized)
+            }
+        }
+    }
+
+    /// The caller of a request that needs `scope`: 401 without a caller, 403 without the scope.
+    pub fn with_scope(req: &Request, scope: Scope) -> Result<Self, ApiError> {
+        let caller = Self::of(req)?;
+        if caller.scopes.contains(scope) {
+            Ok(caller)
+        } else {
+            Err(ApiError::Forbidden {
+                code: "insufficient_scope",
+                detail: format!("this route needs the scope {scope}"),
+            })
         }
     }
 }

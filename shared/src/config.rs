@@ -1,7 +1,5 @@
 //! The one configuration loader: every setting a function reads from its environment.
 
-use crate::auth::TenantId;
-
 /// The shortest cursor-signing key accepted.
 pub const MIN_CURSOR_KEY: usize = 32;
 
@@ -14,18 +12,15 @@ pub struct Config {
     pub region: String,
     /// `DYNAMODB_ENDPOINT`: a local engine's URL. Never set in production.
     pub dynamodb_endpoint: Option<String>,
-    /// `PROFILES_TENANT_ID`: the tenant every request acts for, until the authorizer lands.
-    pub tenant_id: TenantId,
-    /// `PROFILES_PRINCIPAL_ID`: the principal every request acts as, until the authorizer lands.
-    pub principal_id: String,
     /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`: the function's
     /// role credentials, which Lambda sets for the life of the execution environment.
     /// With a local engine and none set, placeholder credentials (the engine ignores them).
     pub credentials: StaticCredentials,
     /// `PROFILES_CURSOR_KEY`: signs list cursors (at least 32 characters; the template makes
-    /// a random one in Secrets Manager). With a local engine and none set, a fixed
-    /// development key.
-    pub cursor_key: Secret,
+    /// a random one in Secrets Manager and gives it to list-profiles only). With a local
+    /// engine and none set, a fixed development key. Only listing needs it: see
+    /// [`Config::cursor_key`].
+    pub cursor_key: Option<Secret>,
 }
 
 #[derive(Clone, Debug)]
@@ -77,9 +72,6 @@ impl Config {
         let non_empty = |k: &str| get(k).filter(|v| !v.trim().is_empty());
         let table_name =
             non_empty("TABLE_NAME").ok_or_else(|| ConfigError("TABLE_NAME is not set".into()))?;
-        let tenant = non_empty("PROFILES_TENANT_ID").unwrap_or_else(|| "default".into());
-        let tenant_id =
-            TenantId::new(&tenant).map_err(|m| ConfigError(format!("PROFILES_TENANT_ID {m}")))?;
         let dynamodb_endpoint = non_empty("DYNAMODB_ENDPOINT");
         let credentials = match (
             non_empty("AWS_ACCESS_KEY_ID"),
@@ -104,16 +96,16 @@ impl Config {
             }
         };
         let cursor_key = match non_empty("PROFILES_CURSOR_KEY") {
-            Some(k) if k.len() >= MIN_CURSOR_KEY => Secret::new(k),
+            Some(k) if k.len() >= MIN_CURSOR_KEY => Some(Secret::new(k)),
             Some(_) => {
                 return Err(ConfigError(format!(
                     "PROFILES_CURSOR_KEY must have at least {MIN_CURSOR_KEY} characters"
                 )));
             }
-            None if dynamodb_endpoint.is_some() => {
-                Secret::new("local-development-cursor-key-not-secret".into())
-            }
-            None => return Err(ConfigError("PROFILES_CURSOR_KEY is not set".into())),
+            None if dynamodb_endpoint.is_some() => Some(Secret::new(
+                "local-development-cursor-key-not-secret".into(),
+            )),
+            None => None,
         };
         Ok(Self {
             table_name,
@@ -121,8 +113,16 @@ impl Config {
             cursor_key,
             dynamodb_endpoint,
             region: non_empty("AWS_REGION").unwrap_or_else(|| "us-east-1".into()),
-            tenant_id,
-            principal_id: non_empty("PROFILES_PRINCIPAL_ID").unwrap_or_else(|| "default".into()),
+        })
+    }
+}
+
+impl Config {
+    /// The cursor-signing key. Its absence is a deployment mistake (the template sets it for
+    /// list-profiles), answered as a 500 with the cause in the log.
+    pub fn cursor_key(&self) -> Result<&Secret, crate::error::ApiError> {
+        self.cursor_key.as_ref().ok_or_else(|| {
+            crate::error::ApiError::internal("configuration", "PROFILES_CURSOR_KEY is not set")
         })
     }
 }

@@ -42,6 +42,10 @@ pub enum ApiError {
         detail: String,
         field: Option<String>,
     },
+    /// 401: no caller: the request reached the function without the authorizer's context.
+    Unauthorized,
+    /// 403: the caller lacks the route's scope, or may not do this to this resource.
+    Forbidden { code: &'static str, detail: String },
     /// 404: no such resource in the caller's tenant.
     NotFound(&'static str),
     /// 409: a unique value is taken, or a concurrent write won.
@@ -86,6 +90,8 @@ impl ApiError {
     pub fn status(&self) -> u16 {
         match self {
             Self::Validation(_) | Self::BadRequest { .. } => 400,
+            Self::Unauthorized => 401,
+            Self::Forbidden { .. } => 403,
             Self::NotFound(_) => 404,
             Self::Conflict { .. } => 409,
             Self::PreconditionFailed => 412,
@@ -107,6 +113,8 @@ impl fmt::Display for ApiError {
                 f.write_str(&parts.join("; "))
             }
             Self::BadRequest { detail, .. } | Self::Conflict { detail, .. } => f.write_str(detail),
+            Self::Unauthorized => f.write_str("a valid credential is required"),
+            Self::Forbidden { detail, .. } => f.write_str(detail),
             Self::NotFound(what) => write!(f, "{what} not found"),
             Self::PreconditionFailed => {
                 f.write_str("If-Match does not match the current version of the resource")

@@ -5,7 +5,7 @@ use lambda_http::http::header;
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
 
-use crate::auth::Caller;
+use crate::auth::{Caller, Scope};
 use crate::config::{Config, ConfigError};
 use crate::error::ApiError;
 use crate::http::{self, Precondition, Reply};
@@ -75,7 +75,7 @@ pub async fn create_profile(app: &App, req: Request) -> Response<Body> {
 }
 
 async fn create(app: &App, req: &Request) -> Result<Reply, ApiError> {
-    let caller = Caller::of(req, &app.config);
+    let caller = Caller::with_scope(req, Scope::Create)?;
     let body = http::json_object(req, false)?;
     let input = ProfileInput::parse(&body, BodyKind::Create)?;
     let mut fields = ProfileFields::default();
@@ -85,7 +85,7 @@ async fn create(app: &App, req: &Request) -> Result<Reply, ApiError> {
         id: uuid::Uuid::now_v7(),
         fields,
         photo_url: None,
-        owner_id: caller.principal,
+        owner_id: caller.principal.as_str().to_owned(),
         created_at: now,
         updated_at: now,
         version: 1,
@@ -117,7 +117,7 @@ pub async fn get_profile(app: &App, req: Request) -> Response<Body> {
 }
 
 async fn get(app: &App, req: &Request) -> Result<Reply, ApiError> {
-    let caller = Caller::of(req, &app.config);
+    let caller = Caller::with_scope(req, Scope::Read)?;
     let id = profile_id(req)?;
     let if_none_match = http::if_none_match(req)?;
     let (profile, contacts) = app
@@ -149,7 +149,7 @@ pub async fn replace_profile(app: &App, req: Request) -> Response<Body> {
 }
 
 async fn write_existing(app: &App, req: &Request, kind: BodyKind) -> Result<Reply, ApiError> {
-    let caller = Caller::of(req, &app.config);
+    let caller = Caller::with_scope(req, Scope::Update)?;
     let id = profile_id(req)?;
     let if_match = http::if_match(req)?;
     let body = http::json_object(req, kind == BodyKind::Patch)?;
@@ -212,7 +212,7 @@ pub async fn delete_profile(app: &App, req: Request) -> Response<Body> {
 }
 
 async fn delete(app: &App, req: &Request) -> Result<Reply, ApiError> {
-    let caller = Caller::of(req, &app.config);
+    let caller = Caller::with_scope(req, Scope::Delete)?;
     let id = profile_id(req)?;
     let expected = http::if_match(req)?.and_then(Precondition::version);
     for _ in 0..WRITE_ATTEMPTS {
@@ -238,8 +238,8 @@ pub async fn list_profiles(app: &App, req: Request) -> Response<Body> {
 }
 
 async fn list(app: &App, req: &Request) -> Result<Reply, ApiError> {
-    let caller = Caller::of(req, &app.config);
-    let key = &app.config.cursor_key;
+    let caller = Caller::with_scope(req, Scope::Lists)?;
+    let key = app.config.cursor_key()?;
     let request = ListQuery::parse(&http::query_pairs(req), &caller.tenant, key)?;
     let query = &request.query;
     let page = app
@@ -308,7 +308,7 @@ async fn current_contact(
 pub async fn list_contacts(app: &App, req: Request) -> Response<Body> {
     let trace = http::trace_id(&req);
     let outcome = async {
-        let caller = Caller::of(&req, &app.config);
+        let caller = Caller::with_scope(&req, Scope::Read)?;
         let profile = profile_id(&req)?;
         if let Some((name, _)) = http::query_pairs(&req).first() {
             let mut errors = crate::error::FieldErrors::default();
@@ -336,7 +336,7 @@ pub async fn list_contacts(app: &App, req: Request) -> Response<Body> {
 pub async fn create_contact(app: &App, req: Request) -> Response<Body> {
     let trace = http::trace_id(&req);
     let outcome = async {
-        let caller = Caller::of(&req, &app.config);
+        let caller = Caller::with_scope(&req, Scope::Update)?;
         let profile = profile_id(&req)?;
         let body = http::json_object(&req, false)?;
         let input = NewContact::from_body(&body, BodyKind::Create, None)?;
@@ -357,7 +357,7 @@ pub async fn create_contact(app: &App, req: Request) -> Response<Body> {
 pub async fn get_contact(app: &App, req: Request) -> Response<Body> {
     let trace = http::trace_id(&req);
     let outcome = async {
-        let caller = Caller::of(&req, &app.config);
+        let caller = Caller::with_scope(&req, Scope::Read)?;
         let ids = contact_ids(&req)?;
         let if_none_match = http::if_none_match(&req)?;
         let contact = current_contact(app, &caller, ids).await?;
@@ -375,7 +375,7 @@ pub async fn get_contact(app: &App, req: Request) -> Response<Body> {
 pub async fn update_contact(app: &App, req: Request) -> Response<Body> {
     let trace = http::trace_id(&req);
     let outcome = async {
-        let caller = Caller::of(&req, &app.config);
+        let caller = Caller::with_scope(&req, Scope::Update)?;
         let ids = contact_ids(&req)?;
         let kind = if req.method() == lambda_http::http::Method::PATCH {
             BodyKind::Patch
@@ -414,7 +414,7 @@ pub async fn update_contact(app: &App, req: Request) -> Response<Body> {
 pub async fn delete_contact(app: &App, req: Request) -> Response<Body> {
     let trace = http::trace_id(&req);
     let outcome = async {
-        let caller = Caller::of(&req, &app.config);
+        let caller = Caller::with_scope(&req, Scope::Update)?;
         let ids = contact_ids(&req)?;
         let if_match = http::if_match(&req)?;
         for _ in 0..WRITE_ATTEMPTS {

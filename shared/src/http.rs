@@ -229,6 +229,8 @@ pub fn problem(err: &ApiError, trace_id: &str) -> Response<Body> {
     let (code, title) = match err {
         ApiError::Validation(_) => ("validation_failed", "Bad request."),
         ApiError::BadRequest { code, .. } => (*code, "Bad request."),
+        ApiError::Unauthorized => ("unauthorized", "Unauthorized."),
+        ApiError::Forbidden { code, .. } => (*code, "Forbidden."),
         ApiError::NotFound(_) => ("not_found", "Not found."),
         ApiError::Conflict { code, .. } => (*code, "Conflict."),
         ApiError::PreconditionFailed => ("precondition_failed", "Precondition failed."),

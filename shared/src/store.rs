@@ -157,6 +157,16 @@ impl Store {
         Self::new(dynamodb_client(config), config.table_name.clone())
     }
 
+    /// The DynamoDB client, for the crate's other record kinds (API keys).
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The table's name.
+    pub(crate) fn table(&self) -> &str {
+        &self.table
+    }
+
     fn profile_item(&self, tenant: &TenantId, profile: &Profile) -> Result<Item, ApiError> {
         let mut item: Item = serde_dynamo::to_item(profile)
             .map_err(|e| ApiError::internal("serialize profile", e))?;
