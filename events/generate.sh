@@ -25,6 +25,13 @@ e["queryStringParameters"] = q
 e["multiValueQueryStringParameters"] = {k: [v] for k, v in q.items()} if q else None
 e["body"] = body or None
 e["isBase64Encoded"] = False
+# What the authorizer vouched for (shared::auth::Caller::of reads it): API Gateway flattens
+# the authorizer context into requestContext.authorizer beside its principalId.
+e["requestContext"]["authorizer"] = {
+    "principalId": "user-1", "tenant_id": "tenant-a", "principal_id": "user-1",
+    "scopes": "profiles.create profiles.read profiles.lists profiles.update profiles.delete",
+    "integrationLatency": 12,
+}
 if ctype:
     e["headers"]["Content-Type"] = ctype
     e["multiValueHeaders"]["Content-Type"] = [ctype]
@@ -37,6 +44,8 @@ gen create-profile POST /profiles /profiles \
   application/json
 gen get-profile GET '/profiles/{profile_id}' "/profiles/$id" '' ''
 gen list-profiles GET /profiles /profiles '' '' 'limit=10'
+gen list-own-profiles GET /profiles/all /profiles/all '' '' 'limit=10'
+gen get-primary-profile GET /profiles/me /profiles/me '' ''
 gen update-profile PATCH '/profiles/{profile_id}' "/profiles/$id" \
   '{"title":"CEO","middle_name":null,"custom_properties":{"clicker":"1"}}' application/merge-patch+json
 gen replace-profile PUT '/profiles/{profile_id}' "/profiles/$id" \

@@ -557,13 +557,7 @@ async fn another_tenants_contacts_are_404() {
         .created_contact(&p, json!({"key": "email", "value": "a@example.com"}))
         .await;
     let cid = c["id"].as_str().unwrap();
-    let other = Api {
-        app: shared::handlers::App::new(shared::config::Config {
-            tenant_id: shared::auth::TenantId::new("tenant-b").unwrap(),
-            ..api.engine.config()
-        }),
-        engine: profiles_tests::Engine { ..api.engine },
-    };
+    let other = api.as_caller("tenant-b", "user-1");
     other.list_contacts(&p).await.assert_problem(404);
     other.get_contact(&p, cid).await.assert_problem(404);
     other

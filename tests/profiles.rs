@@ -559,7 +559,7 @@ async fn a_server_failure_is_500_that_reveals_nothing() {
     let config = profiles_tests::config_for(&api.engine.endpoint, "no-such-table");
     let broken = Api {
         app: shared::handlers::App::new(config),
-        engine: api.engine,
+        ..api
     };
     let r = broken.create(json!({"name": "x"})).await;
     assert_eq!(r.assert_problem(500), "internal_error");
@@ -973,13 +973,7 @@ async fn a_cursor_is_bound_to_its_sort_order_and_to_the_callers_tenant() {
     assert_eq!(r.error_fields(), vec!["cursor"]);
 
     // Another tenant on the same table, holding the first tenant's cursor: a 400, never data.
-    let other = profiles_tests::Api {
-        app: shared::handlers::App::new(shared::config::Config {
-            tenant_id: shared::auth::TenantId::new("tenant-b").unwrap(),
-            ..api.engine.config()
-        }),
-        engine: profiles_tests::Engine { ..api.engine },
-    };
+    let other = api.as_caller("tenant-b", "user-1");
     other.created(json!({"name": "B's"})).await;
     let r = other.list(&[("cursor", &cursor)]).await;
     r.assert_problem(400);
@@ -990,13 +984,7 @@ async fn a_cursor_is_bound_to_its_sort_order_and_to_the_callers_tenant() {
 async fn another_tenants_profile_is_404_on_every_route() {
     let api = Api::start().await;
     let id = id_of(&api.created(json!({"name": "A's"})).await);
-    let other = Api {
-        app: shared::handlers::App::new(shared::config::Config {
-            tenant_id: shared::auth::TenantId::new("tenant-b").unwrap(),
-            ..api.engine.config()
-        }),
-        engine: profiles_tests::Engine { ..api.engine },
-    };
+    let other = api.as_caller("tenant-b", "user-1");
     other.get(&id).await.assert_problem(404);
     other
         .patch(&id, json!({"name": "x"}))

@@ -89,17 +89,6 @@ fn config_needs_a_table_name() {
 }
 
 #[test]
-fn config_refuses_a_tenant_id_that_cannot_stand_in_a_key() {
-    let err = Config::from_lookup(lookup(&[
-        ("TABLE_NAME", "t"),
-        ("DYNAMODB_ENDPOINT", "http://x"),
-        ("PROFILES_TENANT_ID", "a#b"),
-    ]))
-    .unwrap_err();
-    assert!(err.to_string().contains("PROFILES_TENANT_ID"), "{err}");
-}
-
-#[test]
 fn config_outside_a_local_engine_needs_credentials_and_hides_them() {
     let err = Config::from_lookup(lookup(&[("TABLE_NAME", "t")])).unwrap_err();
     assert!(err.to_string().contains("AWS_ACCESS_KEY_ID"), "{err}");
@@ -110,8 +99,9 @@ fn config_outside_a_local_engine_needs_credentials_and_hides_them() {
         ("AWS_SESSION_TOKEN", "session-token-value"),
         ("AWS_REGION", "eu-west-1"),
     ];
-    let err = Config::from_lookup(lookup(&deployed)).unwrap_err();
-    assert!(err.to_string().contains("PROFILES_CURSOR_KEY"), "{err}");
+    // Only list-profiles gets a cursor key; every other function loads without one.
+    let config = Config::from_lookup(lookup(&deployed)).unwrap();
+    assert!(config.cursor_key.is_none());
     let mut short = deployed.to_vec();
     short.push(("PROFILES_CURSOR_KEY", "too-short"));
     let err = Config::from_lookup(lookup(&short)).unwrap_err();
@@ -123,7 +113,6 @@ fn config_outside_a_local_engine_needs_credentials_and_hides_them() {
     ));
     let config = Config::from_lookup(lookup(&full)).unwrap();
     assert_eq!(config.region, "eu-west-1");
-    assert_eq!(config.tenant_id.to_string(), "default");
     let debug = format!("{config:?}");
     for secret in [
         "very-secret-value",

@@ -113,6 +113,8 @@ struct Call {
     params: Vec<(&'static str, String)>,
     query: Vec<(&'static str, String)>,
     body: Option<Value>,
+    /// The tenant the authorizer's context names (the fixtures' `tenant-a` by default).
+    tenant: Option<String>,
 }
 
 impl Call {
@@ -123,6 +125,7 @@ impl Call {
             params: Vec::new(),
             query: Vec::new(),
             body: None,
+            tenant: None,
         }
     }
 
@@ -164,6 +167,9 @@ impl Call {
         e["httpMethod"] = json!(self.method);
         e["requestContext"]["httpMethod"] = json!(self.method);
         e["requestContext"]["requestId"] = json!(uuid::Uuid::new_v4().to_string());
+        if let Some(t) = &self.tenant {
+            e["requestContext"]["authorizer"]["tenant_id"] = json!(t);
+        }
         e["pathParameters"] = if self.params.is_empty() {
             Value::Null
         } else {
@@ -581,7 +587,8 @@ async fn run(
     // 2b. Handler time beside the raw SDK call doing the same DynamoDB work.
     let app = &fixtures.app;
     let client_db = shared::store::dynamodb_client(&config);
-    let tenant = config.tenant_id.clone();
+    // The fixtures' tenant (events/*.json: requestContext.authorizer).
+    let tenant = shared::auth::TenantId::new("tenant-a").map_err(|e| e.to_string())?;
     let n = opts.warm_requests.max(20);
     let mut rows = Vec::new();
     {
@@ -676,10 +683,7 @@ async fn run(
         "| profiles | sort_by=created_at | sort_by=name | filter[tag] (1 in 10 match) |\n|---|---|---|---|"
     );
     let scale_tenant = shared::auth::TenantId::new("scale").map_err(|e| e.to_string())?;
-    let scale_app = App::new(shared::config::Config {
-        tenant_id: scale_tenant.clone(),
-        ..config.clone()
-    });
+    let scale_app = App::new(config.clone());
     let mut seeded = 0;
     for &target in &opts.scales {
         seed(
@@ -700,6 +704,7 @@ async fn run(
             let mut samples = Vec::new();
             for _ in 0..30 {
                 let mut call = Call::new("list-profiles", "GET");
+                call.tenant = Some(scale_tenant.to_string());
                 call.query = query.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
                 let req = call.request()?;
                 let t = Instant::now();

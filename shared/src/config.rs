@@ -21,6 +21,9 @@ pub struct Config {
     /// engine and none set, a fixed development key. Only listing needs it: see
     /// [`Config::cursor_key`].
     pub cursor_key: Option<Secret>,
+    /// JWT verification (the authorizer's only): see [`JwtConfig`]. `None` when neither
+    /// `JWT_HS256_SECRET` nor `JWT_RS256_PUBLIC_KEY` is set: then only API keys are accepted.
+    pub jwt: Option<JwtConfig>,
 }
 
 #[derive(Clone, Debug)]
@@ -107,10 +110,12 @@ impl Config {
             )),
             None => None,
         };
+        let jwt = JwtConfig::from_lookup(&non_empty)?;
         Ok(Self {
             table_name,
             credentials,
             cursor_key,
+            jwt,
             dynamodb_endpoint,
             region: non_empty("AWS_REGION").unwrap_or_else(|| "us-east-1".into()),
         })
@@ -125,4 +130,127 @@ impl Config {
             crate::error::ApiError::internal("configuration", "PROFILES_CURSOR_KEY is not set")
         })
     }
+}
+
+/// The shortest HS256 secret accepted, in bytes (RFC 7518 §3.2: at least the hash's size).
+pub const MIN_HS256_SECRET: usize = 32;
+
+/// The smallest RS256 public key accepted, in bits.
+pub const MIN_RSA_BITS: usize = 2048;
+
+/// How a JWT is verified: the authorizer accepts a JWT only when one of the two keys is set,
+/// and then only HS256 (with the secret) and RS256 (with the public key) tokens whose `iss`
+/// and `aud` are these.
+#[derive(Clone, Debug)]
+pub struct JwtConfig {
+    /// `JWT_ISSUER`: the `iss` every token must carry.
+    pub issuer: String,
+    /// `JWT_AUDIENCE`: a value the token's `aud` must hold.
+    pub audience: String,
+    /// `JWT_TENANT_CLAIM` (default `tenant_id`): the claim that names the caller's tenant.
+    pub tenant_claim: String,
+    /// `JWT_HS256_SECRET`: the HS256 shared secret, at least [`MIN_HS256_SECRET`] bytes.
+    pub hs256_secret: Option<Secret>,
+    /// `JWT_RS256_PUBLIC_KEY`: the RS256 public key, parsed at init from PEM (`PUBLIC KEY` or
+    /// `RSA PUBLIC KEY`; a literal `\n` stands for a newline, as a CloudFormation parameter
+    /// is one line). Its `Debug` shows no key material.
+    pub rs256_public_key: Option<jsonwebtoken::DecodingKey>,
+    /// `JWT_LEEWAY_SECONDS` (default 30): the clock skew allowed on `exp` and `nbf`.
+    pub leeway_seconds: u64,
+}
+
+/// The default of `JWT_TENANT_CLAIM`.
+pub const DEFAULT_TENANT_CLAIM: &str = "tenant_id";
+
+/// The default of `JWT_LEEWAY_SECONDS`.
+pub const DEFAULT_JWT_LEEWAY_SECONDS: u64 = 30;
+
+impl JwtConfig {
+    /// The JWT settings from `get` (which yields only non-blank values). A key without its
+    /// issuer or audience, a short secret or a key that does not parse is an error: the
+    /// authorizer refuses to start rather than accept or refuse tokens it was not meant to.
+    fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Option<Self>, ConfigError> {
+        let hs256_secret = match get("JWT_HS256_SECRET") {
+            Some(s) if s.len() >= MIN_HS256_SECRET => Some(Secret::new(s)),
+            Some(_) => {
+                return Err(ConfigError(format!(
+                    "JWT_HS256_SECRET must have at least {MIN_HS256_SECRET} bytes"
+                )));
+            }
+            None => None,
+        };
+        let rs256_public_key = get("JWT_RS256_PUBLIC_KEY")
+            .map(|pem| rs256_public_key(&pem))
+            .transpose()?;
+        if hs256_secret.is_none() && rs256_public_key.is_none() {
+            return Ok(None);
+        }
+        let required = |name: &str| {
+            get(name).ok_or_else(|| {
+                ConfigError(format!(
+                    "{name} is not set, but a JWT key is (JWT_HS256_SECRET or \
+                     JWT_RS256_PUBLIC_KEY): set {name}, or unset the keys to accept API keys only"
+                ))
+            })
+        };
+        let issuer = required("JWT_ISSUER")?;
+        let audience = required("JWT_AUDIENCE")?;
+        let tenant_claim = get("JWT_TENANT_CLAIM")
+            .map(|c| c.trim().to_owned())
+            .unwrap_or_else(|| DEFAULT_TENANT_CLAIM.to_owned());
+        let leeway_seconds = match get("JWT_LEEWAY_SECONDS") {
+            None => DEFAULT_JWT_LEEWAY_SECONDS,
+            Some(raw) => raw
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|s| *s <= 3600)
+                .ok_or_else(|| {
+                    ConfigError(format!(
+                        "JWT_LEEWAY_SECONDS must be a whole number of seconds from 0 to 3600, not {raw:?}"
+                    ))
+                })?,
+        };
+        Ok(Some(Self {
+            issuer,
+            audience,
+            tenant_claim,
+            hs256_secret,
+            rs256_public_key,
+            leeway_seconds,
+        }))
+    }
+}
+
+/// Parses and checks an RS256 public key from PEM, so a bad key fails init, not every request.
+fn rs256_public_key(pem: &str) -> Result<jsonwebtoken::DecodingKey, ConfigError> {
+    use rsa::pkcs1::DecodeRsaPublicKey;
+    use rsa::traits::PublicKeyParts;
+    let bad = |why: &str| ConfigError(format!("JWT_RS256_PUBLIC_KEY: {why}"));
+    let pem = pem.replace("\\n", "\n");
+    let pem = pem.trim();
+    // A private key here would be a leak (and verifies nothing): say so rather than parse it.
+    if pem.contains("PRIVATE KEY") {
+        return Err(bad(
+            "this is a private key; give the public key (openssl rsa -pubout)",
+        ));
+    }
+    let key = jsonwebtoken::DecodingKey::from_rsa_pem(pem.as_bytes()).map_err(|e| {
+        bad(&format!(
+            "not an RSA public key in PEM (-----BEGIN PUBLIC KEY-----): {e}"
+        ))
+    })?;
+    // The DER jsonwebtoken verifies with, read as the verifier will read it.
+    let jsonwebtoken::DecodingKeyKind::SecretOrDer(der) = key.kind() else {
+        return Err(bad("not an RSA public key in PEM"));
+    };
+    let parsed = rsa::RsaPublicKey::from_pkcs1_der(der)
+        .map_err(|e| bad(&format!("not a valid RSA public key: {e}")))?;
+    let bits = parsed.size() * 8;
+    if bits < MIN_RSA_BITS {
+        return Err(bad(&format!(
+            "a {bits}-bit key is too short; RS256 needs at least {MIN_RSA_BITS} bits"
+        )));
+    }
+    Ok(key)
 }

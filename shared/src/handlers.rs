@@ -13,7 +13,7 @@ use crate::listing::ListQuery;
 use crate::model::{
     self, BodyKind, Contact, NewContact, Profile, ProfileFields, ProfileId, ProfileInput, Timestamp,
 };
-use crate::store::{ContactWrite, Store};
+use crate::store::{ContactWrite, PrimaryMark, Store};
 
 /// What outlives an invocation: built once per execution environment, at init.
 #[derive(Debug)]
@@ -40,6 +40,7 @@ pub async fn by_binary(binary: &str, app: &App, req: Request) -> Option<Response
     Some(match binary {
         "create-profile" => create_profile(app, req).await,
         "get-profile" => get_profile(app, req).await,
+        "get-primary-profile" => get_primary_profile(app, req).await,
         "list-profiles" => list_profiles(app, req).await,
         "update-profile" => update_profile(app, req).await,
         "replace-profile" => replace_profile(app, req).await,
@@ -89,6 +90,7 @@ async fn create(app: &App, req: &Request) -> Result<Reply, ApiError> {
         created_at: now,
         updated_at: now,
         version: 1,
+        is_primary: false,
         contact_index: Default::default(),
     };
     let contacts: Vec<Contact> = input
@@ -100,10 +102,36 @@ async fn create(app: &App, req: &Request) -> Result<Reply, ApiError> {
         contact_index: model::contact_index(&contacts),
         ..profile
     };
-    let profile = app
+    // A principal's first profile takes the free primary mark. If another create of theirs
+    // claims it first, this one is written without it.
+    let first = app
         .store
-        .write_profile(&caller.tenant, None, profile, &contacts)
-        .await?;
+        .primary_of(&caller.tenant, &caller.principal)
+        .await?
+        .is_none();
+    let store = &app.store;
+    let profile = if first {
+        let claimed = Profile {
+            is_primary: true,
+            ..profile.clone()
+        };
+        let claim = PrimaryMark::Claim { previous: None };
+        match store
+            .write_profile(&caller.tenant, None, claimed, &contacts, claim)
+            .await
+        {
+            Err(ApiError::PreconditionFailed) => {
+                store
+                    .write_profile(&caller.tenant, None, profile, &contacts, PrimaryMark::Keep)
+                    .await?
+            }
+            other => other?,
+        }
+    } else {
+        store
+            .write_profile(&caller.tenant, None, profile, &contacts, PrimaryMark::Keep)
+            .await?
+    };
     let reply = Reply::json(201, profile.to_json(Some(&contacts))?)
         .header(header::LOCATION, format!("/profiles/{}", profile.id));
     Ok(with_etag(reply, &profile))
@@ -119,6 +147,31 @@ pub async fn get_profile(app: &App, req: Request) -> Response<Body> {
 async fn get(app: &App, req: &Request) -> Result<Reply, ApiError> {
     let caller = Caller::with_scope(req, Scope::Read)?;
     let id = profile_id(req)?;
+    read_profile(app, req, &caller, id).await
+}
+
+/// `GET /profiles/me`: the caller's primary profile, with its contacts.
+pub async fn get_primary_profile(app: &App, req: Request) -> Response<Body> {
+    let trace = http::trace_id(&req);
+    let outcome = async {
+        let caller = Caller::with_scope(&req, Scope::Read)?;
+        let id = app
+            .store
+            .primary_of(&caller.tenant, &caller.principal)
+            .await?
+            .ok_or(ApiError::NotFound("primary profile"))?;
+        read_profile(app, &req, &caller, id).await
+    }
+    .await;
+    http::finish(&req, &trace, outcome)
+}
+
+async fn read_profile(
+    app: &App,
+    req: &Request,
+    caller: &Caller,
+    id: ProfileId,
+) -> Result<Reply, ApiError> {
     let if_none_match = http::if_none_match(req)?;
     let (profile, contacts) = app
         .store
@@ -168,15 +221,21 @@ async fn write_existing(app: &App, req: &Request, kind: BodyKind) -> Result<Repl
             _ => ProfileFields::default(),
         };
         model::apply_patch(&mut fields, input.patch.clone())?;
+        let mark = if input.make_primary {
+            primary_claim(app, &caller, &current).await?
+        } else {
+            PrimaryMark::Keep
+        };
         let next = Profile {
             fields,
             updated_at: Timestamp::now_after(current.updated_at),
             version: current.version + 1,
+            is_primary: current.is_primary || input.make_primary,
             ..current.clone()
         };
         match app
             .store
-            .write_profile(&caller.tenant, Some(&current), next, &[])
+            .write_profile(&caller.tenant, Some(&current), next, &[], mark)
             .await
         {
             Ok(saved) => {
@@ -194,6 +253,30 @@ async fn write_existing(app: &App, req: &Request, kind: BodyKind) -> Result<Repl
         }
     }
     Err(concurrent_write())
+}
+
+/// The mark move that makes `profile` its owner's primary (none if it is already): only the
+/// owner may ask, since the mark is theirs (`/profiles/me`).
+async fn primary_claim(
+    app: &App,
+    caller: &Caller,
+    profile: &Profile,
+) -> Result<PrimaryMark, ApiError> {
+    if profile.owner_id != caller.principal.as_str() {
+        return Err(ApiError::Forbidden {
+            code: "not_owner",
+            detail: "is_primary: only the profile's owner can make it their primary profile"
+                .into(),
+        });
+    }
+    if profile.is_primary {
+        return Ok(PrimaryMark::Keep);
+    }
+    let previous = app
+        .store
+        .primary_of(&caller.tenant, &caller.principal)
+        .await?;
+    Ok(PrimaryMark::Claim { previous })
 }
 
 fn concurrent_write() -> ApiError {
@@ -230,7 +313,8 @@ async fn delete(app: &App, req: &Request) -> Result<Reply, ApiError> {
     Err(concurrent_write())
 }
 
-/// `GET /profiles`: a page of the tenant's profiles, newest first by default.
+/// `GET /profiles`: a page of the tenant's profiles, newest first by default; `GET
+/// /profiles/all`: the same, of the caller's own profiles only.
 pub async fn list_profiles(app: &App, req: Request) -> Response<Body> {
     let trace = http::trace_id(&req);
     let outcome = list(app, &req).await;
@@ -240,7 +324,9 @@ pub async fn list_profiles(app: &App, req: Request) -> Response<Body> {
 async fn list(app: &App, req: &Request) -> Result<Reply, ApiError> {
     let caller = Caller::with_scope(req, Scope::Lists)?;
     let key = app.config.cursor_key()?;
-    let request = ListQuery::parse(&http::query_pairs(req), &caller.tenant, key)?;
+    // `/profiles/all`: only the caller's own.
+    let own = (http::resource(req) == Some("/profiles/all")).then_some(&caller.principal);
+    let request = ListQuery::parse(&http::query_pairs(req), &caller.tenant, key, own)?;
     let query = &request.query;
     let page = app
         .store
@@ -259,7 +345,11 @@ async fn list(app: &App, req: &Request) -> Result<Reply, ApiError> {
     if let Some(cursor) = &next_cursor {
         reply = reply.header(
             header::LINK,
-            format!("</profiles?{}>; rel=\"next\"", query.next_query(cursor)),
+            format!(
+                "<{}?{}>; rel=\"next\"",
+                if own.is_some() { "/profiles/all" } else { "/profiles" },
+                query.next_query(cursor)
+            ),
         );
     }
     Ok(reply)

@@ -33,6 +33,14 @@ fn header_str(req: &Request, name: header::HeaderName) -> Option<&str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
+/// The route's resource path as API Gateway matched it (`/profiles/{profile_id}`).
+pub fn resource(req: &Request) -> Option<&str> {
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV1(ctx)) => ctx.resource_path.as_deref(),
+        _ => None,
+    }
+}
+
 /// A path parameter, if present.
 pub fn path_param<'r>(req: &'r Request, name: &str) -> Option<&'r str> {
     req.path_parameters_ref().and_then(|p| p.first(name))

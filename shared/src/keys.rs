@@ -6,19 +6,20 @@
 //! | contact | `T#<tenant>#P#<id>` | `CONTACT#<contact_id>` | — |
 //! | slug guard | `T#<tenant>#SLUG#<slug>` | `GUARD` | — |
 //! | external id guard | `T#<tenant>#EXT#<external_id>` | `GUARD` | — |
+//! | primary-profile pointer | `T#<tenant>#OWNER#<principal>` | `PRIMARY` | — |
 //!
 //! A profile and its contacts share one partition, so one Query reads them all and a
 //! delete finds everything to remove. The list indexes are sparse (only profiles carry their
 //! keys) and partitioned by tenant: listing is a Query, never a Scan. Every sort order has
 //! its own index on the same partition key (`GSI1PK`) with its own sort key attribute
 //! ([`Sort`]), always ending in the id so ties have one order; `ByEmail` finds a tenant's
-//! profiles with one email address.
+//! profiles with one email address, `ByOwner` one principal's (`/profiles/all`).
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::auth::TenantId;
+use crate::auth::{PrincipalId, TenantId};
 use crate::model::{Profile, ProfileId};
 use crate::validate::{Name, Slug};
 
@@ -74,6 +75,7 @@ pub fn profile_item_keys(tenant: &TenantId, profile: &Profile) -> Item {
     if let Some(email) = &profile.fields.email {
         keys.insert(EMAIL_PK.to_owned(), email_partition(tenant, email.as_str()));
     }
+    keys.insert(OWNER_PK.to_owned(), owner_partition(tenant, &profile.owner_id));
     keys
 }
 
@@ -205,13 +207,42 @@ pub fn list_start_key(tenant: &TenantId, sort: Sort, id: &ProfileId, sort_value:
     keys
 }
 
-/// The exclusive start key of a page of one address's `ByEmail` partition.
-pub fn email_start_key(tenant: &TenantId, email: &str, id: &ProfileId, sort_value: &str) -> Item {
+/// The index of profiles by owner (the principal that created them).
+pub const BY_OWNER: &str = "ByOwner";
+pub const OWNER_PK: &str = "OWNERPK";
+
+/// The `ByOwner` partition of one principal's profiles in a tenant. (A tenant id has no `#`,
+/// so whatever the principal holds, the tenant part cannot be confused.)
+pub fn owner_partition(tenant: &TenantId, owner: &str) -> AttributeValue {
+    s(format!("T#{tenant}#OWNER#{owner}"))
+}
+
+/// The exclusive start key of a page of a partition of `ByEmail` or `ByOwner` (both sorted
+/// by creation): `pk_name` is that index's partition key attribute, `pk` its value.
+pub fn created_start_key(
+    tenant: &TenantId,
+    pk_name: &str,
+    pk: AttributeValue,
+    id: &ProfileId,
+    sort_value: &str,
+) -> Item {
     let mut keys = profile_key(tenant, id);
-    keys.insert(EMAIL_PK.to_owned(), email_partition(tenant, email));
+    keys.insert(pk_name.to_owned(), pk);
     keys.insert(GSI1SK.to_owned(), s(sort_value.to_owned()));
     keys
 }
+
+/// The item that names a principal's primary profile (`/profiles/me`), in its attribute
+/// [`GUARD_OWNER`]. It lives outside every profile's partition, so moving the mark is one
+/// transaction over the pointer and the two profiles.
+pub fn primary_pointer(tenant: &TenantId, principal: &PrincipalId) -> Item {
+    HashMap::from([
+        (PK.to_owned(), owner_partition(tenant, principal.as_str())),
+        (SK.to_owned(), s(PRIMARY_SK.to_owned())),
+    ])
+}
+
+const PRIMARY_SK: &str = "PRIMARY";
 
 /// The primary key of a contact item.
 pub fn contact_key(tenant: &TenantId, profile: &ProfileId, contact: &uuid::Uuid) -> Item {
@@ -267,4 +298,44 @@ pub fn slug_guard(tenant: &TenantId, slug: &Slug) -> Item {
 /// The key of the guard that keeps an external id unique within a tenant.
 pub fn external_id_guard(tenant: &TenantId, external_id: &Name) -> Item {
     external_id_guard_of(tenant, external_id.as_str())
+}
+
+// API keys (`crate::apikeys`). Two items per key, written and revoked together:
+//
+// | item | PK | SK |
+// |---|---|---|
+// | API key, by hash | `APIKEY#<hex SHA-256 of the key>` | `APIKEY` |
+// | API key, in its tenant's list | `T#<tenant>#APIKEYS` | `<key_id>` |
+//
+// The first is what the authorizer reads (one GetItem by the presented key's hash); the
+// second lists a tenant's keys and finds a key by id (it also holds the hash). Neither holds
+// the key itself.
+
+const API_KEY_HASH_PREFIX: &str = "APIKEY#";
+const API_KEY_SK: &str = "APIKEY";
+
+/// The item of an API key addressed by its hash (`hash_hex`: lowercase hex SHA-256).
+pub fn api_key_by_hash(hash_hex: &str) -> Item {
+    HashMap::from([
+        (PK.to_owned(), s(format!("{API_KEY_HASH_PREFIX}{hash_hex}"))),
+        (SK.to_owned(), s(API_KEY_SK.to_owned())),
+    ])
+}
+
+/// The hash in the partition key of an [`api_key_by_hash`] item.
+pub fn api_key_hash_of(pk: &str) -> Option<&str> {
+    pk.strip_prefix(API_KEY_HASH_PREFIX)
+}
+
+/// The partition that lists a tenant's API keys.
+pub fn api_keys_partition(tenant: &TenantId) -> AttributeValue {
+    s(format!("T#{tenant}#APIKEYS"))
+}
+
+/// The item of one API key in its tenant's list.
+pub fn api_key_in_tenant(tenant: &TenantId, key_id: &str) -> Item {
+    HashMap::from([
+        (PK.to_owned(), api_keys_partition(tenant)),
+        (SK.to_owned(), s(key_id.to_owned())),
+    ])
 }

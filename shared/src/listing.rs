@@ -7,7 +7,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::TenantId;
+use crate::auth::{PrincipalId, TenantId};
 use crate::config::Secret;
 use crate::error::{ApiError, FieldErrors};
 use crate::keys::Sort;
@@ -142,6 +142,9 @@ pub struct ListQuery {
     pub order: SortOrder,
     /// At most one per field, in field order.
     pub filters: Vec<Filter>,
+    /// `/profiles/all`: the owner filter is the route's, not the caller's (a Link leaves it
+    /// out; a cursor is bound to it).
+    pub own: bool,
 }
 
 /// A validated list request with where it resumes.
@@ -153,11 +156,13 @@ pub struct ListRequest {
 
 impl ListQuery {
     /// Parses the query string of `GET /profiles`, reporting every bad parameter by name,
-    /// and checks its cursor against `tenant` and `key`.
+    /// and checks its cursor against `tenant` and `key`. `own` is the caller of
+    /// `GET /profiles/all`, whose profiles alone it lists.
     pub fn parse(
         pairs: &[(String, String)],
         tenant: &TenantId,
         key: &Secret,
+        own: Option<&PrincipalId>,
     ) -> Result<ListRequest, ApiError> {
         let mut errors = FieldErrors::default();
         let mut seen = std::collections::HashSet::new();
@@ -166,6 +171,7 @@ impl ListQuery {
             sort: Sort::CreatedAt,
             order: SortOrder::Desc,
             filters: Vec::new(),
+            own: own.is_some(),
         };
         let mut raw_cursor = None;
         for (name, value) in pairs {
@@ -211,6 +217,15 @@ impl ListQuery {
                 },
             }
         }
+        if let Some(owner) = own {
+            if query.filters.iter().any(|f| matches!(f, Filter::OwnerId(_))) {
+                errors.push(
+                    "filter[owner_id]",
+                    "/profiles/all lists only your own profiles; filter by owner on /profiles",
+                );
+            }
+            query.filters.push(Filter::OwnerId(owner.as_str().to_owned()));
+        }
         query
             .filters
             .sort_by_key(|f| FILTER_FIELDS.iter().position(|n| *n == f.canonical().0));
@@ -241,6 +256,9 @@ impl ListQuery {
             .append_pair("sort_by", self.sort.as_str())
             .append_pair("sort_order", order);
         for f in &self.filters {
+            if self.own && matches!(f, Filter::OwnerId(_)) {
+                continue;
+            }
             let (field, value) = f.canonical();
             q.append_pair(&format!("filter[{field}]"), &value);
         }
@@ -250,7 +268,7 @@ impl ListQuery {
 
     /// What a cursor is bound to besides its tenant: the sort, the order and the filters.
     fn binding(&self) -> String {
-        let mut b = format!("{}|{:?}", self.sort.as_str(), self.order);
+        let mut b = format!("{}|{:?}|own={}", self.sort.as_str(), self.order, self.own);
         for f in &self.filters {
             let (field, value) = f.canonical();
             b.push_str(&format!("|{field}={value}"));

@@ -176,6 +176,8 @@ pub enum BodyKind {
 pub struct ProfileInput {
     pub patch: ProfilePatch,
     pub contacts: Vec<NewContact>,
+    /// `"is_primary": true` in a PATCH or PUT: make this its owner's primary profile.
+    pub make_primary: bool,
 }
 
 impl ProfileInput {
@@ -187,7 +189,21 @@ impl ProfileInput {
             if input.patch.set(key, value, &mut errors) {
                 continue;
             }
-            if key == "contacts" {
+            if key == "is_primary" {
+                match (kind, value) {
+                    (BodyKind::Create, _) => errors.push(
+                        "is_primary",
+                        "cannot be set on create: a principal's first profile is primary; \
+                         move the mark later with PATCH {\"is_primary\": true}",
+                    ),
+                    (_, Value::Bool(true)) => input.make_primary = true,
+                    (_, Value::Bool(false)) => errors.push(
+                        "is_primary",
+                        "only true is accepted: the mark moves when another profile is made primary",
+                    ),
+                    _ => errors.push("is_primary", "must be true"),
+                }
+            } else if key == "contacts" {
                 if kind == BodyKind::Create {
                     input.contacts = parse_contacts(value, &mut errors);
                 } else {
@@ -292,6 +308,10 @@ pub struct Profile {
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub version: u64,
+    /// Whether this is its owner's primary profile (`/profiles/me`). The pointer item
+    /// (`keys::primary_pointer`) and this flag change in one transaction.
+    #[serde(default)]
+    pub is_primary: bool,
     /// Its contacts by [`ContactValue::fingerprint`]: the record that keeps contact values
     /// unique and their number within [`MAX_CONTACTS`], in the same item every contact write
     /// updates (and so versions). Stored, never shown.
@@ -356,6 +376,7 @@ impl Profile {
         out.insert("country".into(), country);
         out.insert("photo_url".into(), self.photo_url.clone().into());
         out.insert("owner_id".into(), Value::String(self.owner_id.clone()));
+        out.insert("is_primary".into(), self.is_primary.into());
         out.insert(
             "created_at".into(),
             Value::String(self.created_at.to_string()),

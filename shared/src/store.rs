@@ -104,6 +104,18 @@ struct Plan {
     profile: usize,
     slug: Option<usize>,
     external_id: Option<usize>,
+    primary: Option<usize>,
+}
+
+/// What a profile write does to its owner's primary mark (`/profiles/me`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PrimaryMark {
+    /// Leave the mark where it is.
+    Keep,
+    /// Make the profile written its owner's primary, taking the mark from `previous` (the
+    /// profile the pointer names now, as read), or claiming a free mark when `None`. If the
+    /// pointer changed since it was read, the write fails with `PreconditionFailed`.
+    Claim { previous: Option<ProfileId> },
 }
 
 enum TxError {
@@ -213,6 +225,7 @@ impl Store {
         old: Option<&Profile>,
         new: &Profile,
         contacts: &[Contact],
+        mark: PrimaryMark,
     ) -> Result<Plan, ApiError> {
         let mut plan = Plan::default();
         let item = self.profile_item(tenant, new)?;
@@ -266,7 +279,75 @@ impl Store {
             plan.items
                 .push(self.put(item, Some("attribute_not_exists(PK)"))?);
         }
+        if let PrimaryMark::Claim { previous } = mark {
+            plan.primary = Some(plan.items.len());
+            plan.items.push(self.claim_primary(tenant, new, previous)?);
+            if let Some(prev) = previous.filter(|p| *p != new.id) {
+                plan.items.push(self.unmark_primary(tenant, &prev)?);
+            }
+        }
         Ok(plan)
+    }
+
+    /// Points the owner's primary pointer at `new`, on the condition that it still names
+    /// `previous` (or does not exist yet).
+    fn claim_primary(
+        &self,
+        tenant: &TenantId,
+        new: &Profile,
+        previous: Option<ProfileId>,
+    ) -> Result<TransactWriteItem, ApiError> {
+        let owner = crate::auth::PrincipalId::new(&new.owner_id)
+            .map_err(|e| ApiError::internal("profile owner", e))?;
+        let mut item = keys::primary_pointer(tenant, &owner);
+        item.insert(
+            keys::GUARD_OWNER.to_owned(),
+            AttributeValue::S(new.id.to_string()),
+        );
+        let put = Put::builder().table_name(&self.table).set_item(Some(item));
+        let put = match previous {
+            None => put.condition_expression("attribute_not_exists(PK)"),
+            Some(prev) => put
+                .condition_expression("#owner = :previous")
+                .expression_attribute_names("#owner", keys::GUARD_OWNER)
+                .expression_attribute_values(":previous", AttributeValue::S(prev.to_string())),
+        };
+        let put = put
+            .build()
+            .map_err(|e| ApiError::internal("build put", e))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// Takes the primary mark off a profile: its representation changes, so its version too.
+    fn unmark_primary(
+        &self,
+        tenant: &TenantId,
+        id: &ProfileId,
+    ) -> Result<TransactWriteItem, ApiError> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(keys::profile_key(tenant, id)))
+            .update_expression("SET is_primary = :no, version = version + :one")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":no", AttributeValue::Bool(false))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .build()
+            .map_err(|e| ApiError::internal("build update", e))?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// The id of a principal's primary profile, from its pointer.
+    pub async fn primary_of(
+        &self,
+        tenant: &TenantId,
+        principal: &crate::auth::PrincipalId,
+    ) -> Result<Option<ProfileId>, ApiError> {
+        Ok(self
+            .get_item(keys::primary_pointer(tenant, principal))
+            .await?
+            .as_ref()
+            .and_then(guard_owner)
+            .and_then(|id| crate::model::parse_id(&id)))
     }
 
     async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), TxError> {
@@ -329,15 +410,17 @@ impl Store {
         Ok(guard.as_ref().and_then(guard_owner))
     }
 
-    /// Writes a new or changed profile (with a new profile's initial contacts). A profile
-    /// without a slug gets one made from its name, with a numeric suffix while taken.
-    /// An update whose `old` version is no longer current is `PreconditionFailed`.
+    /// Writes a new or changed profile (with a new profile's initial contacts), and moves
+    /// its owner's primary mark as `mark` says. A profile without a slug gets one made from
+    /// its name, with a numeric suffix while taken. An update whose `old` version is no
+    /// longer current, or a claim of the mark that lost a race, is `PreconditionFailed`.
     pub async fn write_profile(
         &self,
         tenant: &TenantId,
         old: Option<&Profile>,
         mut new: Profile,
         contacts: &[Contact],
+        mark: PrimaryMark,
     ) -> Result<Profile, ApiError> {
         let derived = match new.fields.slug {
             Some(_) => None,
@@ -358,12 +441,15 @@ impl Store {
                     _ => candidate,
                 });
             }
-            let plan = self.plan(tenant, old, &new, contacts)?;
+            let plan = self.plan(tenant, old, &new, contacts, mark)?;
             let reasons = match self.transact(plan.items).await {
                 Ok(()) => return Ok(new),
                 Err(TxError::Other(e)) => return Err(e),
                 Err(TxError::Cancelled(reasons)) => reasons,
             };
+            if failed_condition(&reasons, plan.primary) {
+                return Err(ApiError::PreconditionFailed);
+            }
             if failed_condition(&reasons, Some(plan.profile)) {
                 return Err(match old {
                     Some(_) => ApiError::PreconditionFailed,
@@ -507,6 +593,12 @@ impl Store {
         }
         if let Some(e) = &profile.fields.external_id {
             deletes.push(self.delete(keys::external_id_guard(tenant, e))?);
+        }
+        if profile.is_primary {
+            // The owner has no primary until they mark another (or create their next one).
+            let owner = crate::auth::PrincipalId::new(&profile.owner_id)
+                .map_err(|e| ApiError::internal("profile owner", e))?;
+            deletes.push(self.delete(keys::primary_pointer(tenant, &owner))?);
         }
         match self.transact(deletes).await {
             Ok(()) => Ok(true),
@@ -669,7 +761,8 @@ impl Store {
     }
 
     /// One page of a tenant's profiles in `query`'s order, after `after`: a Query of the
-    /// sort's index (or, for `filter[email]` in creation order, of `ByEmail`), never a Scan.
+    /// sort's index (or, for `filter[email]` or `filter[owner_id]` in creation order, of
+    /// `ByEmail` or `ByOwner`), never a Scan.
     /// Filters that are unique lookups (`external_id`, `slug`) read their guard instead.
     /// Other filters skip entries as they are read, within [`READ_BUDGET`].
     pub async fn list(
@@ -706,16 +799,25 @@ impl Store {
             });
         }
 
-        let email = query.filters.iter().find_map(|f| match f {
-            Filter::Email(e) if query.sort == Sort::CreatedAt => Some(e.as_str()),
-            _ => None,
-        });
-        let (index, pk_name, pk_value) = match email {
-            Some(e) => (
+        // In creation order, an email or owner filter has its own index partition.
+        let created = query.sort == Sort::CreatedAt;
+        let narrowed = query.filters.iter().find_map(|f| match f {
+            Filter::Email(e) if created => Some((
+                f,
                 keys::BY_EMAIL,
                 keys::EMAIL_PK,
                 keys::email_partition(tenant, e),
-            ),
+            )),
+            Filter::OwnerId(o) if created => Some((
+                f,
+                keys::BY_OWNER,
+                keys::OWNER_PK,
+                keys::owner_partition(tenant, o),
+            )),
+            _ => None,
+        });
+        let (index, pk_name, pk_value) = match &narrowed {
+            Some((_, index, pk_name, pk)) => (*index, *pk_name, pk.clone()),
             None => (
                 query.sort.index(),
                 keys::GSI1PK,
@@ -726,9 +828,9 @@ impl Store {
         let filtering = query
             .filters
             .iter()
-            .any(|f| !(email.is_some() && matches!(f, Filter::Email(_))));
-        let mut start = after.map(|p| match email {
-            Some(e) => keys::email_start_key(tenant, e, &p.id, &p.sort_value),
+            .any(|f| narrowed.as_ref().is_none_or(|(by, ..)| *by != f));
+        let mut start = after.map(|p| match &narrowed {
+            Some(_) => keys::created_start_key(tenant, pk_name, pk_value.clone(), &p.id, &p.sort_value),
             None => keys::list_start_key(tenant, query.sort, &p.id, &p.sort_value),
         });
         let mut found: Vec<Profile> = Vec::new();

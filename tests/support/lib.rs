@@ -27,6 +27,7 @@ pub fn repo_path(rel: &str) -> PathBuf {
 }
 
 /// A running engine with the API's table in it.
+#[derive(Clone)]
 pub struct Engine {
     pub endpoint: String,
     pub table: String,
@@ -86,8 +87,6 @@ pub fn config_for(endpoint: &str, table: &str) -> Config {
     Config::from_lookup(move |k| match k {
         "TABLE_NAME" => Some(table.clone()),
         "DYNAMODB_ENDPOINT" => Some(endpoint.clone()),
-        "PROFILES_TENANT_ID" => Some("tenant-a".into()),
-        "PROFILES_PRINCIPAL_ID" => Some("user-1".into()),
         _ => None,
     })
     .unwrap()
@@ -108,6 +107,30 @@ impl Event {
         let path = repo_path(&format!("events/{name}.json"));
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
         Self(serde_json::from_str(&text).unwrap())
+    }
+
+    /// The caller the authorizer vouched for (the fixtures: `tenant-a`, `user-1`, every
+    /// scope), as API Gateway passes it in `requestContext.authorizer`.
+    pub fn caller(mut self, tenant: &str, principal: &str) -> Self {
+        let auth = &mut self.0["requestContext"]["authorizer"];
+        auth["tenant_id"] = Value::String(tenant.to_owned());
+        auth["principal_id"] = Value::String(principal.to_owned());
+        auth["principalId"] = Value::String(principal.to_owned());
+        self
+    }
+
+    /// The caller's scopes, space-separated as the authorizer's context carries them.
+    pub fn scopes(mut self, scopes: &str) -> Self {
+        self.0["requestContext"]["authorizer"]["scopes"] = Value::String(scopes.to_owned());
+        self
+    }
+
+    /// The event as it would be if the route had no authorizer: no caller at all.
+    pub fn without_caller(mut self) -> Self {
+        if let Some(ctx) = self.0["requestContext"].as_object_mut() {
+            ctx.remove("authorizer");
+        }
+        self
     }
 
     /// The event's body as given (raw text, for malformed bodies).
@@ -296,19 +319,71 @@ impl Reply {
 pub struct Api {
     pub engine: Engine,
     pub app: App,
+    /// Who the requests come from: put in every event's `requestContext.authorizer`.
+    pub caller: TestCaller,
+}
+
+/// A caller as the authorizer's context names it.
+#[derive(Clone, Debug)]
+pub struct TestCaller {
+    pub tenant: String,
+    pub principal: String,
+    /// Space-separated scope names.
+    pub scopes: String,
+}
+
+impl Default for TestCaller {
+    /// The fixtures' caller: tenant `tenant-a`, principal `user-1`, every scope.
+    fn default() -> Self {
+        Self {
+            tenant: "tenant-a".into(),
+            principal: "user-1".into(),
+            scopes: shared::auth::Scopes::all().to_string(),
+        }
+    }
 }
 
 impl Api {
     pub async fn start() -> Self {
         let engine = Engine::start().await;
+        Self::on(engine)
+    }
+
+    /// The API on an existing engine and table, as the default caller.
+    pub fn on(engine: Engine) -> Self {
         let app = engine.app();
-        Self { engine, app }
+        Self {
+            engine,
+            app,
+            caller: TestCaller::default(),
+        }
+    }
+
+    /// The same API (engine, table) called by another tenant's principal, with every scope.
+    pub fn as_caller(&self, tenant: &str, principal: &str) -> Self {
+        let mut other = Self::on(self.engine.clone());
+        other.caller.tenant = tenant.into();
+        other.caller.principal = principal.into();
+        other
+    }
+
+    /// The same API called with only these scopes (space-separated).
+    pub fn with_scopes(&self, scopes: &str) -> Self {
+        let mut other = Self::on(self.engine.clone());
+        other.caller = TestCaller {
+            scopes: scopes.into(),
+            ..self.caller.clone()
+        };
+        other
     }
 
     /// Feeds `event` to the handler of function `function` (its binary's name), in this
     /// process: what the function's `main.rs` wires, without the process around it. The
     /// runner's tests (`local_api.rs`) run the real binaries.
     pub async fn send(&self, function: &str, event: Event) -> Reply {
+        let event = event
+            .caller(&self.caller.tenant, &self.caller.principal)
+            .scopes(&self.caller.scopes);
         let response = shared::handlers::by_binary(function, &self.app, event.request())
             .await
             .unwrap_or_else(|| panic!("no function {function}"));
@@ -358,6 +433,18 @@ impl Api {
 
     pub async fn list(&self, query: &[(&str, &str)]) -> Reply {
         self.send("list-profiles", Event::load("list-profiles").query(query))
+            .await
+    }
+
+    /// `GET /profiles/all`: the caller's own profiles.
+    pub async fn list_own(&self, query: &[(&str, &str)]) -> Reply {
+        self.send("list-profiles", Event::load("list-own-profiles").query(query))
+            .await
+    }
+
+    /// `GET /profiles/me`.
+    pub async fn me(&self) -> Reply {
+        self.send("get-primary-profile", Event::load("get-primary-profile"))
             .await
     }
 
@@ -583,11 +670,11 @@ impl Api {
             store: shared::store::Store::new(client, config.table_name.clone()),
             config,
         };
-        let engine = Engine {
-            endpoint: self.engine.endpoint.clone(),
-            table: self.engine.table.clone(),
-            client: self.engine.client.clone(),
+        let api = Api {
+            engine: self.engine.clone(),
+            app,
+            caller: self.caller.clone(),
         };
-        (Api { engine, app }, counter)
+        (api, counter)
     }
 }
