@@ -1,6 +1,7 @@
 //! Callers: each route's scope, the authorizer's context as the only source of identity,
 //! tenants confined to their own data, and each principal's primary profile
 //! (`/profiles/me`, `/profiles/all`, `is_primary`). Handlers fed real API Gateway events.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use std::sync::Arc;
 
@@ -25,7 +26,11 @@ fn routes(profile: &str, contact: &str) -> Vec<(&'static str, Event, &'static st
             Event::load("get-primary-profile"),
             "profiles.read",
         ),
-        ("list-profiles", Event::load("list-profiles"), "profiles.lists"),
+        (
+            "list-profiles",
+            Event::load("list-profiles"),
+            "profiles.lists",
+        ),
         (
             "list-profiles",
             Event::load("list-own-profiles"),
@@ -94,13 +99,18 @@ const ALL: [&str; 5] = [
 async fn every_route_answers_403_without_its_scope_and_serves_with_only_it() {
     let api = Api::start().await;
     let p = api
-        .created(json!({"name": "Scoped", "contacts": [{"key": "email", "value": "s@example.com"}]}))
+        .created(
+            json!({"name": "Scoped", "contacts": [{"key": "email", "value": "s@example.com"}]}),
+        )
         .await;
     let profile = id_of(&p);
     let contact = p["contacts"][0]["id"].as_str().unwrap().to_owned();
     for (function, event, scope) in routes(&profile, &contact) {
         let others: Vec<&str> = ALL.into_iter().filter(|s| *s != scope).collect();
-        let r = api.with_scopes(&others.join(" ")).send(function, event).await;
+        let r = api
+            .with_scopes(&others.join(" "))
+            .send(function, event)
+            .await;
         assert_eq!(r.assert_problem(403), "insufficient_scope", "{function}");
         assert!(
             r.body["detail"].as_str().unwrap().contains(scope),
@@ -110,7 +120,10 @@ async fn every_route_answers_403_without_its_scope_and_serves_with_only_it() {
     }
     // Nothing was written by the refused requests.
     assert_eq!(api.get(&profile).await.body["version"], p["version"]);
-    assert_eq!(api.list(&[]).await.body["data"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        api.list(&[]).await.body["data"].as_array().unwrap().len(),
+        1
+    );
     // With only the route's scope, each gets past the check (deletes last).
     for (function, event, scope) in routes(&profile, &contact) {
         let r = api.with_scopes(scope).send(function, event).await;
@@ -172,7 +185,10 @@ async fn another_tenants_principal_of_the_same_name_sees_nothing() {
     let q = other
         .created(json!({"name": "B's", "external_id": "crm-1", "slug": p["slug"]}))
         .await;
-    assert_eq!(q["is_primary"], true, "tenant-b's user-1 has their own first profile");
+    assert_eq!(
+        q["is_primary"], true,
+        "tenant-b's user-1 has their own first profile"
+    );
     assert_eq!(api.get(&id_of(&p)).await.body["is_primary"], true);
 }
 
@@ -342,7 +358,10 @@ async fn profiles_all_lists_only_the_callers_own_with_cursors_bound_to_it() {
     let theirs_a = colleague.created(json!({"name": "Theirs A"})).await;
     let theirs_b = colleague.created(json!({"name": "Theirs B"})).await;
 
-    assert_eq!(api.list(&[]).await.body["data"].as_array().unwrap().len(), 5);
+    assert_eq!(
+        api.list(&[]).await.body["data"].as_array().unwrap().len(),
+        5
+    );
     let page = colleague.list_own(&[("limit", "1")]).await;
     assert_eq!(page.status, 200, "{}", page.raw_body);
     assert_eq!(page.body["data"][0]["id"], theirs_b["id"]);

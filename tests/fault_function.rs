@@ -11,11 +11,80 @@
 //!
 //! With `FAULT_INIT=exit` in its environment it exits during init; with `FAULT_INIT=report` it
 //! first reports the failure to the Runtime API's `/init/error`, as a runtime may.
+//!
+//! Given a REQUEST authorizer event (`"type": "REQUEST"`), it is an authorizer that does what
+//! the request's `x-fault-auth` header says:
+//!
+//! - absent or `allow`: allows the whole stage, for tenant `x-fault-tenant` (else `fault`)
+//!   with every scope, on usage key `x-fault-usage-key` (else `usage-fault`)
+//! - `no-usage-key`: allows, without a usage key
+//! - `deny`: a policy that denies the method ARN
+//! - `elsewhere`: a policy that allows only another route
+//! - `unauthorized`: refuses (the error message `Unauthorized`)
+//! - `error`, `crash`, `sleep`, `malformed`: as above
 
 use lambda_http::lambda_runtime::{self, LambdaEvent, service_fn};
 use serde_json::{Value, json};
 
+/// The authorizer's answer to a REQUEST event.
+async fn authorize(event: &Value) -> Result<Value, lambda_runtime::Error> {
+    let header = |name: &str| event["headers"][name].as_str();
+    let arn = event["methodArn"].as_str().unwrap_or_default();
+    // `<arn>:<api id>/<stage>/*`: every route of the stage.
+    let stage: Vec<&str> = arn.splitn(3, '/').take(2).collect();
+    let stage = format!("{}/*", stage.join("/"));
+    let policy = |effect: &str, resource: &str| {
+        json!({"Version": "2012-10-17", "Statement": [
+            {"Action": "execute-api:Invoke", "Effect": effect, "Resource": resource}
+        ]})
+    };
+    let tenant = header("x-fault-tenant").unwrap_or("fault");
+    let mut allow = json!({
+        "principalId": "fault-principal",
+        "policyDocument": policy("Allow", &stage),
+        "context": {
+            "tenant_id": tenant,
+            "principal_id": "fault-principal",
+            "scopes": shared::auth::Scopes::all().to_string(),
+            "number": 7,
+            "flag": true,
+        },
+        "usageIdentifierKey": header("x-fault-usage-key").unwrap_or("usage-fault"),
+    });
+    match header("x-fault-auth").unwrap_or("allow") {
+        "allow" => Ok(allow),
+        "no-usage-key" => {
+            allow["usageIdentifierKey"] = Value::Null;
+            Ok(allow)
+        }
+        "deny" => {
+            allow["policyDocument"] = json!({"Statement": [
+                {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": stage},
+                {"Action": "execute-api:*", "Effect": "Deny", "Resource": arn},
+            ]});
+            Ok(allow)
+        }
+        "elsewhere" => {
+            allow["policyDocument"] =
+                policy("Allow", &format!("{}nowhere", &stage[..stage.len() - 1]));
+            Ok(allow)
+        }
+        "unauthorized" => Err("Unauthorized".into()),
+        "error" => Err("the authorizer failed".into()),
+        "crash" => std::process::exit(3),
+        "sleep" => {
+            tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+            Ok(allow)
+        }
+        "malformed" => Ok(json!({"policyDocument": "not a policy"})),
+        other => Err(format!("no x-fault-auth {other:?}").into()),
+    }
+}
+
 async fn handle(event: LambdaEvent<Value>) -> Result<Value, lambda_runtime::Error> {
+    if event.payload["type"] == "REQUEST" {
+        return authorize(&event.payload).await;
+    }
     let path = event.payload["path"]
         .as_str()
         .unwrap_or_default()

@@ -1,53 +1,79 @@
 //! The local runner (`cargo run -p local-api`) over real HTTP: routes from the template, the
-//! functions' own binaries under the Lambda Runtime API, answers as API Gateway returns them,
-//! and what happens when a function crashes, errors, hangs or fails init.
+//! authorizer where API Gateway runs it (with its cache, gateway responses and usage-plan
+//! throttle), the functions' own binaries under the Lambda Runtime API, answers as API
+//! Gateway returns them, and what happens when a function crashes, errors, hangs or fails
+//! init.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use local_api::Storage;
 use local_api::template::Template;
-use profiles_tests::{Runner, json, repo_path};
+use local_api::{Options, Storage};
+use profiles_tests::{Runner, client_with_key, json, repo_path};
 use serde_json::Value;
+use shared::auth::{PrincipalId, Scope, Scopes, TenantId};
 
+fn yaml(v: Value) -> serde_yaml::Value {
+    serde_yaml::to_value(v).unwrap()
+}
+
+/// `template.yaml` as `edit` changes it.
+fn template_with(edit: impl FnOnce(&mut serde_yaml::Value)) -> Template {
+    let text = std::fs::read_to_string(repo_path("template.yaml")).unwrap();
+    let mut doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    edit(&mut doc);
+    let path = std::env::temp_dir().join(format!("template-{}.yaml", uuid::Uuid::now_v7()));
+    std::fs::write(&path, serde_yaml::to_string(&doc).unwrap()).unwrap();
+    let template = Template::load(&path).unwrap();
+    let _ = std::fs::remove_file(&path);
+    template
+}
+
+/// Lifts the usage plan's throttle, for tests that send more than its burst on one key.
+fn roomy(doc: &mut serde_yaml::Value) {
+    doc["Resources"]["ProfilesUsagePlan"]["Properties"]["Throttle"] =
+        yaml(json!({"BurstLimit": 100_000, "RateLimit": 100_000}));
+}
+
+/// The repository's template with the throttle lifted, in memory.
 async fn start() -> Runner {
-    Runner::start_default().await
+    Runner::start(&template_with(roomy), Storage::Memory, 4).await
 }
 
 /// `template.yaml` plus misbehaving functions (`tests/fault_function.rs`): `/fault/{name}`
 /// with a 1 s function timeout, `/slow/{name}` behind a 500 ms integration timeout, and two
-/// functions whose init fails.
+/// functions whose init fails; all on SAM's implicit API, with no authorizer.
 fn fault_template() -> Template {
-    let text = std::fs::read_to_string(repo_path("template.yaml")).unwrap();
-    let mut doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
-    let function = |path: &str, method: &str, extra: serde_yaml::Value| -> serde_yaml::Value {
-        let mut events = serde_yaml::Mapping::new();
-        events.insert(
-            "Route".into(),
-            serde_yaml::to_value(
-                json!({"Type": "Api", "Properties": {"Path": path, "Method": method}}),
-            )
-            .unwrap(),
-        );
-        let mut f: serde_yaml::Value = serde_yaml::to_value(json!({
-            "Type": "AWS::Serverless::Function",
-            "Metadata": {"BuildMethod": "rust-cargolambda", "BuildProperties": {"Binary": "fault-function"}},
-            "Properties": {"CodeUri": ".", "Timeout": 1},
-        }))
-        .unwrap();
-        f["Properties"]["Events"] = serde_yaml::Value::Mapping(events);
-        if let serde_yaml::Value::Mapping(m) = extra {
-            for (k, v) in m {
-                f["Properties"][k.as_str().unwrap()] = v;
-            }
+    template_with(add_faults)
+}
+
+/// A fault function with one `Api` event on `path` and `method`, and `extra` properties.
+fn fault_function(path: &str, method: &str, extra: serde_yaml::Value) -> serde_yaml::Value {
+    let mut events = serde_yaml::Mapping::new();
+    events.insert(
+        "Route".into(),
+        yaml(json!({"Type": "Api", "Properties": {"Path": path, "Method": method}})),
+    );
+    let mut f = yaml(json!({
+        "Type": "AWS::Serverless::Function",
+        "Metadata": {"BuildMethod": "rust-cargolambda", "BuildProperties": {"Binary": "fault-function"}},
+        "Properties": {"CodeUri": ".", "Timeout": 1},
+    }));
+    f["Properties"]["Events"] = serde_yaml::Value::Mapping(events);
+    if let serde_yaml::Value::Mapping(m) = extra {
+        for (k, v) in m {
+            f["Properties"][k.as_str().unwrap()] = v;
         }
-        f
-    };
+    }
+    f
+}
+
+fn add_faults(doc: &mut serde_yaml::Value) {
     let none = serde_yaml::Value::Null;
     let r = &mut doc["Resources"];
-    r["FaultFunction"] = function("/fault/{name}", "any", none.clone());
-    let mut slow = function("/slow/{name}", "get", none);
+    r["FaultFunction"] = fault_function("/fault/{name}", "any", none.clone());
+    let mut slow = fault_function("/slow/{name}", "get", none);
     slow["Properties"]["Events"]["Route"]["Properties"]["TimeoutInMillis"] = 500.into();
     slow["Properties"]["Timeout"] = 5.into();
     r["SlowFunction"] = slow;
@@ -55,15 +81,48 @@ fn fault_template() -> Template {
         ("InitExitFunction", "exit"),
         ("InitReportFunction", "report"),
     ] {
-        let env = serde_yaml::to_value(json!({"Environment": {"Variables": {"FAULT_INIT": mode}}}))
-            .unwrap();
-        r[id] = function(&format!("/init-{mode}"), "get", env);
+        let env = yaml(json!({"Environment": {"Variables": {"FAULT_INIT": mode}}}));
+        r[id] = fault_function(&format!("/init-{mode}"), "get", env);
     }
-    let path = std::env::temp_dir().join(format!("fault-template-{}.yaml", uuid::Uuid::now_v7()));
-    std::fs::write(&path, serde_yaml::to_string(&doc).unwrap()).unwrap();
-    let template = Template::load(&path).unwrap();
-    let _ = std::fs::remove_file(&path);
-    template
+}
+
+/// The fault template with the fault function as `ProfilesApi`'s authorizer (doing what each
+/// request's `x-fault-auth` says, 1 s timeout), and `/guarded/{name}` (the fault function)
+/// on `ProfilesApi`, behind it.
+fn fault_authorizer_template() -> Template {
+    template_with(|doc| {
+        add_faults(doc);
+        roomy(doc);
+        let r = &mut doc["Resources"];
+        let mut authorizer = fault_function("/unused", "get", serde_yaml::Value::Null);
+        authorizer["Properties"]["Events"] = serde_yaml::Value::Null;
+        r["FaultAuthorizerFunction"] = authorizer;
+        r["ProfilesApi"]["Properties"]["Auth"]["Authorizers"]["ProfilesAuthorizer"]["FunctionArn"] =
+            yaml(json!({"Fn::GetAtt": ["FaultAuthorizerFunction", "Arn"]}));
+        r["FaultFunction"]["Properties"]["Events"]["Guarded"] = yaml(json!({
+            "Type": "Api",
+            "Properties": {"RestApiId": {"Ref": "ProfilesApi"}, "Path": "/guarded/{name}", "Method": "any"},
+        }));
+    })
+}
+
+/// Asserts a gateway or function problem+json answer with `status` and `code`, whose
+/// `trace_id` is the request's id (`x-trace-id`, `x-amzn-requestid`); returns its body.
+async fn assert_problem(r: reqwest::Response, status: u16, code: &str) -> Value {
+    assert_eq!(r.status(), status);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let trace = r.headers()["x-trace-id"].to_str().unwrap().to_owned();
+    assert_eq!(r.headers()["x-amzn-requestid"], trace.as_str());
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["status"], status, "{body}");
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["trace_id"], trace.as_str());
+    body
+}
+
+/// A well-formed API key that no one was given.
+fn unknown_key() -> String {
+    format!("prof_{}", "A".repeat(43))
 }
 
 async fn start_faulty() -> Runner {
@@ -107,6 +166,14 @@ async fn every_template_route_answers_over_http() {
         location,
         format!("/profiles/{}", created["id"].as_str().unwrap())
     );
+
+    // The caller's first profile is its primary one.
+    let r = api.http.get(u("/profiles/me")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["id"], created["id"]);
+    let r = api.http.get(u("/profiles/all")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.json::<Value>().await.unwrap()["data"].is_array());
 
     let r = api
         .http
@@ -428,12 +495,31 @@ async fn a_specific_method_beats_any_on_the_same_resource() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn data_in_the_state_file_survives_a_restart() {
+async fn data_and_the_development_key_in_the_state_dir_survive_a_restart() {
+    use std::os::unix::fs::PermissionsExt as _;
     let dir = std::env::temp_dir().join(format!("profiles-state-{}", uuid::Uuid::now_v7()));
     let file = dir.join("profiles.db");
     let template = Template::load(&repo_path("template.yaml")).unwrap();
-    let api = Runner::start(&template, Storage::File(file.clone()), 2).await;
+    let options = || Options {
+        storage: Storage::File(file.clone()),
+        concurrency: 2,
+        state_dir: Some(dir.clone()),
+        ..Default::default()
+    };
+    let api = Runner::start_with(&template, options()).await;
     assert!(api.server.created_table);
+    let key = api.key().to_owned();
+    assert!(key.starts_with("prof_"));
+    let kept = dir.join("dev-api-key");
+    assert_eq!(std::fs::read_to_string(&kept).unwrap().trim(), key);
+    let mode = std::fs::metadata(&kept).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "the key file is its owner's only");
+    let endpoint = std::fs::read_to_string(dir.join("engine-endpoint")).unwrap();
+    assert_eq!(
+        endpoint,
+        format!("{}\n", api.server.endpoint),
+        "for the keys command"
+    );
     let r = api
         .http
         .post(api.url("/profiles"))
@@ -444,12 +530,44 @@ async fn data_in_the_state_file_survives_a_restart() {
     assert_eq!(r.status(), 201);
     let location = r.headers()["location"].to_str().unwrap().to_owned();
     api.server.stop().await;
+    assert!(
+        !dir.join("engine-endpoint").exists(),
+        "a stopped engine's URL is removed"
+    );
 
-    let api = Runner::start(&template, Storage::File(file), 2).await;
+    let api = Runner::start_with(&template, options()).await;
     assert!(!api.server.created_table, "the table is kept");
+    assert_eq!(api.key(), key, "the same development key");
     let r = api.http.get(api.url(&location)).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Value>().await.unwrap()["name"], "Kept");
+    api.server.stop().await;
+
+    // In memory, a key for this start only: the kept one is left alone.
+    let memory = Options {
+        storage: Storage::Memory,
+        ..options()
+    };
+    let api = Runner::start_with(&template, memory).await;
+    assert_ne!(api.key(), key);
+    assert_eq!(std::fs::read_to_string(&kept).unwrap().trim(), key);
+    let r = api.http.get(api.url("/profiles")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    api.server.stop().await;
+
+    // A data file that lost the key (deleted, here) gets a new one, kept.
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.to_string_lossy().contains("profiles.db") {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    let api = Runner::start_with(&template, options()).await;
+    assert!(api.server.created_table);
+    assert_ne!(api.key(), key);
+    assert_eq!(std::fs::read_to_string(&kept).unwrap().trim(), api.key());
+    let r = api.http.get(api.url("/profiles")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
     api.server.stop().await;
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -503,8 +621,8 @@ async fn stopping_the_runner_stops_every_function_instance() {
     assert!(!alive, "instance {first} still runs after stop");
 }
 
-/// The README's curl session, run as written (`sh -e`) against a runner started here: the
-/// only change is the base URL.
+/// The README's curl session, run as written (`sh -e`) against a runner started here on the
+/// repository's template: the only changes are the base URL and where the key comes from.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_readme_curl_session_works_as_written() {
     let readme = std::fs::read_to_string(repo_path("README.md")).unwrap();
@@ -519,8 +637,14 @@ async fn the_readme_curl_session_works_as_written() {
         .collect::<Vec<_>>()
         .join("\n");
     assert!(script.contains("API=http://localhost:3000"));
-    let api = start().await;
-    let script = script.replace("API=http://localhost:3000", &format!("API={}", api.url));
+    assert!(script.contains("KEY=$(cat .local/dev-api-key)"));
+    let api = Runner::start_default().await;
+    let script = script
+        .replace("API=http://localhost:3000", &format!("API={}", api.url))
+        .replace(
+            "KEY=$(cat .local/dev-api-key)",
+            &format!("KEY={}", api.key()),
+        );
     let out = tokio::process::Command::new("sh")
         .args(["-e", "-c", &script])
         .output()
@@ -537,14 +661,665 @@ async fn the_readme_curl_session_works_as_written() {
     let lines: Vec<&str> = stdout.lines().collect();
     let read: Value = serde_json::from_str(lines[0]).unwrap();
     assert_eq!(read["id"], created["id"]);
-    let patched: Value = serde_json::from_str(lines[1]).unwrap();
+    let me: Value = serde_json::from_str(lines[1]).unwrap();
+    assert_eq!(
+        me["id"], created["id"],
+        "the first profile is the primary one"
+    );
+    let patched: Value = serde_json::from_str(lines[2]).unwrap();
     assert_eq!(patched["title"], "CEO");
     assert_eq!(patched["last_name"], Value::Null);
-    let contact: Value = serde_json::from_str(lines[2]).unwrap();
+    let contact: Value = serde_json::from_str(lines[3]).unwrap();
     assert_eq!(contact["value"], "+14155552671");
-    let contacts: Value = serde_json::from_str(lines[3]).unwrap();
+    let contacts: Value = serde_json::from_str(lines[4]).unwrap();
     assert_eq!(contacts["data"].as_array().unwrap().len(), 2);
-    let page: Value = serde_json::from_str(lines[4]).unwrap();
+    let page: Value = serde_json::from_str(lines[5]).unwrap();
     assert_eq!(page["data"][0]["id"], created["id"]);
-    assert_eq!(&lines[5..], ["204", "404"]);
+    assert_eq!(&lines[6..], ["204", "404", "401"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_credential_or_a_bad_one_is_a_401_from_the_gateway() {
+    let api = start().await;
+    let r = api
+        .anonymous
+        .get(api.url("/profiles"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["www-authenticate"], "Bearer");
+    assert_problem(r, 401, "unauthorized").await;
+    for credential in [
+        ("authorization", format!("Bearer {}", unknown_key())),
+        ("authorization", "Bearer prof_short".to_owned()),
+        ("authorization", "Bearer not.a.jwt".to_owned()),
+        ("authorization", format!("Basic {}", api.key())),
+        ("x-api-key", unknown_key()),
+    ] {
+        let r = api
+            .anonymous
+            .post(api.url("/profiles"))
+            .header(credential.0, &credential.1)
+            .json(&json!({"name": "Nope"}))
+            .send()
+            .await
+            .unwrap();
+        assert_problem(r, 401, "unauthorized").await;
+    }
+    assert_eq!(
+        api.server.pools["CreateProfileFunction"].invocations(),
+        0,
+        "the function never ran"
+    );
+    // The key works as x-api-key too, and on a route with no such profile the function
+    // answers (404), not the gateway.
+    let r = api
+        .anonymous
+        .get(api.url(&format!("/profiles/{}", uuid::Uuid::now_v7())))
+        .header("x-api-key", api.key())
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 404, "not_found").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_without_the_routes_scope_is_refused_by_the_function() {
+    let api = start().await;
+    let created: Value = api
+        .http
+        .post(api.url("/profiles"))
+        .json(&json!({"name": "Scoped"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let location = format!("/profiles/{}", created["id"].as_str().unwrap());
+    let reader = client_with_key(
+        &api.create_key("default", "reader", Scopes::default().with(Scope::Read))
+            .await,
+    );
+    let r = reader.get(api.url(&location)).send().await.unwrap();
+    assert_eq!(r.status(), 200, "profiles.read reads");
+    let r = reader
+        .post(api.url("/profiles"))
+        .json(&json!({"name": "No"}))
+        .send()
+        .await
+        .unwrap();
+    let body = assert_problem(r, 403, "insufficient_scope").await;
+    assert!(body["detail"].as_str().unwrap().contains("profiles.create"));
+    let r = reader.delete(api.url(&location)).send().await.unwrap();
+    assert_problem(r, 403, "insufficient_scope").await;
+    let r = reader.get(api.url("/profiles")).send().await.unwrap();
+    assert_problem(r, 403, "insufficient_scope").await;
+    let r = api.http.get(api.url(&location)).send().await.unwrap();
+    assert_eq!(r.status(), 200, "still there");
+}
+
+/// The fault authorizer's answers on `/guarded/echo`: what the gateway makes of each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_authorizers_answers_become_api_gateways() {
+    let api = Runner::start(&fault_authorizer_template(), Storage::Memory, 4).await;
+    let guarded = |mode: &str| {
+        api.anonymous
+            .get(api.url("/guarded/echo"))
+            .header("x-fault-auth", mode)
+            .send()
+    };
+
+    // Allowed: the function sees the authorizer's principal, context (as text) and latency,
+    // and the usage key in `identity`, as API Gateway passes them.
+    let r = guarded("allow").await.unwrap();
+    assert_eq!(r.status(), 200);
+    let request_id = r.headers()["x-amzn-requestid"].to_str().unwrap().to_owned();
+    let event: Value = r.json().await.unwrap();
+    let ctx = &event["requestContext"];
+    assert_eq!(ctx["requestId"], request_id.as_str());
+    assert_eq!(ctx["stage"], "prod", "the API's StageName");
+    let authorizer = ctx["authorizer"].as_object().unwrap();
+    assert_eq!(authorizer["principalId"], "fault-principal");
+    assert_eq!(authorizer["tenant_id"], "fault");
+    assert_eq!(authorizer["principal_id"], "fault-principal");
+    assert_eq!(authorizer["number"], "7");
+    assert_eq!(authorizer["flag"], "true");
+    assert!(authorizer["integrationLatency"].is_u64());
+    assert_eq!(ctx["identity"]["apiKey"], "usage-fault");
+    assert_eq!(ctx["identity"]["apiKeyId"].as_str().unwrap().len(), 10);
+    assert_eq!(event["body"], Value::Null);
+
+    let function_runs = api.server.pools["FaultFunction"].invocations();
+    let r = guarded("unauthorized").await.unwrap();
+    assert_problem(r, 401, "unauthorized").await;
+    let r = guarded("deny").await.unwrap();
+    assert_problem(r, 403, "access_denied").await;
+    let r = guarded("elsewhere").await.unwrap();
+    assert_problem(r, 403, "access_denied").await;
+    for mode in ["error", "crash", "malformed"] {
+        let r = guarded(mode).await.unwrap();
+        assert_problem(r, 500, "internal_error").await;
+    }
+    let started = Instant::now();
+    let r = guarded("sleep").await.unwrap();
+    assert_problem(r, 500, "internal_error").await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "stopped at the authorizer's 1 s Timeout"
+    );
+    // An Allow without a usage key, where the API requires one: API Gateway's
+    // INVALID_API_KEY, which the template leaves at its default.
+    let r = guarded("no-usage-key").await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(r.headers()["content-type"], "application/json");
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"message": "Forbidden"})
+    );
+    assert_eq!(
+        api.server.pools["FaultFunction"].invocations(),
+        function_runs,
+        "no refused request reached the function"
+    );
+    assert!(
+        api.instances("FaultAuthorizerFunction") >= 3,
+        "crashed and timed-out authorizer instances were replaced"
+    );
+    let r = guarded("allow").await.unwrap();
+    assert_eq!(r.status(), 200, "the runner keeps serving");
+
+    // Routes on SAM's implicit API have no authorizer.
+    let r = api
+        .anonymous
+        .get(api.url("/fault/ok"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_uncached_authorizer_runs_for_every_request_and_a_revoked_key_stops_at_once() {
+    let api = start().await;
+    let store = api.store();
+    let tenant = TenantId::new("default").unwrap();
+    let (key, record) = shared::apikeys::create(
+        &store,
+        &tenant,
+        &PrincipalId::new("soon-revoked").unwrap(),
+        Scopes::all(),
+        None,
+    )
+    .await
+    .unwrap();
+    let client = client_with_key(key.expose());
+    let runs = || api.server.pools["AuthorizerFunction"].invocations();
+    for _ in 0..3 {
+        let r = client.get(api.url("/profiles")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    assert_eq!(
+        runs(),
+        3,
+        "the template's ReauthorizeEvery: 0 caches nothing"
+    );
+    assert!(
+        shared::apikeys::revoke(&store, &tenant, &record.key_id)
+            .await
+            .unwrap()
+    );
+    let r = client.get(api.url("/profiles")).send().await.unwrap();
+    assert_problem(r, 401, "unauthorized").await;
+}
+
+/// The template's suggested cache: `Identity.Headers: [Authorization]`, 300 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cached_authorizer_runs_once_per_credential_within_its_ttl() {
+    let template = template_with(|doc| {
+        roomy(doc);
+        doc["Resources"]["ProfilesApi"]["Properties"]["Auth"]["Authorizers"]["ProfilesAuthorizer"]
+            ["Identity"] = yaml(json!({"Headers": ["Authorization"], "ReauthorizeEvery": 300}));
+    });
+    let api = Runner::start(&template, Storage::Memory, 4).await;
+    let runs = || api.server.pools["AuthorizerFunction"].invocations();
+    let r = api
+        .http
+        .post(api.url("/profiles"))
+        .json(&json!({"name": "Cached"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    // The cached policy (the whole stage) serves other routes and methods too.
+    for path in [location.as_str(), "/profiles", "/profiles/me"] {
+        let r = api.http.get(api.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+    }
+    let r = api.http.delete(api.url(&location)).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(runs(), 1, "one authorizer run for five requests");
+
+    // A missing identity source is a 401 without running the authorizer: here x-api-key
+    // alone, which the uncached template accepts.
+    let r = api
+        .anonymous
+        .get(api.url("/profiles"))
+        .header("x-api-key", api.key())
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 401, "unauthorized").await;
+    let r = api
+        .anonymous
+        .get(api.url("/profiles"))
+        .header("authorization", "")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 401, "unauthorized").await;
+    assert_eq!(runs(), 1);
+
+    // Another credential is another cache entry; revoked, it still works until the TTL.
+    let store = api.store();
+    let tenant = TenantId::new("default").unwrap();
+    let (key, record) = shared::apikeys::create(
+        &store,
+        &tenant,
+        &PrincipalId::new("cached").unwrap(),
+        Scopes::all(),
+        None,
+    )
+    .await
+    .unwrap();
+    let client = client_with_key(key.expose());
+    let r = client.get(api.url("/profiles")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(runs(), 2);
+    shared::apikeys::revoke(&store, &tenant, &record.key_id)
+        .await
+        .unwrap();
+    let r = client.get(api.url("/profiles")).send().await.unwrap();
+    assert_eq!(r.status(), 200, "the cached answer stands until the TTL");
+    assert_eq!(runs(), 2);
+    // A refusal is not cached: a bad credential runs the authorizer each time.
+    let bad = client_with_key(&unknown_key());
+    for _ in 0..2 {
+        let r = bad.get(api.url("/profiles")).send().await.unwrap();
+        assert_problem(r, 401, "unauthorized").await;
+    }
+    assert_eq!(runs(), 4);
+}
+
+/// The template's usage plan: burst 10, 2.5 requests/s, per usage key (per credential).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_credential_is_throttled_on_its_own_bucket() {
+    let api = Runner::start_default().await;
+    let other = client_with_key(&api.create_key("default", "other", Scopes::all()).await);
+    // Warm the authorizer and the function with the other key, so the burst goes quickly.
+    for _ in 0..2 {
+        let r = other
+            .get(api.url("/profiles?limit=1"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let function_runs = || api.server.pools["ListProfilesFunction"].invocations();
+    let started = Instant::now();
+    let mut passed = 0;
+    let throttled = loop {
+        let r = api
+            .http
+            .get(api.url("/profiles?limit=1"))
+            .send()
+            .await
+            .unwrap();
+        match r.status().as_u16() {
+            200 => passed += 1,
+            429 => break r,
+            other => panic!("status {other}"),
+        }
+        assert!(passed <= 40, "never throttled");
+    };
+    let elapsed = started.elapsed().as_secs_f64();
+    // 10 at once, then 2.5 more a second: however slow this machine sent them.
+    let most = 10 + (elapsed * 2.5).floor() as usize;
+    assert!(
+        (10..=most).contains(&passed),
+        "{passed} passed in {elapsed:.2} s"
+    );
+    let runs = function_runs();
+    let retry_after: u64 = throttled.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(retry_after, 1, "the template's Retry-After");
+    assert_problem(throttled, 429, "rate_limited").await;
+    assert_eq!(
+        function_runs(),
+        runs,
+        "a throttled request never reaches the function"
+    );
+
+    let r = other
+        .get(api.url("/profiles?limit=1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "another credential has its own bucket");
+
+    tokio::time::sleep(Duration::from_secs(retry_after)).await;
+    let r = api
+        .http
+        .get(api.url("/profiles?limit=1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "recovered after Retry-After");
+}
+
+/// What one tenant's credential can do to another tenant's data: nothing, and it cannot
+/// even tell the data exists.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_tenants_profiles_are_not_found_and_its_cursors_refused() {
+    let api = start().await;
+    let u = |p: &str| api.url(p);
+    let created: Value = api
+        .http
+        .post(u("/profiles"))
+        .json(
+            &json!({"name": "Tenant A", "contacts": [{"key": "email", "value": "a@example.com"}]}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let profile = format!("/profiles/{}", created["id"].as_str().unwrap());
+    let contact = format!(
+        "{profile}/contacts/{}",
+        created["contacts"][0]["id"].as_str().unwrap()
+    );
+    let other = client_with_key(&api.create_key("tenant-b", "bob", Scopes::all()).await);
+
+    let patch = |path: &str| {
+        other
+            .patch(u(path))
+            .header("content-type", "application/merge-patch+json")
+            .body(r#"{"name": "Taken"}"#)
+    };
+    let requests = [
+        other.get(u(&profile)),
+        patch(&profile),
+        other.put(u(&profile)).json(&json!({"name": "Taken"})),
+        other.delete(u(&profile)),
+        other.get(u(&format!("{profile}/contacts"))),
+        other
+            .post(u(&format!("{profile}/contacts")))
+            .json(&json!({"key": "email", "value": "b@example.com"})),
+        other.get(u(&contact)),
+        patch(&contact),
+        other
+            .put(u(&contact))
+            .json(&json!({"key": "email", "value": "b@example.com"})),
+        other.delete(u(&contact)),
+    ];
+    for request in requests {
+        let request = request.build().unwrap();
+        let what = format!("{} {}", request.method(), request.url().path());
+        let r = other.execute(request).await.unwrap();
+        assert_eq!(r.status(), 404, "{what}");
+        assert_problem(r, 404, "not_found").await;
+    }
+    let r = api.http.get(u(&profile)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let mine: Value = r.json().await.unwrap();
+    assert_eq!(mine["name"], "Tenant A", "unchanged");
+    assert_eq!(mine["contacts"].as_array().unwrap().len(), 1);
+
+    // A list cursor is bound to its tenant.
+    let r = api
+        .http
+        .post(u("/profiles"))
+        .json(&json!({"name": "Tenant A 2"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let page: Value = api
+        .http
+        .get(u("/profiles?limit=1"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let cursor: String = cursor
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let r = other
+        .get(u(&format!("/profiles?limit=1&cursor={cursor}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let r = other.get(u("/profiles")).send().await.unwrap();
+    let theirs: Value = r.json().await.unwrap();
+    assert_eq!(
+        theirs["data"],
+        json!([]),
+        "tenant B sees none of A's profiles"
+    );
+}
+
+/// A JWT signed with the HS256 secret given as a template parameter.
+fn jwt(secret: &str, issuer: &str, audience: &str, tenant: &str, subject: &str) -> String {
+    let now = jsonwebtoken::get_current_timestamp();
+    let claims = json!({
+        "iss": issuer, "aud": audience, "sub": subject, "tenant_id": tenant,
+        "iat": now, "exp": now + 600, "scope": "profiles.create profiles.read profiles.lists",
+    });
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap()
+}
+
+/// A session with an API key (both headers) and a JWT (its settings from
+/// `--parameter-overrides`), good and bad: the runner's whole output, request lines and
+/// every function's own log lines, holds no credential.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parameter_overrides_reach_the_authorizer_and_no_credential_reaches_the_log() {
+    let secret = format!("hs256-test-secret-{}", uuid::Uuid::now_v7().simple());
+    let (issuer, audience) = ("https://issuer.test", "profiles-api");
+    let lines: Arc<Mutex<Vec<String>>> = Arc::default();
+    let sink = lines.clone();
+    let options = Options {
+        parameter_overrides: vec![
+            ("JwtHs256Secret".into(), secret.clone()),
+            ("JwtIssuer".into(), issuer.into()),
+            ("JwtAudience".into(), audience.into()),
+        ],
+        log: Some(Arc::new(move |line: &str| {
+            sink.lock().unwrap().push(line.to_owned())
+        })),
+        ..Default::default()
+    };
+    let api = Runner::start_with(&template_with(roomy), options).await;
+    let env = &api.server.pools["AuthorizerFunction"].function().env;
+    assert!(env.contains(&("JWT_ISSUER".into(), issuer.into())));
+
+    let token = jwt(&secret, issuer, audience, "jwt-tenant", "jwt-user");
+    let with_jwt = client_with_key(&token);
+    let r = with_jwt
+        .post(api.url("/profiles"))
+        .json(&json!({"name": "By token"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "the JWT settings reached the authorizer");
+    let created: Value = r.json().await.unwrap();
+    assert_eq!(created["owner_id"], "jwt-user");
+    let r = with_jwt.get(api.url("/profiles/me")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r = with_jwt
+        .delete(api.url(&format!("/profiles/{}", created["id"].as_str().unwrap())))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 403, "insufficient_scope").await;
+    let forged = jwt(
+        "another-secret-that-is-long-enough-0123",
+        issuer,
+        audience,
+        "t",
+        "u",
+    );
+    let r = client_with_key(&forged)
+        .get(api.url("/profiles"))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 401, "unauthorized").await;
+
+    let r = api
+        .anonymous
+        .post(api.url("/profiles"))
+        .header("x-api-key", api.key())
+        .json(&json!({"name": "By key", "contacts": [{"key": "email", "value": "k@example.com"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    for path in [location.as_str(), "/profiles", "/nowhere"] {
+        api.http.get(api.url(path)).send().await.unwrap();
+    }
+    let unknown = unknown_key();
+    let r = client_with_key(&unknown)
+        .get(api.url(&location))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+
+    // The functions' lines are forwarded as they come: give the last ones a moment.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let log = lines.lock().unwrap().join("\n");
+    for expected in ["[authorizer#1]", "[create-profile#1]", "GET /profiles → "] {
+        assert!(log.contains(expected), "{expected:?} missing from:\n{log}");
+    }
+    let signature = token.rsplit('.').next().unwrap();
+    for (what, secret) in [
+        ("the development key", api.key()),
+        ("the unknown key", unknown.as_str()),
+        ("the JWT", token.as_str()),
+        ("the JWT's signature", signature),
+        ("the forged JWT", forged.as_str()),
+        ("the HS256 secret", secret.as_str()),
+    ] {
+        assert!(!log.contains(secret), "{what} is in the log:\n{log}");
+    }
+}
+
+#[test]
+fn parameter_overrides_must_name_template_parameters() {
+    let template = Template::load(&repo_path("template.yaml")).unwrap();
+    let unknown = template
+        .clone()
+        .with_parameter_overrides(&[("JwtIssur".into(), "x".into())]);
+    assert!(unknown.is_err(), "a misspelt parameter is an error");
+    let template = template
+        .with_parameter_overrides(&[("JwtIssuer".into(), "https://i.test".into())])
+        .unwrap();
+    let functions = template.functions("t").unwrap();
+    let authorizer = functions
+        .iter()
+        .find(|f| f.id == "AuthorizerFunction")
+        .unwrap();
+    assert!(
+        authorizer
+            .env
+            .contains(&("JWT_ISSUER".into(), "https://i.test".into()))
+    );
+    assert!(
+        authorizer
+            .env
+            .contains(&("JWT_AUDIENCE".into(), String::new())),
+        "the others at their defaults"
+    );
+    let api = &template.apis().unwrap()[0];
+    assert_eq!(api.stage, "prod");
+    let throttle = api.throttle.unwrap();
+    assert_eq!((throttle.burst, throttle.rate), (10, 2.5));
+    assert!(api.gateway_responses.contains_key("THROTTLED"));
+}
+
+#[test]
+fn a_routes_authorizer_and_key_come_from_its_api_and_its_event() {
+    let template = template_with(|doc| {
+        let events = &mut doc["Resources"]["GetProfileFunction"]["Properties"]["Events"];
+        events["Open"] = yaml(json!({"Type": "Api", "Properties": {
+            "RestApiId": {"Ref": "ProfilesApi"}, "Path": "/open", "Method": "get",
+            "Auth": {"Authorizer": "NONE", "ApiKeyRequired": false},
+        }}));
+        events["Keyed"] = yaml(json!({"Type": "Api", "Properties": {
+            "RestApiId": {"Ref": "ProfilesApi"}, "Path": "/keyed", "Method": "get",
+            "Auth": {"Authorizer": "NONE"},
+        }}));
+        events["Implicit"] = yaml(json!({"Type": "Api", "Properties": {
+            "Path": "/implicit", "Method": "get",
+        }}));
+    });
+    let routes = template.routes().unwrap();
+    let by_path = |p: &str| routes.iter().find(|r| r.resource == p).unwrap();
+    let get = by_path("/profiles/{profile_id}");
+    assert_eq!(get.api.as_deref(), Some("ProfilesApi"));
+    assert_eq!(get.authorizer.as_deref(), Some("ProfilesAuthorizer"));
+    assert!(get.api_key_required);
+    let open = by_path("/open");
+    assert_eq!(
+        (open.authorizer.as_deref(), open.api_key_required),
+        (None, false)
+    );
+    let keyed = by_path("/keyed");
+    assert_eq!(
+        (keyed.authorizer.as_deref(), keyed.api_key_required),
+        (None, true)
+    );
+    let implicit = by_path("/implicit");
+    assert_eq!(implicit.api, None);
+    assert_eq!(
+        (implicit.authorizer.as_deref(), implicit.api_key_required),
+        (None, false)
+    );
+    assert!(
+        template
+            .served_binaries()
+            .unwrap()
+            .contains(&"authorizer".to_owned()),
+        "the authorizer is built and run like the functions"
+    );
+
+    let unknown = template_with(|doc| {
+        doc["Resources"]["GetProfileFunction"]["Properties"]["Events"]["Get"]["Properties"]["Auth"] =
+            yaml(json!({"Authorizer": "Nobody"}));
+    });
+    let err = unknown.routes().unwrap_err().to_string();
+    assert!(err.contains("Nobody"), "{err}");
 }

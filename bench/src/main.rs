@@ -113,7 +113,7 @@ struct Call {
     params: Vec<(&'static str, String)>,
     query: Vec<(&'static str, String)>,
     body: Option<Value>,
-    /// The tenant the authorizer's context names (the fixtures' `tenant-a` by default).
+    /// The tenant the authorizer's context names ([`BENCH_TENANT`] by default).
     tenant: Option<String>,
 }
 
@@ -167,9 +167,12 @@ impl Call {
         e["httpMethod"] = json!(self.method);
         e["requestContext"]["httpMethod"] = json!(self.method);
         e["requestContext"]["requestId"] = json!(uuid::Uuid::new_v4().to_string());
-        if let Some(t) = &self.tenant {
-            e["requestContext"]["authorizer"]["tenant_id"] = json!(t);
-        }
+        // The development key's caller, so the fixtures made in-process are the ones the
+        // HTTP requests (authorized with that key) reach.
+        let auth = &mut e["requestContext"]["authorizer"];
+        auth["tenant_id"] = json!(self.tenant.as_deref().unwrap_or(BENCH_TENANT));
+        auth["principal_id"] = json!(BENCH_PRINCIPAL);
+        auth["principalId"] = json!(BENCH_PRINCIPAL);
         e["pathParameters"] = if self.params.is_empty() {
             Value::Null
         } else {
@@ -223,6 +226,32 @@ impl Call {
         }
         Ok(r)
     }
+}
+
+/// The caller of every in-process call: the local runner's development key's tenant and
+/// principal (local-api's `devkey`), which the HTTP requests present.
+const BENCH_TENANT: &str = "default";
+const BENCH_PRINCIPAL: &str = "developer";
+
+/// The authorizer's binary: invoked with its own event, not a proxy event.
+const AUTHORIZER: &str = "authorizer";
+
+/// `events/authorizer.json` presenting `key`.
+fn authorizer_event(key: &str) -> Result<Value, Error> {
+    let text = std::fs::read_to_string(repo().join("events/authorizer.json"))?;
+    let mut e: Value = serde_json::from_str(&text)?;
+    e["headers"]["Authorization"] = json!(format!("Bearer {key}"));
+    e["multiValueHeaders"]["Authorization"] = json!([format!("Bearer {key}")]);
+    Ok(e)
+}
+
+/// Whether an authorizer's answer allows (an Allow statement in its policy).
+fn allows(payload: &[u8]) -> bool {
+    serde_json::from_slice::<Value>(payload).is_ok_and(|v| {
+        v["policyDocument"]["Statement"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|st| st["Effect"] == "Allow"))
+    })
 }
 
 /// Runs a handler in-process, as its function would.
@@ -288,6 +317,8 @@ impl Fixtures {
                 "contacts": [{"key": "phone", "value": "+1 415 555 2671"}],
             })),
             "get-profile" => Call::new(binary, "GET").param("profile_id", p),
+            // The fixtures' principal's first profile is their primary.
+            "get-primary-profile" => Call::new(binary, "GET"),
             "list-profiles" => Call::new(binary, "GET"),
             "update-profile" => Call::new(binary, "PATCH")
                 .param("profile_id", p)
@@ -359,9 +390,8 @@ fn zip_size(file: &Path) -> Option<u64> {
 fn main() -> Result<(), Error> {
     let opts = opts()?;
     let template = Template::load(&repo().join("template.yaml"))?;
-    let mut names: Vec<String> = template.routes()?.into_iter().map(|r| r.binary).collect();
-    names.sort();
-    names.dedup();
+    // Every function the API serves, its authorizer included.
+    let names = template.served_binaries()?;
     // The functions alone (and the floor): the feature set `cargo lambda build` compiles.
     eprintln!(
         "bench: building release binaries of {} functions and the floor",
@@ -416,13 +446,14 @@ async fn run(
     binaries: local_api::binaries::Binaries,
     arm64: Option<HashMap<String, (u64, Option<u64>)>>,
 ) -> Result<(), Error> {
-    let server = Server::start(
+    let mut server = Server::start(
         &template,
         Options {
             storage: Storage::Memory,
             binaries: binaries.clone(),
             concurrency: 1,
             region: "us-east-1".into(),
+            ..Options::default()
         },
     )
     .await?;
@@ -481,6 +512,8 @@ async fn run(
         for _ in 0..opts.cold_runs {
             let event = if *is_floor {
                 json!({})
+            } else if function.binary == AUTHORIZER {
+                authorizer_event(server.dev_api_key.expose())?
             } else {
                 fixtures
                     .call(&function.binary, &shared_ids)
@@ -498,7 +531,9 @@ async fn run(
                 .await;
             let total = started.elapsed();
             match &invoked.outcome {
-                Outcome::Response(p) if (200..300).contains(&proxy_status(p)) => {}
+                Outcome::Response(p)
+                    if function.binary == AUTHORIZER && allows(p)
+                        || (200..300).contains(&proxy_status(p)) => {}
                 other => {
                     return Err(
                         format!("{}: cold invocation failed: {other:?}", function.binary).into(),
@@ -526,23 +561,33 @@ async fn run(
         );
     }
 
-    // 2a. Warm latency over HTTP through the runner.
+    // 2a. Warm latency over HTTP through the runner, each request authorized by the
+    // authorizer function (uncached, as the template says) with the development key. The
+    // usage plan's throttle (10/s burst) is lifted: this measures latency, not the limit.
+    for api in server.apis.values_mut() {
+        api.throttle = None;
+    }
+    let bearer = format!("Bearer {}", server.dev_api_key.expose());
     let server = std::sync::Arc::new(server);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     tokio::spawn(server.clone().serve(listener, std::future::pending()));
     let client = reqwest::Client::new();
     println!(
-        "\n### Warm latency over HTTP through the runner ({} requests per route, one warm instance each; ms)\n",
+        "\n### Warm latency over HTTP through the runner, the authorizer run on each request ({} requests per route, one warm instance each; ms)\n",
         opts.warm_requests
     );
     println!("| route | function | p50 | p99 |\n|---|---|---|---|");
-    for f in &functions {
+    for f in functions.iter().filter(|f| f.binary != AUTHORIZER) {
         let mut samples = Vec::new();
         for i in 0..(opts.warm_requests + 3) {
             let call = fixtures.call(&f.binary, &shared_ids).await?;
             let started = Instant::now();
-            let r = call.http(&client, &base)?.send().await?;
+            let r = call
+                .http(&client, &base)?
+                .header("authorization", &bearer)
+                .send()
+                .await?;
             let status = r.status();
             let _ = r.bytes().await?;
             let took = started.elapsed();
@@ -587,8 +632,7 @@ async fn run(
     // 2b. Handler time beside the raw SDK call doing the same DynamoDB work.
     let app = &fixtures.app;
     let client_db = shared::store::dynamodb_client(&config);
-    // The fixtures' tenant (events/*.json: requestContext.authorizer).
-    let tenant = shared::auth::TenantId::new("tenant-a").map_err(|e| e.to_string())?;
+    let tenant = shared::auth::TenantId::new(BENCH_TENANT).map_err(|e| e.to_string())?;
     let n = opts.warm_requests.max(20);
     let mut rows = Vec::new();
     {

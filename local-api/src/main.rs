@@ -1,8 +1,9 @@
 //! `cargo run -p local-api [-- options]`: the whole API on localhost. Builds the functions the
-//! template names, runs each as its own process under the Lambda Runtime API, on an embedded
-//! DynamoDB whose data persists under the state directory. `--help` lists the options.
+//! template names (the authorizer included), runs each as its own process under the Lambda
+//! Runtime API, on an embedded DynamoDB whose data persists under the state directory, and
+//! prints a development API key. `--help` lists the options.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use local_api::template::{Error, Template};
@@ -11,8 +12,11 @@ use local_api::{Options, Server, Storage, binaries};
 const USAGE: &str = "\
 usage: local-api [options]
   --port N                  listen on 127.0.0.1:N (default 3000; 0 picks a free port)
-  --state-dir DIR           keep the data in DIR/profiles.db (default .local/ in the repo)
-  --memory                  keep the data in memory: gone when this stops
+  --state-dir DIR           keep the data in DIR/profiles.db (default .local/ in the repo),
+                            the development API key in DIR/dev-api-key and the engine's
+                            URL in DIR/engine-endpoint (for `cargo run -p keys -- --local`)
+  --memory                  keep the data in memory: gone when this stops (with a new
+                            development API key at every start)
   --dynamodb-endpoint URL   use another engine (DynamoDB Local, or AWS with credentials
                             from the environment) instead of the embedded one
   --table NAME              the table on that engine (default profiles)
@@ -20,11 +24,17 @@ usage: local-api [options]
   --template FILE           the SAM template (default template.yaml in the repo)
   --release                 build and run the functions with the release profile
   --bin-dir DIR             run binaries already built in DIR (e.g. target/lambda) instead
-                            of building them";
+                            of building them
+  --parameter-overrides K=V [K=V ...]
+                            template parameter values over their defaults, as with sam
+                            (e.g. JwtHs256Secret=... JwtIssuer=... JwtAudience=...); the
+                            form ParameterKey=K,ParameterValue=V is accepted too";
 
 struct Args {
     port: u16,
     storage: Storage,
+    state_dir: PathBuf,
+    parameter_overrides: Vec<(String, String)>,
     concurrency: usize,
     template: PathBuf,
     release: bool,
@@ -32,9 +42,9 @@ struct Args {
 }
 
 fn repo_file(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(rel)
+    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // local-api/ is a directory of the repository, so it has a parent.
+    crate_dir.parent().unwrap_or(crate_dir).join(rel)
 }
 
 fn parse_args() -> Result<Args, Error> {
@@ -47,8 +57,20 @@ fn parse_args() -> Result<Args, Error> {
     let mut template = repo_file("template.yaml");
     let mut release = false;
     let mut bin_dir = None;
-    let mut it = std::env::args().skip(1);
+    let mut parameter_overrides = Vec::new();
+    let mut it = std::env::args().skip(1).peekable();
     while let Some(a) = it.next() {
+        if a == "--parameter-overrides" {
+            let mut any = false;
+            while let Some(v) = it.next_if(|v| !v.starts_with("--")) {
+                parameter_overrides.push(parameter_override(&v)?);
+                any = true;
+            }
+            if !any {
+                return Err("--parameter-overrides needs Key=Value".into());
+            }
+            continue;
+        }
         let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
         match a.as_str() {
             "--port" => {
@@ -87,11 +109,26 @@ fn parse_args() -> Result<Args, Error> {
     Ok(Args {
         port,
         storage,
+        state_dir,
+        parameter_overrides,
         concurrency,
         template,
         release,
         bin_dir,
     })
+}
+
+/// One `Key=Value` (or `ParameterKey=Key,ParameterValue=Value`) of `--parameter-overrides`.
+fn parameter_override(raw: &str) -> Result<(String, String), Error> {
+    if let Some(rest) = raw.strip_prefix("ParameterKey=")
+        && let Some((key, value)) = rest.split_once(",ParameterValue=")
+    {
+        return Ok((key.to_owned(), value.to_owned()));
+    }
+    match raw.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+        _ => Err(format!("--parameter-overrides: {raw:?} is not Key=Value").into()),
+    }
 }
 
 fn main() -> Result<(), Error> {
@@ -103,10 +140,13 @@ fn main() -> Result<(), Error> {
         .with_target(false)
         .init();
     let args = parse_args()?;
-    let template = Template::load(&args.template)?;
-    let mut names: Vec<String> = template.routes()?.into_iter().map(|r| r.binary).collect();
-    names.sort();
-    names.dedup();
+    let template =
+        Template::load(&args.template)?.with_parameter_overrides(&args.parameter_overrides)?;
+    let names = template.served_binaries()?;
+    // The port first: taken, it fails now rather than after the build and the engine.
+    let listener = std::net::TcpListener::bind(("127.0.0.1", args.port))
+        .map_err(|e| format!("127.0.0.1:{}: {e}", args.port))?;
+    listener.set_nonblocking(true)?;
 
     // Build before the runtime starts: cargo runs in the foreground, its progress on stderr.
     let binaries = match &args.bin_dir {
@@ -131,10 +171,16 @@ fn main() -> Result<(), Error> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(run(args, template, binaries))
+    runtime.block_on(run(args, template, binaries, listener))
 }
 
-async fn run(args: Args, template: Template, binaries: binaries::Binaries) -> Result<(), Error> {
+async fn run(
+    args: Args,
+    template: Template,
+    binaries: binaries::Binaries,
+    listener: std::net::TcpListener,
+) -> Result<(), Error> {
+    let listener = tokio::net::TcpListener::from_std(listener)?;
     let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
     let storage = args.storage.clone();
     let server = Server::start(
@@ -144,11 +190,13 @@ async fn run(args: Args, template: Template, binaries: binaries::Binaries) -> Re
             binaries,
             concurrency: args.concurrency,
             region,
+            parameter_overrides: args.parameter_overrides,
+            state_dir: Some(args.state_dir.clone()),
+            log: None,
         },
     )
     .await?;
 
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await?;
     let url = format!("http://{}", listener.local_addr()?);
     let mut lines = vec![format!("Profiles API on {url}")];
     let state = if server.created_table { "new" } else { "kept" };
@@ -157,15 +205,44 @@ async fn run(args: Args, template: Template, binaries: binaries::Binaries) -> Re
         Storage::File(f) => format!("data: {} ({state})", f.display()),
         Storage::Endpoint { url, table } => format!("data: table {table} at {url} ({state})"),
     });
+    if let Some(file) = &server.engine_endpoint_file {
+        lines.push(format!(
+            "engine: {} (in {}, for `cargo run -p keys -- --local ...`)",
+            server.endpoint,
+            file.display()
+        ));
+    }
     lines.push(format!(
         "functions: their own binaries under the Lambda Runtime API, at most {} instances each",
         args.concurrency
     ));
     for r in &server.routes {
-        lines.push(format!("  {:<7} {:<40} {}", r.method, r.resource, r.binary));
+        let auth = match (&r.authorizer, r.api_key_required) {
+            (Some(a), true) => format!("{a}, usage key"),
+            (Some(a), false) => a.clone(),
+            (None, true) => "usage key".into(),
+            (None, false) => "open".into(),
+        };
+        lines.push(format!(
+            "  {:<7} {:<45} {:<20} {auth}",
+            r.method, r.resource, r.binary
+        ));
     }
+    let key = server.dev_api_key.expose();
+    lines.push(format!("API key (all scopes, tenant default): {key}"));
+    let kept = args.state_dir.join(local_api::devkey::DEV_KEY_FILE);
+    let set_key = if matches!(storage, Storage::Memory) {
+        format!("KEY={key}")
+    } else {
+        format!("KEY=$(cat {})", kept.display())
+    };
+    lines.push(
+        "  send it as -H \"Authorization: Bearer $KEY\" or -H \"x-api-key: $KEY\"; more keys: \
+         cargo run -p keys -- --local create --tenant T --principal P --scopes S1,S2"
+            .to_owned(),
+    );
     lines.push(format!(
-        "try: curl -s -X POST {url}/profiles -H 'content-type: application/json' -d '{{\"name\":\"Acme Corp\"}}'"
+        "try: {set_key}; curl -s -X POST {url}/profiles -H \"Authorization: Bearer $KEY\" -H 'content-type: application/json' -d '{{\"name\":\"Acme Corp\"}}'"
     ));
     lines.push("Ctrl-C stops it.".to_owned());
     tracing::info!("\n{}", lines.join("\n"));

@@ -205,15 +205,23 @@ impl Drop for Instance {
     }
 }
 
+/// Where the runner's lines go besides `tracing`: every request line and every line a
+/// function writes (a test captures them here).
+pub type LogSink = Arc<dyn Fn(&str) + Send + Sync>;
+
 /// Forwards an instance's output, line by line, to the runner's log.
-fn forward<R>(out: R, function: String, number: usize)
+fn forward<R>(out: R, function: String, number: usize, sink: Option<LogSink>)
 where
     R: tokio::io::AsyncRead + Unpin + Send + 'static,
 {
     tokio::spawn(async move {
         let mut lines = tokio::io::BufReader::new(out).lines();
         while let Ok(Some(line)) = lines.next_line().await {
-            tracing::info!(target: "function", "[{function}#{number}] {line}");
+            let line = format!("[{function}#{number}] {line}");
+            tracing::info!(target: "function", "{line}");
+            if let Some(sink) = &sink {
+                sink(&line);
+            }
         }
     });
 }
@@ -224,6 +232,7 @@ impl Instance {
         binary: &PathBuf,
         env: &Environment,
         number: usize,
+        sink: Option<&LogSink>,
     ) -> Result<Self, Error> {
         let arn = format!(
             "arn:aws:lambda:{}:123456789012:function:{}",
@@ -296,10 +305,10 @@ impl Instance {
             .spawn()
             .map_err(|e| format!("{}: cannot start {}: {e}", function.id, binary.display()))?;
         if let Some(out) = child.stdout.take() {
-            forward(out, function.binary.clone(), number);
+            forward(out, function.binary.clone(), number, sink.cloned());
         }
         if let Some(err) = child.stderr.take() {
-            forward(err, function.binary.clone(), number);
+            forward(err, function.binary.clone(), number, sink.cloned());
         }
         Ok(Self {
             number,
@@ -374,7 +383,9 @@ pub struct Pool {
     permits: Semaphore,
     idle: Mutex<Vec<Instance>>,
     started: AtomicUsize,
+    invocations: AtomicUsize,
     stopped: std::sync::atomic::AtomicBool,
+    sink: Option<LogSink>,
 }
 
 impl Pool {
@@ -386,8 +397,16 @@ impl Pool {
             permits: Semaphore::new(concurrency.max(1)),
             idle: Mutex::new(Vec::new()),
             started: AtomicUsize::new(0),
+            invocations: AtomicUsize::new(0),
             stopped: std::sync::atomic::AtomicBool::new(false),
+            sink: None,
         }
+    }
+
+    /// The same pool, its instances' output also going to `sink`.
+    pub fn with_log(mut self, sink: Option<LogSink>) -> Self {
+        self.sink = sink;
+        self
     }
 
     pub fn function(&self) -> &Function {
@@ -399,9 +418,15 @@ impl Pool {
         self.started.load(Ordering::Relaxed)
     }
 
+    /// How many invocations this pool has been given so far.
+    pub fn invocations(&self) -> usize {
+        self.invocations.load(Ordering::Relaxed)
+    }
+
     /// Invokes the function with `event`: on a warm instance when one is idle, else on a new
     /// one, waiting while the function is at its concurrency limit.
     pub async fn invoke(&self, request_id: String, trace_id: String, event: Vec<u8>) -> Invoked {
+        self.invocations.fetch_add(1, Ordering::Relaxed);
         // The semaphore is never closed, so acquire only fails if it were; treat that as a
         // crash rather than panic.
         let Ok(_permit) = self.permits.acquire().await else {
@@ -416,7 +441,15 @@ impl Pool {
             Some(i) => i,
             None => {
                 let number = self.started.fetch_add(1, Ordering::Relaxed) + 1;
-                match Instance::start(&self.function, &self.binary, &self.env, number).await {
+                match Instance::start(
+                    &self.function,
+                    &self.binary,
+                    &self.env,
+                    number,
+                    self.sink.as_ref(),
+                )
+                .await
+                {
                     Ok(i) => i,
                     Err(e) => {
                         return Invoked {

@@ -151,7 +151,7 @@ impl Scopes {
                 Some(s) => Ok(acc.with(s)),
                 None => Err(format!(
                     "unknown scope {name:?}; scopes are {}",
-                    Self::all().to_string()
+                    Self::all()
                 )),
             })
     }
@@ -204,7 +204,9 @@ impl Caller {
                 scopes: Scopes::from_names(text(CONTEXT_SCOPES).unwrap_or("").split(' ')),
             }),
             _ => {
-                tracing::error!("request without an authorizer context: is the route's authorizer configured?");
+                tracing::error!(
+                    "request without an authorizer context: is the route's authorizer configured?"
+                );
                 Err(ApiError::Unauthorized)
             }
         }

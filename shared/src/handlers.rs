@@ -265,8 +265,7 @@ async fn primary_claim(
     if profile.owner_id != caller.principal.as_str() {
         return Err(ApiError::Forbidden {
             code: "not_owner",
-            detail: "is_primary: only the profile's owner can make it their primary profile"
-                .into(),
+            detail: "is_primary: only the profile's owner can make it their primary profile".into(),
         });
     }
     if profile.is_primary {
@@ -347,7 +346,11 @@ async fn list(app: &App, req: &Request) -> Result<Reply, ApiError> {
             header::LINK,
             format!(
                 "<{}?{}>; rel=\"next\"",
-                if own.is_some() { "/profiles/all" } else { "/profiles" },
+                if own.is_some() {
+                    "/profiles/all"
+                } else {
+                    "/profiles"
+                },
                 query.next_query(cursor)
             ),
         );

@@ -218,13 +218,19 @@ impl ListQuery {
             }
         }
         if let Some(owner) = own {
-            if query.filters.iter().any(|f| matches!(f, Filter::OwnerId(_))) {
+            if query
+                .filters
+                .iter()
+                .any(|f| matches!(f, Filter::OwnerId(_)))
+            {
                 errors.push(
                     "filter[owner_id]",
                     "/profiles/all lists only your own profiles; filter by owner on /profiles",
                 );
             }
-            query.filters.push(Filter::OwnerId(owner.as_str().to_owned()));
+            query
+                .filters
+                .push(Filter::OwnerId(owner.as_str().to_owned()));
         }
         query
             .filters

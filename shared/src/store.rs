@@ -830,7 +830,9 @@ impl Store {
             .iter()
             .any(|f| narrowed.as_ref().is_none_or(|(by, ..)| *by != f));
         let mut start = after.map(|p| match &narrowed {
-            Some(_) => keys::created_start_key(tenant, pk_name, pk_value.clone(), &p.id, &p.sort_value),
+            Some(_) => {
+                keys::created_start_key(tenant, pk_name, pk_value.clone(), &p.id, &p.sort_value)
+            }
             None => keys::list_start_key(tenant, query.sort, &p.id, &p.sort_value),
         });
         let mut found: Vec<Profile> = Vec::new();

@@ -438,8 +438,11 @@ impl Api {
 
     /// `GET /profiles/all`: the caller's own profiles.
     pub async fn list_own(&self, query: &[(&str, &str)]) -> Reply {
-        self.send("list-profiles", Event::load("list-own-profiles").query(query))
-            .await
+        self.send(
+            "list-profiles",
+            Event::load("list-own-profiles").query(query),
+        )
+        .await
     }
 
     /// `GET /profiles/me`.
@@ -574,7 +577,23 @@ pub fn binaries() -> &'static local_api::binaries::Binaries {
 pub struct Runner {
     pub url: String,
     pub server: std::sync::Arc<local_api::Server>,
+    /// Sends the runner's development API key (`Authorization: Bearer`, every scope, tenant
+    /// `default`) with each request that sets no `Authorization` of its own.
     pub http: reqwest::Client,
+    /// Sends no credential.
+    pub anonymous: reqwest::Client,
+}
+
+/// A client that sends `key` as `Authorization: Bearer` unless a request sets its own.
+pub fn client_with_key(key: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {key}")).unwrap();
+    value.set_sensitive(true);
+    headers.insert(reqwest::header::AUTHORIZATION, value);
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap()
 }
 
 impl Runner {
@@ -585,27 +604,63 @@ impl Runner {
         storage: local_api::Storage,
         concurrency: usize,
     ) -> Self {
-        let binaries = tokio::task::spawn_blocking(binaries).await.unwrap().clone();
-        let server = local_api::Server::start(
-            template,
-            local_api::Options {
-                storage,
-                binaries,
-                concurrency,
-                region: "us-east-1".into(),
-            },
-        )
-        .await
-        .unwrap();
+        let options = local_api::Options {
+            storage,
+            concurrency,
+            ..Default::default()
+        };
+        Self::start_with(template, options).await
+    }
+
+    /// Starts the runner for `template` with `options` (whose binaries are replaced by the
+    /// workspace's), listening on a free port.
+    pub async fn start_with(
+        template: &local_api::template::Template,
+        mut options: local_api::Options,
+    ) -> Self {
+        options.binaries = tokio::task::spawn_blocking(binaries).await.unwrap().clone();
+        let server = local_api::Server::start(template, options).await.unwrap();
         let server = std::sync::Arc::new(server);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(server.clone().serve(listener, std::future::pending()));
+        let http = client_with_key(server.dev_api_key.expose());
         Self {
             url,
             server,
-            http: reqwest::Client::new(),
+            http,
+            anonymous: reqwest::Client::new(),
         }
+    }
+
+    /// The runner's development API key.
+    pub fn key(&self) -> &str {
+        self.server.dev_api_key.expose()
+    }
+
+    /// The store on the runner's engine and table.
+    pub fn store(&self) -> shared::store::Store {
+        let config = config_for(&self.server.endpoint, &self.server.table);
+        shared::store::Store::from_config(&config)
+    }
+
+    /// Makes an API key on the runner's engine for `principal` in `tenant` with `scopes`.
+    pub async fn create_key(
+        &self,
+        tenant: &str,
+        principal: &str,
+        scopes: shared::auth::Scopes,
+    ) -> String {
+        let (key, _) = shared::apikeys::create(
+            &self.store(),
+            &shared::auth::TenantId::new(tenant).unwrap(),
+            &shared::auth::PrincipalId::new(principal).unwrap(),
+            scopes,
+            None,
+        )
+        .await
+        .unwrap();
+        key.expose().to_owned()
     }
 
     /// The runner on the repository's `template.yaml`, in memory.
