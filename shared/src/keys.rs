@@ -75,7 +75,10 @@ pub fn profile_item_keys(tenant: &TenantId, profile: &Profile) -> Item {
     if let Some(email) = &profile.fields.email {
         keys.insert(EMAIL_PK.to_owned(), email_partition(tenant, email.as_str()));
     }
-    keys.insert(OWNER_PK.to_owned(), owner_partition(tenant, &profile.owner_id));
+    keys.insert(
+        OWNER_PK.to_owned(),
+        owner_partition(tenant, &profile.owner_id),
+    );
     keys
 }
 

@@ -25,3 +25,46 @@ where
     }))
     .await
 }
+
+/// Runs the Lambda authorizer ([`crate::authorizer::authorize`]) as this process's function: a
+/// plain Lambda function (API Gateway's authorizer event in, its policy out), not an HTTP one.
+/// Init builds the [`App`] once, and fails on a bad JWT configuration. A refusal leaves as the
+/// error whose message is `Unauthorized`, which API Gateway answers with 401; any other error
+/// is a 500, its cause logged here.
+pub async fn serve_authorizer() -> Result<(), lambda_http::Error> {
+    use lambda_http::aws_lambda_events::apigw::ApiGatewayCustomAuthorizerRequestTypeRequest as Event;
+    use lambda_http::lambda_runtime::{Diagnostic, LambdaEvent};
+
+    use crate::authorizer::{AuthorizerError, authorize};
+
+    lambda_http::tracing::init_default_subscriber();
+    let app: &'static App = Box::leak(Box::new(App::from_env()?));
+    match &app.config.jwt {
+        Some(jwt) => tracing::info!(
+            issuer = %jwt.issuer,
+            audience = %jwt.audience,
+            hs256 = jwt.hs256_secret.is_some(),
+            rs256 = jwt.rs256_public_key.is_some(),
+            "authorizer ready: API keys and JWTs"
+        ),
+        None => tracing::info!("authorizer ready: API keys only (no JWT key configured)"),
+    }
+    lambda_http::lambda_runtime::run(lambda_http::service_fn(
+        move |event: LambdaEvent<Event>| async move {
+            authorize(app, event.payload).await.map_err(|e| {
+                let error_type = match &e {
+                    AuthorizerError::Unauthorized => "Unauthorized",
+                    AuthorizerError::Internal(cause) => {
+                        tracing::error!(error = %cause, "authorizer failed");
+                        "AuthorizerError"
+                    }
+                };
+                Diagnostic {
+                    error_type: error_type.to_owned(),
+                    error_message: e.to_string(),
+                }
+            })
+        },
+    ))
+    .await
+}

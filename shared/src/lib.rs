@@ -1,6 +1,8 @@
 //! The Profiles API's common crate: everything the Lambda functions share.
 
+pub mod apikeys;
 pub mod auth;
+pub mod authorizer;
 pub mod config;
 pub mod error;
 pub mod handlers;

@@ -1,0 +1,365 @@
+//! The Lambda authorizer: turns a request's credential (an API key or a JWT) into the tenant,
+//! principal and scopes API Gateway hands the functions (`shared::auth::Caller::of`), or
+//! refuses it.
+//!
+//! The credential comes from `Authorization: Bearer <token>` or `x-api-key: <key>` (both may
+//! be sent if they agree). A bearer token starting `prof_` is an API key, anything else a JWT.
+//! A refusal is the error whose message is exactly `Unauthorized`, which API Gateway answers
+//! with 401; any other error (the table unreachable) is a 500. An allowed credential gets a
+//! policy for the whole stage, so a cached answer serves every route: scopes are checked by
+//! the functions. Each decision is one log line (outcome, credential kind, key id or issuer
+//! and subject, tenant); never a token, key or hash.
+
+use std::fmt;
+
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use lambda_http::aws_lambda_events::apigw::{
+    ApiGatewayCustomAuthorizerPolicy, ApiGatewayCustomAuthorizerRequestTypeRequest,
+    ApiGatewayCustomAuthorizerResponse,
+};
+use lambda_http::aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
+use lambda_http::http::HeaderMap;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use tracing::Instrument;
+
+use crate::apikeys;
+use crate::auth::{
+    CONTEXT_PRINCIPAL, CONTEXT_SCOPES, CONTEXT_TENANT, PrincipalId, Scopes, TenantId,
+};
+use crate::config::JwtConfig;
+use crate::error::ApiError;
+use crate::handlers::App;
+
+/// Why the authorizer did not allow a request.
+#[derive(Debug)]
+pub enum AuthorizerError {
+    /// No credential, or a bad one. Its message is exactly `Unauthorized`: the words API
+    /// Gateway looks for to answer 401.
+    Unauthorized,
+    /// The credential could not be checked (the table unreachable, a malformed event):
+    /// API Gateway answers 500, the log has the cause.
+    Internal(ApiError),
+}
+
+impl fmt::Display for AuthorizerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unauthorized => f.write_str("Unauthorized"),
+            Self::Internal(e) => write!(f, "the authorizer failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for AuthorizerError {}
+
+impl From<ApiError> for AuthorizerError {
+    fn from(e: ApiError) -> Self {
+        Self::Internal(e)
+    }
+}
+
+/// What a credential resolved to.
+struct Identity {
+    tenant: TenantId,
+    principal: PrincipalId,
+    scopes: Scopes,
+    /// API Gateway's `usageIdentifierKey`: the usage plan key this credential is counted on.
+    usage_key: String,
+}
+
+/// What kind of credential a request carries, for the log line.
+#[derive(Clone, Copy)]
+enum Kind {
+    None,
+    ApiKey,
+    Jwt,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::None => "none",
+            Kind::ApiKey => "api_key",
+            Kind::Jwt => "jwt",
+        }
+    }
+}
+
+/// Logs a refusal (never the credential) and returns the 401 error.
+fn deny(kind: Kind, reason: &str) -> AuthorizerError {
+    tracing::info!(
+        outcome = "deny",
+        credential = kind.as_str(),
+        reason,
+        "authorizer decision"
+    );
+    AuthorizerError::Unauthorized
+}
+
+/// Authorizes one API Gateway REQUEST authorizer event. Its decision is logged under the
+/// request's API Gateway request id (the `trace_id` the functions and error answers carry).
+pub async fn authorize(
+    app: &App,
+    event: ApiGatewayCustomAuthorizerRequestTypeRequest,
+) -> Result<ApiGatewayCustomAuthorizerResponse, AuthorizerError> {
+    let span = tracing::info_span!(
+        "authorizer",
+        trace_id = event.request_context.request_id.as_deref().unwrap_or("-")
+    );
+    decide(app, event).instrument(span).await
+}
+
+async fn decide(
+    app: &App,
+    event: ApiGatewayCustomAuthorizerRequestTypeRequest,
+) -> Result<ApiGatewayCustomAuthorizerResponse, AuthorizerError> {
+    let resource = stage_wildcard(event.method_arn.as_deref())?;
+    let credential = credential(&event.headers, &event.multi_value_headers)?;
+    let identity = match credential {
+        Credential::ApiKey(key) => api_key(app, key).await?,
+        Credential::Jwt(token) => jwt(app.config.jwt.as_ref(), token)?,
+    };
+    Ok(allow(identity, resource))
+}
+
+/// `<arn prefix>/<stage>/*` from a method ARN
+/// (`arn:aws:execute-api:<region>:<account>:<api id>/<stage>/<method>/<path>`).
+fn stage_wildcard(method_arn: Option<&str>) -> Result<String, AuthorizerError> {
+    let mut parts = method_arn.unwrap_or_default().splitn(3, '/');
+    match (parts.next(), parts.next()) {
+        (Some(api), Some(stage)) if api.starts_with("arn:") && !stage.is_empty() => {
+            Ok(format!("{api}/{stage}/*"))
+        }
+        _ => Err(AuthorizerError::Internal(ApiError::internal(
+            "authorizer event",
+            format!("methodArn {method_arn:?} is not an execute-api method ARN"),
+        ))),
+    }
+}
+
+enum Credential<'a> {
+    ApiKey(&'a str),
+    Jwt(&'a str),
+}
+
+/// Every value of header `name` in the event (API Gateway gives `headers` with the last value
+/// and `multiValueHeaders` with all of them).
+fn header_values<'a>(headers: &'a HeaderMap, multi: &'a HeaderMap, name: &str) -> Vec<&'a str> {
+    let mut values: Vec<&str> = headers
+        .get_all(name)
+        .iter()
+        .chain(multi.get_all(name).iter())
+        .map(|v| v.to_str().unwrap_or("\u{0}"))
+        .collect();
+    values.sort_unstable();
+    values.dedup();
+    values
+}
+
+/// The one credential of a request: `Authorization: Bearer <x>` or `x-api-key: <key>`; both
+/// only when they are the same credential. Two different values of one header are refused.
+fn credential<'a>(
+    headers: &'a HeaderMap,
+    multi: &'a HeaderMap,
+) -> Result<Credential<'a>, AuthorizerError> {
+    let authorization = match header_values(headers, multi, "authorization")[..] {
+        [] => None,
+        [value] => {
+            let (scheme, token) = value.trim().split_once(' ').unwrap_or((value, ""));
+            let token = token.trim();
+            if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+                return Err(deny(Kind::None, "authorization is not Bearer <token>"));
+            }
+            Some(token)
+        }
+        _ => return Err(deny(Kind::None, "more than one authorization header")),
+    };
+    let api_key = match header_values(headers, multi, "x-api-key")[..] {
+        [] => None,
+        [value] => Some(value.trim()),
+        _ => return Err(deny(Kind::ApiKey, "more than one x-api-key header")),
+    };
+    match (authorization, api_key) {
+        (None, None) => Err(deny(Kind::None, "no credential")),
+        (Some(bearer), Some(key)) if bearer != key => Err(deny(
+            Kind::None,
+            "authorization and x-api-key carry different credentials",
+        )),
+        // x-api-key carries API keys only.
+        (_, Some(key)) => Ok(Credential::ApiKey(key)),
+        (Some(bearer), None) if bearer.starts_with(apikeys::PREFIX) => {
+            Ok(Credential::ApiKey(bearer))
+        }
+        (Some(token), None) => Ok(Credential::Jwt(token)),
+    }
+}
+
+async fn api_key(app: &App, key: &str) -> Result<Identity, AuthorizerError> {
+    if !apikeys::is_well_formed(key) {
+        return Err(deny(Kind::ApiKey, "malformed API key"));
+    }
+    let Some(record) = apikeys::lookup(&app.store, key).await? else {
+        return Err(deny(Kind::ApiKey, "unknown API key"));
+    };
+    if record.revoked {
+        tracing::info!(
+            outcome = "deny",
+            credential = Kind::ApiKey.as_str(),
+            reason = "revoked API key",
+            key_id = %record.key_id,
+            tenant = %record.tenant,
+            "authorizer decision"
+        );
+        return Err(AuthorizerError::Unauthorized);
+    }
+    tracing::info!(
+        outcome = "allow",
+        credential = Kind::ApiKey.as_str(),
+        key_id = %record.key_id,
+        tenant = %record.tenant,
+        principal = %record.principal,
+        scopes = %record.scopes,
+        "authorizer decision"
+    );
+    Ok(Identity {
+        tenant: record.tenant,
+        principal: record.principal,
+        scopes: record.scopes,
+        usage_key: record.usage_key,
+    })
+}
+
+/// Why jsonwebtoken refused a token, as a fixed phrase (its own messages may quote parts of
+/// the token).
+fn jwt_reason(kind: &ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::InvalidSignature => "JWT signature does not verify",
+        ErrorKind::ExpiredSignature => "JWT expired",
+        ErrorKind::ImmatureSignature => "JWT not valid yet (nbf)",
+        ErrorKind::InvalidIssuer => "JWT issuer not accepted",
+        ErrorKind::InvalidAudience => "JWT audience not accepted",
+        ErrorKind::MissingRequiredClaim(_) => "JWT lacks a required claim (exp, iss, aud, sub)",
+        ErrorKind::InvalidClaimFormat(_) => "JWT claim of the wrong type",
+        ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
+            "JWT algorithm not accepted"
+        }
+        _ => "malformed JWT",
+    }
+}
+
+/// The usage key of a JWT caller: one per (issuer, tenant, subject), so each is throttled on
+/// its own. API Gateway wants at least 20 characters; this is 36.
+pub fn jwt_usage_key(issuer: &str, tenant: &TenantId, subject: &PrincipalId) -> String {
+    let digest = Sha256::digest(format!("{issuer}\n{tenant}\n{subject}").as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("jwt-{}", &hex[..32])
+}
+
+/// Scope names from a claim: a space-separated string, or an array of strings.
+fn scope_names(claim: Option<&Value>) -> Vec<&str> {
+    match claim {
+        Some(Value::String(s)) => s.split_whitespace().collect(),
+        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn jwt(config: Option<&JwtConfig>, token: &str) -> Result<Identity, AuthorizerError> {
+    let Some(config) = config else {
+        return Err(deny(
+            Kind::Jwt,
+            "JWT presented, but no JWT key is configured",
+        ));
+    };
+    let header =
+        jsonwebtoken::decode_header(token).map_err(|e| deny(Kind::Jwt, jwt_reason(e.kind())))?;
+    // The key follows from the algorithm, and only these two pairs exist: an HS256 token is
+    // never checked against the RSA public key (algorithm confusion), nor `none` against
+    // anything (jsonwebtoken has no `none`).
+    let secret_key;
+    let key: &DecodingKey = match (header.alg, &config.hs256_secret, &config.rs256_public_key) {
+        (Algorithm::HS256, Some(secret), _) => {
+            secret_key = DecodingKey::from_secret(secret.expose().as_bytes());
+            &secret_key
+        }
+        (Algorithm::RS256, _, Some(public)) => public,
+        _ => return Err(deny(Kind::Jwt, "JWT algorithm not accepted")),
+    };
+    let mut validation = Validation::new(header.alg);
+    validation.leeway = config.leeway_seconds;
+    validation.validate_exp = true;
+    validation.validate_nbf = true;
+    validation.set_issuer(&[&config.issuer]);
+    validation.set_audience(&[&config.audience]);
+    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    let claims = jsonwebtoken::decode::<Map<String, Value>>(token, key, &validation)
+        .map_err(|e| deny(Kind::Jwt, jwt_reason(e.kind())))?
+        .claims;
+
+    let text = |name: &str| claims.get(name).and_then(Value::as_str);
+    let Some(principal) = text("sub").and_then(|s| PrincipalId::new(s).ok()) else {
+        return Err(deny(Kind::Jwt, "JWT sub is not a valid principal id"));
+    };
+    let Some(tenant) = text(&config.tenant_claim).and_then(|t| TenantId::new(t).ok()) else {
+        tracing::info!(
+            outcome = "deny",
+            credential = Kind::Jwt.as_str(),
+            reason = "JWT tenant claim missing or not a valid tenant id",
+            tenant_claim = %config.tenant_claim,
+            iss = %config.issuer,
+            sub = %principal,
+            "authorizer decision"
+        );
+        return Err(AuthorizerError::Unauthorized);
+    };
+    // Names that are not ours are ignored: a token may carry other services' scopes.
+    let scopes = Scopes::from_names(
+        scope_names(claims.get("scope"))
+            .into_iter()
+            .chain(scope_names(claims.get("scp"))),
+    );
+    tracing::info!(
+        outcome = "allow",
+        credential = Kind::Jwt.as_str(),
+        iss = %config.issuer,
+        sub = %principal,
+        tenant = %tenant,
+        scopes = %scopes,
+        "authorizer decision"
+    );
+    Ok(Identity {
+        usage_key: jwt_usage_key(&config.issuer, &tenant, &principal),
+        tenant,
+        principal,
+        scopes,
+    })
+}
+
+/// The answer that lets the request through as `identity`.
+fn allow(identity: Identity, resource: String) -> ApiGatewayCustomAuthorizerResponse {
+    let mut statement = IamPolicyStatement::default();
+    statement.action = vec!["execute-api:Invoke".to_owned()];
+    statement.effect = IamPolicyEffect::Allow;
+    statement.resource = vec![resource];
+    let mut policy = ApiGatewayCustomAuthorizerPolicy::default();
+    policy.version = Some("2012-10-17".to_owned());
+    policy.statement = vec![statement];
+
+    // Context values must be strings, numbers or booleans: scopes are one space-separated string.
+    let mut context = Map::new();
+    context.insert(CONTEXT_TENANT.into(), identity.tenant.to_string().into());
+    context.insert(
+        CONTEXT_PRINCIPAL.into(),
+        identity.principal.to_string().into(),
+    );
+    context.insert(CONTEXT_SCOPES.into(), identity.scopes.to_string().into());
+
+    let mut response = ApiGatewayCustomAuthorizerResponse::default();
+    response.principal_id = Some(identity.principal.to_string());
+    response.policy_document = policy;
+    response.context = Value::Object(context);
+    response.usage_identifier_key = Some(identity.usage_key);
+    response
+}
