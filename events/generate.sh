@@ -58,3 +58,32 @@ gen get-contact GET '/profiles/{profile_id}/contacts/{contact_id}' "/profiles/$i
 gen update-contact PATCH '/profiles/{profile_id}/contacts/{contact_id}' "/profiles/$id/contacts/$cid" \
   '{"value":"+44 20 7946 0958"}' application/merge-patch+json
 gen delete-contact DELETE '/profiles/{profile_id}/contacts/{contact_id}' "/profiles/$id/contacts/$cid" '' ''
+
+# The authorizer's own event: API Gateway's REQUEST authorizer event for GET /profiles/{id},
+# presenting a well-formed API key that no table holds (paste a real one to get an Allow).
+sam local generate-event apigateway request-authorizer --stage prod --method GET \
+  --resource "profiles/$id" | python3 -c '
+import json, sys
+pid = sys.argv[1]
+e = json.load(sys.stdin)
+path = "/profiles/" + pid
+e["resource"] = "/profiles/{profile_id}"
+e["path"] = path
+e["pathParameters"] = {"profile_id": pid}
+e["queryStringParameters"] = {}
+e["multiValueQueryStringParameters"] = {}
+e["stageVariables"] = {}
+ctx = e["requestContext"]
+ctx.update(path="/prod" + path, resourcePath="/profiles/{profile_id}",
+           requestId="c6af9ac6-7b61-11e6-9a41-93e8deadbeef")
+ctx["identity"].update(sourceIp="203.0.113.7", userAgent="curl/8.5.0", apiKey=None, clientCert=None)
+headers = {"Accept": "*/*", "CloudFront-Viewer-Country": "US", "CloudFront-Forwarded-Proto": "https",
+           "CloudFront-Is-Tablet-Viewer": "false", "CloudFront-Is-Mobile-Viewer": "false",
+           "User-Agent": "curl/8.5.0", "Host": "abcdef123.execute-api.us-east-1.amazonaws.com",
+           "Authorization": "Bearer prof_" + "A" * 43}
+e["headers"] = headers
+e["multiValueHeaders"] = {k: [v] for k, v in headers.items()}
+e["methodArn"] = "arn:aws:execute-api:us-east-1:123456789012:abcdef123/prod/GET" + path
+json.dump(e, open("authorizer.json", "w"), indent=2)
+open("authorizer.json", "a").write("\n")
+' "$id"

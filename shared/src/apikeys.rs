@@ -285,16 +285,7 @@ pub async fn lookup(store: &Store, presented_key: &str) -> Result<Option<ApiKeyR
         return Ok(None);
     }
     let hash = hash_hex(presented_key);
-    let out = store
-        .client()
-        .get_item()
-        .table_name(store.table())
-        .set_key(Some(keys::api_key_by_hash(&hash)))
-        .consistent_read(true)
-        .send()
-        .await
-        .map_err(|e| ApiError::internal("get API key", DisplayErrorContext(&e)))?;
-    let Some(item) = out.item else {
+    let Some(item) = store.get_item(keys::api_key_by_hash(&hash)).await? else {
         return Ok(None);
     };
     // The engine found the item by this hash; check it anyway, in constant time, so the
@@ -316,16 +307,9 @@ async fn tenant_item(
     tenant: &TenantId,
     key_id: &str,
 ) -> Result<Option<Stored>, ApiError> {
-    let out = store
-        .client()
-        .get_item()
-        .table_name(store.table())
-        .set_key(Some(keys::api_key_in_tenant(tenant, key_id)))
-        .consistent_read(true)
-        .send()
-        .await
-        .map_err(|e| ApiError::internal("get API key", DisplayErrorContext(&e)))?;
-    out.item
+    store
+        .get_item(keys::api_key_in_tenant(tenant, key_id))
+        .await?
         .map(|item| {
             serde_dynamo::from_item(item).map_err(|e| ApiError::internal("read API key", e))
         })

@@ -746,8 +746,8 @@ impl Store {
         Ok(item)
     }
 
-    /// One item, read consistently.
-    async fn get_item(&self, key: Item) -> Result<Option<Item>, ApiError> {
+    /// One item by its key, read consistently.
+    pub(crate) async fn get_item(&self, key: Item) -> Result<Option<Item>, ApiError> {
         let out = self
             .client
             .get_item()
