@@ -200,7 +200,9 @@ async fn api_key(app: &App, key: &str) -> Result<Identity, AuthorizerError> {
     if !apikeys::is_well_formed(key) {
         return Err(deny(Kind::ApiKey, "malformed API key"));
     }
-    let Some(record) = apikeys::lookup(&app.store, key).await? else {
+    // Boxed: the SDK's GetItem future nested this deep overflows rustc's query depth when
+    // the function's whole future is laid out (debug builds of the authorizer binary).
+    let Some(record) = Box::pin(apikeys::lookup(&app.store, key)).await? else {
         return Err(deny(Kind::ApiKey, "unknown API key"));
     };
     if record.revoked {
