@@ -12,7 +12,7 @@ use local_api::template::Template;
 use local_api::{Options, Storage};
 use profiles_tests::{Runner, client_with_key, json, repo_path};
 use serde_json::Value;
-use shared::auth::{PrincipalId, Scope, Scopes, TenantId};
+use shared::auth::{Scope, Scopes, TenantId};
 
 fn yaml(v: Value) -> serde_yaml::Value {
     serde_yaml::to_value(v).unwrap()
@@ -844,16 +844,10 @@ async fn an_uncached_authorizer_runs_for_every_request_and_a_revoked_key_stops_a
     let api = start().await;
     let store = api.store();
     let tenant = TenantId::new("default").unwrap();
-    let (key, record) = shared::apikeys::create(
-        &store,
-        &tenant,
-        &PrincipalId::new("soon-revoked").unwrap(),
-        Scopes::all(),
-        None,
-    )
-    .await
-    .unwrap();
-    let client = client_with_key(key.expose());
+    let (key, record) = api
+        .create_key_record("default", "soon-revoked", Scopes::all())
+        .await;
+    let client = client_with_key(&key);
     let runs = || api.server.pools["AuthorizerFunction"].invocations();
     for _ in 0..3 {
         let r = client.get(api.url("/profiles")).send().await.unwrap();
@@ -924,16 +918,10 @@ async fn a_cached_authorizer_runs_once_per_credential_within_its_ttl() {
     // Another credential is another cache entry; revoked, it still works until the TTL.
     let store = api.store();
     let tenant = TenantId::new("default").unwrap();
-    let (key, record) = shared::apikeys::create(
-        &store,
-        &tenant,
-        &PrincipalId::new("cached").unwrap(),
-        Scopes::all(),
-        None,
-    )
-    .await
-    .unwrap();
-    let client = client_with_key(key.expose());
+    let (key, record) = api
+        .create_key_record("default", "cached", Scopes::all())
+        .await;
+    let client = client_with_key(&key);
     let r = client.get(api.url("/profiles")).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(runs(), 2);

@@ -651,7 +651,17 @@ impl Runner {
         principal: &str,
         scopes: shared::auth::Scopes,
     ) -> String {
-        let (key, _) = shared::apikeys::create(
+        self.create_key_record(tenant, principal, scopes).await.0
+    }
+
+    /// [`Runner::create_key`], with the key's record (its id, to revoke it).
+    pub async fn create_key_record(
+        &self,
+        tenant: &str,
+        principal: &str,
+        scopes: shared::auth::Scopes,
+    ) -> (String, shared::apikeys::ApiKeyRecord) {
+        let (key, record) = shared::apikeys::create(
             &self.store(),
             &shared::auth::TenantId::new(tenant).unwrap(),
             &shared::auth::PrincipalId::new(principal).unwrap(),
@@ -660,7 +670,7 @@ impl Runner {
         )
         .await
         .unwrap();
-        key.expose().to_owned()
+        (key.expose().to_owned(), record)
     }
 
     /// The runner on the repository's `template.yaml`, in memory.
