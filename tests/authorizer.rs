@@ -933,8 +933,13 @@ async fn the_policy_covers_the_whole_stage_whatever_the_route() {
 // ---------------------------------------------------------------------------------------
 // Configuration
 
+/// The configuration as the authorizer loads it at init: the loader, then the JWT key check.
 fn jwt_config(vars: &[(&str, &str)]) -> Result<Config, String> {
-    config_with(NOWHERE, "profiles", vars).map_err(|e| e.to_string())
+    let config = config_with(NOWHERE, "profiles", vars).map_err(|e| e.to_string())?;
+    if let Some(jwt) = &config.jwt {
+        jwt.check().map_err(|e| e.to_string())?;
+    }
+    Ok(config)
 }
 
 #[test]

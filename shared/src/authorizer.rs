@@ -286,7 +286,10 @@ fn jwt(config: Option<&JwtConfig>, token: &str) -> Result<Identity, AuthorizerEr
             secret_key = DecodingKey::from_secret(secret.expose().as_bytes());
             &secret_key
         }
-        (Algorithm::RS256, _, Some(public)) => public,
+        // Parsed at init (JwtConfig::check), so this only reads it back.
+        (Algorithm::RS256, _, Some(public)) => public
+            .decoding_key()
+            .map_err(|e| AuthorizerError::Internal(ApiError::internal("JWT key", e)))?,
         _ => return Err(deny(Kind::Jwt, "JWT algorithm not accepted")),
     };
     let mut validation = Validation::new(header.alg);

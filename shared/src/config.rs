@@ -151,10 +151,11 @@ pub struct JwtConfig {
     pub tenant_claim: String,
     /// `JWT_HS256_SECRET`: the HS256 shared secret, at least [`MIN_HS256_SECRET`] bytes.
     pub hs256_secret: Option<Secret>,
-    /// `JWT_RS256_PUBLIC_KEY`: the RS256 public key, parsed at init from PEM (`PUBLIC KEY` or
-    /// `RSA PUBLIC KEY`; a literal `\n` stands for a newline, as a CloudFormation parameter
-    /// is one line). Its `Debug` shows no key material.
-    pub rs256_public_key: Option<jsonwebtoken::DecodingKey>,
+    /// `JWT_RS256_PUBLIC_KEY`: the RS256 public key in PEM (`PUBLIC KEY` or `RSA PUBLIC KEY`;
+    /// a literal `\n` stands for a newline, as a CloudFormation parameter is one line).
+    /// Parsed by the authorizer at its init ([`JwtConfig::check`]), not here: every function
+    /// runs this loader, and only the authorizer should carry an RSA key parser.
+    pub rs256_public_key: Option<Rs256PublicKey>,
     /// `JWT_LEEWAY_SECONDS` (default 30): the clock skew allowed on `exp` and `nbf`.
     pub leeway_seconds: u64,
 }
@@ -180,7 +181,7 @@ impl JwtConfig {
             None => None,
         };
         let rs256_public_key = get("JWT_RS256_PUBLIC_KEY")
-            .map(|pem| rs256_public_key(&pem))
+            .map(|pem| Rs256PublicKey::from_text(&pem))
             .transpose()?;
         if hs256_secret.is_none() && rs256_public_key.is_none() {
             return Ok(None);
@@ -222,19 +223,67 @@ impl JwtConfig {
     }
 }
 
-/// Parses and checks an RS256 public key from PEM, so a bad key fails init, not every request.
-fn rs256_public_key(pem: &str) -> Result<jsonwebtoken::DecodingKey, ConfigError> {
+impl JwtConfig {
+    /// Parses and checks the RS256 key, if any. The authorizer calls this at init, so a bad
+    /// key fails init rather than every request.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        match &self.rs256_public_key {
+            Some(key) => key.decoding_key().map(|_| ()),
+            None => Ok(()),
+        }
+    }
+}
+
+/// An RS256 public key as configured (PEM), parsed on first use.
+#[derive(Clone)]
+pub struct Rs256PublicKey {
+    pem: String,
+    parsed: std::sync::OnceLock<jsonwebtoken::DecodingKey>,
+}
+
+impl std::fmt::Debug for Rs256PublicKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Rs256PublicKey(..)")
+    }
+}
+
+fn bad_rs256(why: &str) -> ConfigError {
+    ConfigError(format!("JWT_RS256_PUBLIC_KEY: {why}"))
+}
+
+impl Rs256PublicKey {
+    /// The key as the environment gives it: `\n` becomes a newline; a private key is refused
+    /// at once (it would be a leak, and verifies nothing).
+    fn from_text(text: &str) -> Result<Self, ConfigError> {
+        let pem = text.replace("\\n", "\n").trim().to_owned();
+        if pem.contains("PRIVATE KEY") {
+            return Err(bad_rs256(
+                "this is a private key; give the public key (openssl rsa -pubout)",
+            ));
+        }
+        Ok(Self {
+            pem,
+            parsed: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// The verification key: parsed and checked (an RSA public key of at least
+    /// [`MIN_RSA_BITS`] bits) on the first call, then kept.
+    pub fn decoding_key(&self) -> Result<&jsonwebtoken::DecodingKey, ConfigError> {
+        if let Some(key) = self.parsed.get() {
+            return Ok(key);
+        }
+        let key = parse_rs256(&self.pem)?;
+        // Another thread may have set it meanwhile: either value is the same key.
+        Ok(self.parsed.get_or_init(|| key))
+    }
+}
+
+/// Parses and checks an RS256 public key from PEM.
+fn parse_rs256(pem: &str) -> Result<jsonwebtoken::DecodingKey, ConfigError> {
     use rsa::pkcs1::DecodeRsaPublicKey;
     use rsa::traits::PublicKeyParts;
-    let bad = |why: &str| ConfigError(format!("JWT_RS256_PUBLIC_KEY: {why}"));
-    let pem = pem.replace("\\n", "\n");
-    let pem = pem.trim();
-    // A private key here would be a leak (and verifies nothing): say so rather than parse it.
-    if pem.contains("PRIVATE KEY") {
-        return Err(bad(
-            "this is a private key; give the public key (openssl rsa -pubout)",
-        ));
-    }
+    let bad = bad_rs256;
     let key = jsonwebtoken::DecodingKey::from_rsa_pem(pem.as_bytes()).map_err(|e| {
         bad(&format!(
             "not an RSA public key in PEM (-----BEGIN PUBLIC KEY-----): {e}"

@@ -39,6 +39,9 @@ pub async fn serve_authorizer() -> Result<(), lambda_http::Error> {
 
     lambda_http::tracing::init_default_subscriber();
     let app: &'static App = Box::leak(Box::new(App::from_env()?));
+    if let Some(jwt) = &app.config.jwt {
+        jwt.check()?;
+    }
     match &app.config.jwt {
         Some(jwt) => tracing::info!(
             issuer = %jwt.issuer,
