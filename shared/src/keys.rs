@@ -19,7 +19,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::auth::{PrincipalId, TenantId};
+use crate::auth::TenantId;
 use crate::model::{Profile, ProfileId};
 use crate::validate::{Name, Slug};
 
@@ -238,9 +238,9 @@ pub fn created_start_key(
 /// The item that names a principal's primary profile (`/profiles/me`), in its attribute
 /// [`GUARD_OWNER`]. It lives outside every profile's partition, so moving the mark is one
 /// transaction over the pointer and the two profiles.
-pub fn primary_pointer(tenant: &TenantId, principal: &PrincipalId) -> Item {
+pub fn primary_pointer(tenant: &TenantId, owner: &str) -> Item {
     HashMap::from([
-        (PK.to_owned(), owner_partition(tenant, principal.as_str())),
+        (PK.to_owned(), owner_partition(tenant, owner)),
         (SK.to_owned(), s(PRIMARY_SK.to_owned())),
     ])
 }

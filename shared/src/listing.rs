@@ -142,8 +142,9 @@ pub struct ListQuery {
     pub order: SortOrder,
     /// At most one per field, in field order.
     pub filters: Vec<Filter>,
-    /// `/profiles/all`: the owner filter is the route's, not the caller's (a Link leaves it
-    /// out; a cursor is bound to it).
+    /// `/profiles/all`: the owner filter is the route's, not the caller's, so a Link leaves
+    /// it out. (A cursor binds the filter itself: `/profiles/all` and
+    /// `/profiles?filter[owner_id]=<caller>` are the same list and share cursors.)
     pub own: bool,
 }
 
@@ -274,7 +275,7 @@ impl ListQuery {
 
     /// What a cursor is bound to besides its tenant: the sort, the order and the filters.
     fn binding(&self) -> String {
-        let mut b = format!("{}|{:?}|own={}", self.sort.as_str(), self.order, self.own);
+        let mut b = format!("{}|{:?}", self.sort.as_str(), self.order);
         for f in &self.filters {
             let (field, value) = f.canonical();
             b.push_str(&format!("|{field}={value}"));

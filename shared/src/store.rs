@@ -297,9 +297,7 @@ impl Store {
         new: &Profile,
         previous: Option<ProfileId>,
     ) -> Result<TransactWriteItem, ApiError> {
-        let owner = crate::auth::PrincipalId::new(&new.owner_id)
-            .map_err(|e| ApiError::internal("profile owner", e))?;
-        let mut item = keys::primary_pointer(tenant, &owner);
+        let mut item = keys::primary_pointer(tenant, &new.owner_id);
         item.insert(
             keys::GUARD_OWNER.to_owned(),
             AttributeValue::S(new.id.to_string()),
@@ -343,7 +341,7 @@ impl Store {
         principal: &crate::auth::PrincipalId,
     ) -> Result<Option<ProfileId>, ApiError> {
         Ok(self
-            .get_item(keys::primary_pointer(tenant, principal))
+            .get_item(keys::primary_pointer(tenant, principal.as_str()))
             .await?
             .as_ref()
             .and_then(guard_owner)
@@ -596,9 +594,7 @@ impl Store {
         }
         if profile.is_primary {
             // The owner has no primary until they mark another (or create their next one).
-            let owner = crate::auth::PrincipalId::new(&profile.owner_id)
-                .map_err(|e| ApiError::internal("profile owner", e))?;
-            deletes.push(self.delete(keys::primary_pointer(tenant, &owner))?);
+            deletes.push(self.delete(keys::primary_pointer(tenant, &profile.owner_id))?);
         }
         match self.transact(deletes).await {
             Ok(()) => Ok(true),
