@@ -13,10 +13,10 @@ use profiles_tests::{ENGINE_ENV, Engine, json, repo_path};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use shared::apikeys;
+use shared::app::App;
 use shared::auth::{PrincipalId, Scope, Scopes, TenantId};
 use shared::authorizer::{AuthorizerError, authorize};
 use shared::config::{Config, Secret};
-use shared::handlers::App;
 
 // ---------------------------------------------------------------------------------------
 // Events, apps and credentials

@@ -558,7 +558,7 @@ async fn a_server_failure_is_500_that_reveals_nothing() {
     // An app configured with a table that does not exist: every store call fails.
     let config = profiles_tests::config_for(&api.engine.endpoint, "no-such-table");
     let broken = Api {
-        app: shared::handlers::App::new(config),
+        app: shared::app::App::new(config),
         ..api
     };
     let r = broken.create(json!({"name": "x"})).await;

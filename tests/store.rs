@@ -4,7 +4,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use profiles_tests::{Api, Engine, id_of, json};
 use shared::config::Config;
-use shared::keys::Item;
+use shared::store::schema::Item;
 
 #[tokio::test]
 async fn a_profile_with_every_field_round_trips_through_the_table() {

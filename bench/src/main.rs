@@ -25,7 +25,8 @@ use local_api::runtime::{Environment, Outcome, Pool};
 use local_api::template::{Function, Template};
 use local_api::{Options, Server, Storage};
 use serde_json::{Value, json};
-use shared::handlers::{self as h, App};
+use shared::app::App;
+use shared::handlers as h;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -642,7 +643,7 @@ async fn run(
         for _ in 0..n {
             let req = call.request()?;
             let t = Instant::now();
-            let r = h::get_profile(app, req).await;
+            let r = shared::lambda::respond(&req, h::get_profile(app, &req)).await;
             handler.push(ms(t.elapsed()));
             if r.status() != 200 {
                 return Err("get-profile failed in-process".into());
@@ -652,7 +653,10 @@ async fn run(
                 .query()
                 .table_name(&config.table_name)
                 .key_condition_expression("PK = :pk")
-                .expression_attribute_values(":pk", shared::keys::profile_partition(&tenant, &id))
+                .expression_attribute_values(
+                    ":pk",
+                    shared::store::schema::profile_partition(&tenant, &id),
+                )
                 .consistent_read(true)
                 .send()
                 .await?;
@@ -666,7 +670,7 @@ async fn run(
         for _ in 0..n {
             let req = call.request()?;
             let t = Instant::now();
-            let r = h::list_profiles(app, req).await;
+            let r = shared::lambda::respond(&req, h::list_profiles(app, &req)).await;
             handler.push(ms(t.elapsed()));
             if r.status() != 200 {
                 return Err("list-profiles failed in-process".into());
@@ -675,9 +679,9 @@ async fn run(
             client_db
                 .query()
                 .table_name(&config.table_name)
-                .index_name(shared::keys::GSI1)
+                .index_name(shared::store::schema::GSI1)
                 .key_condition_expression("GSI1PK = :pk")
-                .expression_attribute_values(":pk", shared::keys::list_partition(&tenant))
+                .expression_attribute_values(":pk", shared::store::schema::list_partition(&tenant))
                 .scan_index_forward(false)
                 .limit(21)
                 .send()
@@ -752,7 +756,7 @@ async fn run(
                 call.query = query.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
                 let req = call.request()?;
                 let t = Instant::now();
-                let r = h::list_profiles(&scale_app, req).await;
+                let r = shared::lambda::respond(&req, h::list_profiles(&scale_app, &req)).await;
                 samples.push(ms(t.elapsed()));
                 if r.status() != 200 {
                     return Err(format!("list at {target}: {}", json_of(&r)).into());
@@ -791,7 +795,7 @@ async fn seed(
         }
         let profile: shared::model::Profile = serde_json::from_value(body)?;
         let mut item: HashMap<String, AttributeValue> = serde_dynamo::to_item(&profile)?;
-        item.extend(shared::keys::profile_item_keys(tenant, &profile));
+        item.extend(shared::store::schema::profile_item_keys(tenant, &profile));
         requests.push(
             WriteRequest::builder()
                 .put_request(PutRequest::builder().set_item(Some(item)).build()?)

@@ -8,6 +8,7 @@ use lambda_http::{Request, RequestExt};
 use serde_json::Value;
 
 use crate::error::ApiError;
+use crate::model::Timestamp;
 
 /// A tenant id: 1 to 128 characters of `[A-Za-z0-9_.-]`, so it can stand inside a key.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -169,6 +170,25 @@ impl fmt::Debug for Scopes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Scopes({self})")
     }
+}
+
+/// An API key's record: everything about a key but the key (`crate::apikeys` makes keys,
+/// the store keeps their records).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiKeyRecord {
+    /// A short random id (16 hex digits), shown in lists and used to revoke; not secret.
+    pub key_id: String,
+    pub tenant: TenantId,
+    pub principal: PrincipalId,
+    pub scopes: Scopes,
+    /// An optional label (who or what the key is for).
+    pub name: Option<String>,
+    pub created_at: Timestamp,
+    pub revoked: bool,
+    pub revoked_at: Option<Timestamp>,
+    /// The key's identifier in API Gateway's usage plan (`usageIdentifierKey`): requests are
+    /// throttled per usage key. Not secret: callers cannot present it, the authorizer names it.
+    pub usage_key: String,
 }
 
 /// The names of the authorizer context's members (API Gateway passes them to the function

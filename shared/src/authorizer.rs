@@ -25,12 +25,12 @@ use sha2::{Digest, Sha256};
 use tracing::Instrument;
 
 use crate::apikeys;
+use crate::app::App;
 use crate::auth::{
     CONTEXT_PRINCIPAL, CONTEXT_SCOPES, CONTEXT_TENANT, PrincipalId, Scopes, TenantId,
 };
 use crate::config::JwtConfig;
 use crate::error::ApiError;
-use crate::handlers::App;
 
 /// Why the authorizer did not allow a request.
 #[derive(Debug)]

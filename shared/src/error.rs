@@ -1,5 +1,7 @@
 //! The one error type of the API. Every failure a handler can meet is an `ApiError`;
-//! `http::problem` is the one place that turns it into an HTTP answer.
+//! `http::problem` is the one place that turns it into an HTTP answer, and `http` also holds
+//! the one conversion of the store's errors into it (`impl From<StoreError> for ApiError`:
+//! here it would make `error → store → model → error` a cycle).
 
 use std::fmt;
 
@@ -60,6 +62,9 @@ pub enum ApiError {
     PayloadTooLarge(String),
     /// 415: a body that is not JSON.
     UnsupportedMediaType(String),
+    /// 503: a dependency is down, slow or throttling; the caller may retry after
+    /// `retry_after` seconds. The log line gets `cause`.
+    Unavailable { retry_after: u32, cause: String },
     /// 500: the caller is told nothing; the log line gets this text.
     Internal(String),
 }
@@ -97,6 +102,7 @@ impl ApiError {
             Self::PreconditionFailed => 412,
             Self::PayloadTooLarge(_) => 413,
             Self::UnsupportedMediaType(_) => 415,
+            Self::Unavailable { .. } => 503,
             Self::Internal(_) => 500,
         }
     }
@@ -122,6 +128,10 @@ impl fmt::Display for ApiError {
             Self::PayloadTooLarge(detail) | Self::UnsupportedMediaType(detail) => {
                 f.write_str(detail)
             }
+            Self::Unavailable { retry_after, .. } => write!(
+                f,
+                "the service is briefly unavailable; retry in {retry_after} s"
+            ),
             Self::Internal(cause) => f.write_str(cause),
         }
     }

@@ -1,5 +1,6 @@
 //! HTTP plumbing: reading requests (body, headers, parameters) at the edge and writing
-//! responses. [`problem`] is the one function that maps an [`ApiError`] to HTTP.
+//! responses. [`problem`] is the one function that maps an [`ApiError`] to HTTP, and the
+//! `From<StoreError>` impl here the one place a storage failure becomes an `ApiError`.
 
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::request::RequestContext;
@@ -7,6 +8,8 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::{Map, Value, json};
 
 use crate::error::ApiError;
+use crate::model::MAX_CONTACTS;
+use crate::store::{MAX_ITEM_BYTES, StoreError, Unique};
 
 /// The largest request body accepted: DynamoDB's item limit. A larger body could never be
 /// stored, so it is refused before it is parsed.
@@ -244,6 +247,7 @@ pub fn problem(err: &ApiError, trace_id: &str) -> Response<Body> {
         ApiError::PreconditionFailed => ("precondition_failed", "Precondition failed."),
         ApiError::PayloadTooLarge(_) => ("payload_too_large", "Payload too large."),
         ApiError::UnsupportedMediaType(_) => ("unsupported_media_type", "Unsupported media type."),
+        ApiError::Unavailable { .. } => ("service_unavailable", "Service unavailable."),
         ApiError::Internal(_) => ("internal_error", "Internal server error."),
     };
     let mut body = json!({
@@ -279,7 +283,11 @@ pub fn problem(err: &ApiError, trace_id: &str) -> Response<Body> {
     if !errors.is_null() {
         body["errors"] = errors;
     }
-    Reply::json(status, body).into_response(PROBLEM_JSON, trace_id)
+    let mut reply = Reply::json(status, body);
+    if let ApiError::Unavailable { retry_after, .. } = err {
+        reply = reply.header(header::RETRY_AFTER, retry_after.to_string());
+    }
+    reply.into_response(PROBLEM_JSON, trace_id)
 }
 
 /// Ends a request: maps the outcome to a response and writes its one log line.
@@ -302,12 +310,62 @@ pub fn finish(req: &Request, trace_id: &str, outcome: Result<Reply, ApiError>) -
         Err(err) => {
             let response = problem(&err, trace_id);
             let status = response.status().as_u16();
-            if let ApiError::Internal(cause) = &err {
+            if let ApiError::Internal(cause) | ApiError::Unavailable { cause, .. } = &err {
                 tracing::error!(trace_id, method, path, status, cause = %cause, "request failed");
             } else {
                 tracing::info!(trace_id, method, path, status, detail = %err, "request refused");
             }
             response
+        }
+    }
+}
+
+/// The one place a storage failure becomes an answer: the contract's 409s, 412, 413, 503.
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::VersionChanged => Self::PreconditionFailed,
+            StoreError::Taken {
+                what: Unique::Slug, ..
+            } => Self::Conflict {
+                code: "slug_taken",
+                detail: "slug is already used by another profile".into(),
+                field: Some("slug".into()),
+            },
+            StoreError::Taken {
+                what: Unique::ExternalId,
+                holder,
+            } => Self::Conflict {
+                code: "external_id_taken",
+                detail: match holder {
+                    Some(id) => format!("external_id is already used by profile {id}"),
+                    None => "external_id is already used by another profile".into(),
+                },
+                field: Some("external_id".into()),
+            },
+            StoreError::NoFreeSlug => Self::Conflict {
+                code: "slug_taken",
+                detail: "no free slug could be made from the name; give a slug".into(),
+                field: Some("slug".into()),
+            },
+            StoreError::ContactExists { holder } => Self::Conflict {
+                code: "contact_exists",
+                detail: format!("the profile already has this value as contact {holder}"),
+                field: Some("value".into()),
+            },
+            StoreError::TooManyContacts => Self::Conflict {
+                code: "too_many_contacts",
+                detail: format!("a profile has at most {MAX_CONTACTS} contacts; delete one first"),
+                field: None,
+            },
+            StoreError::ProfileMissing => Self::NotFound("profile"),
+            StoreError::TooLarge => Self::PayloadTooLarge(format!(
+                "the profile would exceed the {MAX_ITEM_BYTES}-byte limit of a stored profile; shorten some fields"
+            )),
+            StoreError::Unavailable { retry_after, cause } => {
+                Self::Unavailable { retry_after, cause }
+            }
+            err @ StoreError::Backend { .. } => Self::Internal(err.to_string()),
         }
     }
 }

@@ -1,16 +1,31 @@
 //! Function wiring: what every `functions/*/src/main.rs` calls. Builds the [`App`] once at
-//! init, then serves invocations with one handler.
+//! init, then serves invocations with one handler, each through [`respond`].
 
 use std::future::Future;
 
 use lambda_http::{Body, Request, Response};
 
-use crate::handlers::App;
+use crate::app::App;
+use crate::error::ApiError;
+use crate::http::{self, Reply};
 
 /// The error a function's `main` returns when init fails.
 pub use lambda_http::Error;
 
-/// Runs `handler` as this process's Lambda function, until the runtime stops it.
+/// Answers `req` with the outcome of `handler` (a handler called on it), the one wrapper
+/// every handler runs in: the request's trace id, the handler's outcome, and
+/// [`http::finish`] (the answer, problem+json for an error, and the request's one log line).
+pub async fn respond(
+    req: &Request,
+    handler: impl Future<Output = Result<Reply, ApiError>>,
+) -> Response<Body> {
+    let trace = http::trace_id(req);
+    let outcome = handler.await;
+    http::finish(req, &trace, outcome)
+}
+
+/// Runs `handler` as this process's Lambda function, until the runtime stops it. A
+/// function's `main` passes `|app, req| async move { respond(&req, its_handler(app, &req)).await }`.
 pub async fn serve<F, Fut>(handler: F) -> Result<(), lambda_http::Error>
 where
     F: Fn(&'static App, Request) -> Fut + Send + Sync + Copy + 'static,

@@ -10,11 +10,100 @@ use serde::{Deserialize, Serialize};
 use crate::auth::{PrincipalId, TenantId};
 use crate::config::Secret;
 use crate::error::{ApiError, FieldErrors};
-use crate::keys::Sort;
-use crate::model::ProfileId;
+use crate::model::{Profile, ProfileId};
 use crate::validate::{Email, Field, Name, Slug};
 
-pub use crate::store::SortOrder;
+/// Sort direction of a list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SortOrder {
+    Asc,
+    Desc,
+}
+
+/// A sort order of `GET /profiles` (`sort_by`). Each has its own index
+/// (`store::schema::sort_index`), whose sort key is [`Sort::value`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sort {
+    CreatedAt,
+    UpdatedAt,
+    Name,
+    FirstName,
+    MiddleName,
+    LastName,
+    Enabled,
+    Id,
+}
+
+impl Sort {
+    pub const ALL: [Sort; 8] = [
+        Sort::CreatedAt,
+        Sort::UpdatedAt,
+        Sort::Name,
+        Sort::FirstName,
+        Sort::MiddleName,
+        Sort::LastName,
+        Sort::Enabled,
+        Sort::Id,
+    ];
+
+    /// Its name in `sort_by`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sort::CreatedAt => "created_at",
+            Sort::UpdatedAt => "updated_at",
+            Sort::Name => "name",
+            Sort::FirstName => "first_name",
+            Sort::MiddleName => "middle_name",
+            Sort::LastName => "last_name",
+            Sort::Enabled => "enabled",
+            Sort::Id => "id",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == raw)
+    }
+
+    /// A profile's sort key in this order: its index's sort key, compared as bytes. Text
+    /// sorts case-insensitively with absent values last (ascending); every key ends with the
+    /// id, so equal values have one fixed order.
+    pub fn value(self, profile: &Profile) -> String {
+        let id = profile.id;
+        let f = &profile.fields;
+        let text = |v: Option<&str>| match v {
+            Some(v) => format!("1{}{TIE}{id}", fold(v)),
+            None => format!("2{TIE}{id}"),
+        };
+        match self {
+            Sort::CreatedAt => format!("{}#{id}", profile.created_at),
+            Sort::UpdatedAt => format!("{}#{id}", profile.updated_at),
+            Sort::Name => text(profile.display_name().as_deref()),
+            Sort::FirstName => text(f.first_name.as_ref().map(|v| v.as_str())),
+            Sort::MiddleName => text(f.middle_name.as_ref().map(|v| v.as_str())),
+            Sort::LastName => text(f.last_name.as_ref().map(|v| v.as_str())),
+            Sort::Enabled => {
+                let on = if f.enabled.unwrap_or(true) { '1' } else { '0' };
+                format!("{on}{TIE}{id}")
+            }
+            Sort::Id => id.to_string(),
+        }
+    }
+}
+
+/// Separates a sort value from the id after it: below every character a value can hold, so
+/// a value sorts before any longer value it is a prefix of.
+const TIE: char = '\u{1}';
+
+/// Case-folded, control characters blanked, at most 200 characters: the sortable form.
+fn fold(v: &str) -> String {
+    v.chars()
+        .flat_map(char::to_lowercase)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(200)
+        .collect()
+}
 
 pub const DEFAULT_LIMIT: usize = 20;
 pub const MAX_LIMIT: usize = 100;
@@ -93,7 +182,7 @@ impl Filter {
     }
 
     /// Whether `profile` passes this filter (exact match; `tag` and `list` as one element).
-    pub fn matches(&self, profile: &crate::model::Profile) -> bool {
+    pub fn matches(&self, profile: &Profile) -> bool {
         let f = &profile.fields;
         let is = |field: Option<&str>, v: &str| field == Some(v);
         let has = |list: Option<&crate::validate::Tags>, v: &str| {

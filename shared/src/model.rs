@@ -2,8 +2,6 @@
 //! change (create, PUT and PATCH all go through [`ProfilePatch`]), and how a profile is
 //! rendered with its derived fields (`name`, `headline`, `country`).
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -309,14 +307,9 @@ pub struct Profile {
     pub updated_at: Timestamp,
     pub version: u64,
     /// Whether this is its owner's primary profile (`/profiles/me`). The pointer item
-    /// (`keys::primary_pointer`) and this flag change in one transaction.
+    /// (`store::schema::primary_pointer`) and this flag change in one transaction.
     #[serde(default)]
     pub is_primary: bool,
-    /// Its contacts by [`ContactValue::fingerprint`]: the record that keeps contact values
-    /// unique and their number within [`MAX_CONTACTS`], in the same item every contact write
-    /// updates (and so versions). Stored, never shown.
-    #[serde(default)]
-    pub contact_index: BTreeMap<String, Uuid>,
 }
 
 impl Profile {
@@ -586,12 +579,4 @@ impl Contact {
     pub fn to_json(&self) -> Result<Value, ApiError> {
         to_json(self)
     }
-}
-
-/// The contact index of a new profile holding `contacts`.
-pub fn contact_index(contacts: &[Contact]) -> BTreeMap<String, Uuid> {
-    contacts
-        .iter()
-        .map(|c| (c.value.fingerprint(), c.id))
-        .collect()
 }

@@ -12,8 +12,8 @@ use std::path::PathBuf;
 use aws_sdk_dynamodb::Client;
 use lambda_http::{Body, Request, Response};
 use serde_json::Value;
+use shared::app::App;
 use shared::config::Config;
-use shared::handlers::App;
 
 pub use serde_json::json;
 
@@ -69,7 +69,7 @@ impl Engine {
     }
 
     /// Every item in the table (a Scan: fine for a test, never done by the API).
-    pub async fn all_items(&self) -> Vec<shared::keys::Item> {
+    pub async fn all_items(&self) -> Vec<shared::store::schema::Item> {
         let out = self
             .client
             .scan()

@@ -1,6 +1,11 @@
 //! delete-contact: `DELETE /profiles/{profile_id}/contacts/{contact_id}`. Wiring only; the handler is `shared::handlers::delete_contact`.
 
+use shared::lambda::{respond, serve};
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), shared::lambda::Error> {
-    shared::lambda::serve(shared::handlers::delete_contact).await
+    serve(
+        |app, req| async move { respond(&req, shared::handlers::delete_contact(app, &req)).await },
+    )
+    .await
 }

@@ -1,6 +1,11 @@
 //! delete-profile: `DELETE /profiles/{profile_id}`. Wiring only; the handler is `shared::handlers::delete_profile`.
 
+use shared::lambda::{respond, serve};
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), shared::lambda::Error> {
-    shared::lambda::serve(shared::handlers::delete_profile).await
+    serve(
+        |app, req| async move { respond(&req, shared::handlers::delete_profile(app, &req)).await },
+    )
+    .await
 }

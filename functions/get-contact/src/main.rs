@@ -1,6 +1,9 @@
 //! get-contact: `GET /profiles/{profile_id}/contacts/{contact_id}`. Wiring only; the handler is `shared::handlers::get_contact`.
 
+use shared::lambda::{respond, serve};
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), shared::lambda::Error> {
-    shared::lambda::serve(shared::handlers::get_contact).await
+    serve(|app, req| async move { respond(&req, shared::handlers::get_contact(app, &req)).await })
+        .await
 }

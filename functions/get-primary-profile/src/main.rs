@@ -1,6 +1,11 @@
 //! get-primary-profile: `GET /profiles/me`. Wiring only; the handler is `shared::handlers::get_primary_profile`.
 
+use shared::lambda::{respond, serve};
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), shared::lambda::Error> {
-    shared::lambda::serve(shared::handlers::get_primary_profile).await
+    serve(|app, req| async move {
+        respond(&req, shared::handlers::get_primary_profile(app, &req)).await
+    })
+    .await
 }

@@ -1,6 +1,9 @@
 //! get-profile: `GET /profiles/{profile_id}`. Wiring only; the handler is `shared::handlers::get_profile`.
 
+use shared::lambda::{respond, serve};
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), shared::lambda::Error> {
-    shared::lambda::serve(shared::handlers::get_profile).await
+    serve(|app, req| async move { respond(&req, shared::handlers::get_profile(app, &req)).await })
+        .await
 }

@@ -1,4 +1,5 @@
-//! The table's key scheme: every `PK`/`SK`/GSI key format lives here and nowhere else.
+//! The table's schema: every key format (`PK`/`SK`, the indexes' keys) and every attribute
+//! name an expression spells lives here and nowhere else.
 //!
 //! | item | PK | SK | GSI1PK / GSI1SK |
 //! |---|---|---|---|
@@ -12,7 +13,7 @@
 //! delete finds everything to remove. The list indexes are sparse (only profiles carry their
 //! keys) and partitioned by tenant: listing is a Query, never a Scan. Every sort order has
 //! its own index on the same partition key (`GSI1PK`) with its own sort key attribute
-//! ([`Sort`]), always ending in the id so ties have one order; `ByEmail` finds a tenant's
+//! ([`sort_index`], [`sort_attribute`]), always ending in the id so ties have one order; `ByEmail` finds a tenant's
 //! profiles with one email address, `ByOwner` one principal's (`/profiles/all`).
 
 use std::collections::HashMap;
@@ -20,6 +21,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::auth::TenantId;
+use crate::listing::Sort;
 use crate::model::{Profile, ProfileId};
 use crate::validate::{Name, Slug};
 
@@ -32,6 +34,23 @@ pub const GSI1PK: &str = "GSI1PK";
 pub const GSI1SK: &str = "GSI1SK";
 /// The attribute of a guard that names the profile holding the unique value.
 pub const GUARD_OWNER: &str = "profile_id";
+/// A profile's and a contact's version (the `ETag`), which conditional writes hold to.
+pub const VERSION: &str = "version";
+/// A profile's primary mark.
+pub const IS_PRIMARY: &str = "is_primary";
+/// A profile's contact index: contact fingerprint → contact id.
+pub const CONTACT_INDEX: &str = "contact_index";
+
+/// An API key item's revocation flag and time.
+pub const REVOKED: &str = "revoked";
+pub const REVOKED_AT: &str = "revoked_at";
+
+/// The condition of a write that creates its item.
+pub const IS_NEW: &str = "attribute_not_exists(PK)";
+/// The condition of a write to an item that must exist.
+pub const EXISTS: &str = "attribute_exists(PK)";
+/// The condition of a write that holds to the version in `:expected`.
+pub const VERSION_IS_EXPECTED: &str = "version = :expected";
 
 const PROFILE_SK: &str = "PROFILE";
 const CONTACT_SK_PREFIX: &str = "CONTACT#";
@@ -59,18 +78,13 @@ pub fn list_partition(tenant: &TenantId) -> AttributeValue {
     s(format!("T#{tenant}#PROFILES"))
 }
 
-/// The list index's sort key of a profile: creation time, tie-broken by id.
-pub fn list_sort_key(profile: &Profile) -> String {
-    format!("{}#{}", profile.created_at, profile.id)
-}
-
 /// Every key attribute a profile item carries: its primary key and its index keys (one per
 /// sort order, and its email's).
 pub fn profile_item_keys(tenant: &TenantId, profile: &Profile) -> Item {
     let mut keys = profile_key(tenant, &profile.id);
     keys.insert(GSI1PK.to_owned(), list_partition(tenant));
     for sort in Sort::ALL {
-        keys.insert(sort.attribute().to_owned(), s(sort.value(profile)));
+        keys.insert(sort_attribute(sort).to_owned(), s(sort.value(profile)));
     }
     if let Some(email) = &profile.fields.email {
         keys.insert(EMAIL_PK.to_owned(), email_partition(tenant, email.as_str()));
@@ -82,114 +96,32 @@ pub fn profile_item_keys(tenant: &TenantId, profile: &Profile) -> Item {
     keys
 }
 
-/// A sort order of `GET /profiles`, and the index that serves it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Sort {
-    CreatedAt,
-    UpdatedAt,
-    Name,
-    FirstName,
-    MiddleName,
-    LastName,
-    Enabled,
-    Id,
-}
-
-impl Sort {
-    pub const ALL: [Sort; 8] = [
-        Sort::CreatedAt,
-        Sort::UpdatedAt,
-        Sort::Name,
-        Sort::FirstName,
-        Sort::MiddleName,
-        Sort::LastName,
-        Sort::Enabled,
-        Sort::Id,
-    ];
-
-    /// Its name in `sort_by`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Sort::CreatedAt => "created_at",
-            Sort::UpdatedAt => "updated_at",
-            Sort::Name => "name",
-            Sort::FirstName => "first_name",
-            Sort::MiddleName => "middle_name",
-            Sort::LastName => "last_name",
-            Sort::Enabled => "enabled",
-            Sort::Id => "id",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.as_str() == raw)
-    }
-
-    /// The index that gives this order.
-    pub fn index(self) -> &'static str {
-        match self {
-            Sort::CreatedAt => GSI1,
-            Sort::UpdatedAt => "ByUpdatedAt",
-            Sort::Name => "ByName",
-            Sort::FirstName => "ByFirstName",
-            Sort::MiddleName => "ByMiddleName",
-            Sort::LastName => "ByLastName",
-            Sort::Enabled => "ByEnabled",
-            Sort::Id => "ById",
-        }
-    }
-
-    /// The index's sort key attribute.
-    pub fn attribute(self) -> &'static str {
-        match self {
-            Sort::CreatedAt => GSI1SK,
-            Sort::UpdatedAt => "S_updated_at",
-            Sort::Name => "S_name",
-            Sort::FirstName => "S_first_name",
-            Sort::MiddleName => "S_middle_name",
-            Sort::LastName => "S_last_name",
-            Sort::Enabled => "S_enabled",
-            Sort::Id => "S_id",
-        }
-    }
-
-    /// A profile's sort key in this order. Text sorts case-insensitively with absent values
-    /// last (ascending); every key ends with the id, so equal values have one fixed order.
-    pub fn value(self, profile: &Profile) -> String {
-        let id = profile.id;
-        let f = &profile.fields;
-        let text = |v: Option<&str>| match v {
-            Some(v) => format!("1{}{TIE}{id}", fold(v)),
-            None => format!("2{TIE}{id}"),
-        };
-        match self {
-            Sort::CreatedAt => list_sort_key(profile),
-            Sort::UpdatedAt => format!("{}#{id}", profile.updated_at),
-            Sort::Name => text(profile.display_name().as_deref()),
-            Sort::FirstName => text(f.first_name.as_ref().map(|v| v.as_str())),
-            Sort::MiddleName => text(f.middle_name.as_ref().map(|v| v.as_str())),
-            Sort::LastName => text(f.last_name.as_ref().map(|v| v.as_str())),
-            Sort::Enabled => {
-                let on = if f.enabled.unwrap_or(true) { '1' } else { '0' };
-                format!("{on}{TIE}{id}")
-            }
-            Sort::Id => id.to_string(),
-        }
+/// The index that gives `sort`'s order.
+pub fn sort_index(sort: Sort) -> &'static str {
+    match sort {
+        Sort::CreatedAt => GSI1,
+        Sort::UpdatedAt => "ByUpdatedAt",
+        Sort::Name => "ByName",
+        Sort::FirstName => "ByFirstName",
+        Sort::MiddleName => "ByMiddleName",
+        Sort::LastName => "ByLastName",
+        Sort::Enabled => "ByEnabled",
+        Sort::Id => "ById",
     }
 }
 
-/// Separates a sort value from the id after it: below every character a value can hold, so
-/// a value sorts before any longer value it is a prefix of.
-const TIE: char = '\u{1}';
-
-/// Case-folded, control characters blanked, at most 200 characters: the sortable form.
-fn fold(v: &str) -> String {
-    v.chars()
-        .flat_map(char::to_lowercase)
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(200)
-        .collect()
+/// The sort key attribute of [`sort_index`]`(sort)`.
+pub fn sort_attribute(sort: Sort) -> &'static str {
+    match sort {
+        Sort::CreatedAt => GSI1SK,
+        Sort::UpdatedAt => "S_updated_at",
+        Sort::Name => "S_name",
+        Sort::FirstName => "S_first_name",
+        Sort::MiddleName => "S_middle_name",
+        Sort::LastName => "S_last_name",
+        Sort::Enabled => "S_enabled",
+        Sort::Id => "S_id",
+    }
 }
 
 /// The index of profiles by email address.
@@ -206,7 +138,7 @@ pub fn email_partition(tenant: &TenantId, email: &str) -> AttributeValue {
 pub fn list_start_key(tenant: &TenantId, sort: Sort, id: &ProfileId, sort_value: &str) -> Item {
     let mut keys = profile_key(tenant, id);
     keys.insert(GSI1PK.to_owned(), list_partition(tenant));
-    keys.insert(sort.attribute().to_owned(), s(sort_value.to_owned()));
+    keys.insert(sort_attribute(sort).to_owned(), s(sort_value.to_owned()));
     keys
 }
 
@@ -270,6 +202,14 @@ pub fn classify(item: &Item) -> PartitionItem {
     }
 }
 
+/// The primary key (`PK`, `SK`) of an item.
+pub fn key_of(item: &Item) -> Item {
+    [PK, SK]
+        .into_iter()
+        .filter_map(|k| item.get(k).map(|v| (k.to_owned(), v.clone())))
+        .collect()
+}
+
 /// The profile id in a profile partition key (`T#<tenant>#P#<id>`).
 pub fn profile_id_of(pk: &str) -> Option<ProfileId> {
     pk.rsplit_once("#P#")
@@ -303,7 +243,7 @@ pub fn external_id_guard(tenant: &TenantId, external_id: &Name) -> Item {
     external_id_guard_of(tenant, external_id.as_str())
 }
 
-// API keys (`crate::apikeys`). Two items per key, written and revoked together:
+// API keys (`crate::apikeys`, stored by `super::apikeys`). Two items per key, written and revoked together:
 //
 // | item | PK | SK |
 // |---|---|---|

@@ -1,0 +1,161 @@
+//! The contact endpoints of `/profiles/{profile_id}/contacts`: list, add, read, PUT/PATCH,
+//! DELETE. A contact is only ever reached through its profile's partition.
+
+use lambda_http::Request;
+use lambda_http::http::header;
+use serde_json::{Value, json};
+
+use super::{conditional_write, profile_id};
+use crate::app::App;
+use crate::auth::{Caller, Scope};
+use crate::error::{ApiError, FieldErrors};
+use crate::http::{self, Reply};
+use crate::model::{self, BodyKind, Contact, NewContact, ProfileId, Timestamp};
+use crate::store::ContactWrite;
+
+fn contact_ids(req: &Request) -> Result<(ProfileId, uuid::Uuid), ApiError> {
+    let profile = profile_id(req)?;
+    let contact = http::path_param(req, "contact_id")
+        .and_then(model::parse_id)
+        .ok_or(ApiError::NotFound("contact"))?;
+    Ok((profile, contact))
+}
+
+fn contact_reply(status: u16, contact: &Contact) -> Result<Reply, ApiError> {
+    Ok(Reply::json(status, contact.to_json()?).header(header::ETAG, contact.etag()))
+}
+
+/// A profile's contacts, read with the profile in one Query: a contact is only ever
+/// reachable through a profile that exists.
+async fn contacts_of(
+    app: &App,
+    caller: &Caller,
+    profile: &ProfileId,
+) -> Result<Vec<Contact>, ApiError> {
+    app.store
+        .partition(&caller.tenant, profile)
+        .await?
+        .map(|read| read.contacts)
+        .ok_or(ApiError::NotFound("profile"))
+}
+
+async fn current_contact(
+    app: &App,
+    caller: &Caller,
+    (profile, contact): (ProfileId, uuid::Uuid),
+) -> Result<Contact, ApiError> {
+    contacts_of(app, caller, &profile)
+        .await?
+        .into_iter()
+        .find(|c| c.id == contact)
+        .ok_or(ApiError::NotFound("contact"))
+}
+
+/// `GET /profiles/{profile_id}/contacts`: every contact of the profile (at most 50), oldest
+/// first.
+pub async fn list_contacts(app: &App, req: &Request) -> Result<Reply, ApiError> {
+    let caller = Caller::with_scope(req, Scope::Read)?;
+    let profile = profile_id(req)?;
+    if let Some((name, _)) = http::query_pairs(req).first() {
+        let mut errors = FieldErrors::default();
+        errors.push(
+            name.as_str(),
+            "unknown query parameter; a profile's contacts come in one page",
+        );
+        errors.into_result(())?;
+    }
+    let contacts = contacts_of(app, &caller, &profile).await?;
+    let data = contacts
+        .iter()
+        .map(Contact::to_json)
+        .collect::<Result<Vec<Value>, _>>()?;
+    Ok(Reply::json(
+        200,
+        json!({ "data": data, "next_cursor": null }),
+    ))
+}
+
+/// `POST /profiles/{profile_id}/contacts`: adds a contact.
+pub async fn create_contact(app: &App, req: &Request) -> Result<Reply, ApiError> {
+    let caller = Caller::with_scope(req, Scope::Update)?;
+    let profile = profile_id(req)?;
+    let body = http::json_object(req, false)?;
+    let input = NewContact::from_body(&body, BodyKind::Create, None)?;
+    let contact = Contact::new(input, Timestamp::now());
+    app.store
+        .write_contact(&caller.tenant, &profile, ContactWrite::Create(&contact))
+        .await?;
+    Ok(contact_reply(201, &contact)?.header(
+        header::LOCATION,
+        format!("/profiles/{profile}/contacts/{}", contact.id),
+    ))
+}
+
+/// `GET /profiles/{profile_id}/contacts/{contact_id}`.
+pub async fn get_contact(app: &App, req: &Request) -> Result<Reply, ApiError> {
+    let caller = Caller::with_scope(req, Scope::Read)?;
+    let ids = contact_ids(req)?;
+    let if_none_match = http::if_none_match(req)?;
+    let contact = current_contact(app, &caller, ids).await?;
+    if if_none_match.is_some_and(|p| p.matches(contact.version)) {
+        return Ok(Reply::empty(304).header(header::ETAG, contact.etag()));
+    }
+    contact_reply(200, &contact)
+}
+
+/// `PUT` (the whole contact) and `PATCH` (a merge patch) of
+/// `/profiles/{profile_id}/contacts/{contact_id}`.
+pub async fn update_contact(app: &App, req: &Request) -> Result<Reply, ApiError> {
+    let caller = Caller::with_scope(req, Scope::Update)?;
+    let ids = contact_ids(req)?;
+    let kind = if req.method() == lambda_http::http::Method::PATCH {
+        BodyKind::Patch
+    } else {
+        BodyKind::Replace
+    };
+    let if_match = http::if_match(req)?;
+    let body = http::json_object(req, kind == BodyKind::Patch)?;
+    let (caller, body) = (&caller, &body);
+    conditional_write(
+        if_match,
+        || current_contact(app, caller, ids),
+        |current: &Contact| current.version,
+        |current: Contact| async move {
+            let next = current.changed(NewContact::from_body(body, kind, Some(&current))?);
+            let write = ContactWrite::Update {
+                old: &current,
+                new: &next,
+            };
+            app.store
+                .write_contact(&caller.tenant, &ids.0, write)
+                .await?;
+            if http::prefers_minimal(req) {
+                Ok(Reply::empty(204).header(header::ETAG, next.etag()))
+            } else {
+                Ok(contact_reply(200, &next)?)
+            }
+        },
+    )
+    .await
+}
+
+/// `DELETE /profiles/{profile_id}/contacts/{contact_id}`.
+pub async fn delete_contact(app: &App, req: &Request) -> Result<Reply, ApiError> {
+    let caller = Caller::with_scope(req, Scope::Update)?;
+    let ids = contact_ids(req)?;
+    let if_match = http::if_match(req)?;
+    let caller = &caller;
+    conditional_write(
+        if_match,
+        || current_contact(app, caller, ids),
+        |current: &Contact| current.version,
+        |current: Contact| async move {
+            let write = ContactWrite::Delete(&current);
+            app.store
+                .write_contact(&caller.tenant, &ids.0, write)
+                .await?;
+            Ok(Reply::empty(204))
+        },
+    )
+    .await
+}

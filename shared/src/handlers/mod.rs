@@ -1,0 +1,118 @@
+//! The endpoints: one `async fn(&App, &Request) -> Result<Reply, ApiError>` each, the whole of
+//! what a function does (`profiles`, `contacts`); `crate::lambda::respond` turns its outcome
+//! into the HTTP answer. This file holds what they share: path ids, and the one loop of
+//! read → check `If-Match` → compute → conditional write.
+
+mod contacts;
+mod profiles;
+
+use lambda_http::{Body, Request, Response};
+
+pub use contacts::{create_contact, delete_contact, get_contact, list_contacts, update_contact};
+pub use profiles::{
+    create_profile, delete_profile, get_primary_profile, get_profile, list_profiles,
+    replace_profile, update_profile,
+};
+
+use crate::app::App;
+use crate::error::ApiError;
+use crate::http::{self, Precondition};
+use crate::lambda::respond;
+use crate::model::{self, ProfileId};
+use crate::store::StoreError;
+
+/// The handler of the function whose binary is `binary`, called in-process and answered as
+/// the function answers: what that function's `main.rs` wires, for the test suite and the
+/// bench. `None` for an unknown name. (The functions never call this, so release builds drop
+/// it.)
+pub async fn by_binary(binary: &str, app: &App, req: Request) -> Option<Response<Body>> {
+    let req = &req;
+    Some(match binary {
+        "create-profile" => respond(req, create_profile(app, req)).await,
+        "get-profile" => respond(req, get_profile(app, req)).await,
+        "get-primary-profile" => respond(req, get_primary_profile(app, req)).await,
+        "list-profiles" => respond(req, list_profiles(app, req)).await,
+        "update-profile" => respond(req, update_profile(app, req)).await,
+        "replace-profile" => respond(req, replace_profile(app, req)).await,
+        "delete-profile" => respond(req, delete_profile(app, req)).await,
+        "list-contacts" => respond(req, list_contacts(app, req)).await,
+        "create-contact" => respond(req, create_contact(app, req)).await,
+        "get-contact" => respond(req, get_contact(app, req)).await,
+        "update-contact" => respond(req, update_contact(app, req)).await,
+        "delete-contact" => respond(req, delete_contact(app, req)).await,
+        _ => return None,
+    })
+}
+
+/// The `{profile_id}` of the path.
+fn profile_id(req: &Request) -> Result<ProfileId, ApiError> {
+    // An id that is not a UUID names nothing: the same 404 as an unknown one.
+    http::path_param(req, "profile_id")
+        .and_then(model::parse_id)
+        .ok_or(ApiError::NotFound("profile"))
+}
+
+/// How many times a write is recomputed when a concurrent write to the same item wins.
+const WRITE_ATTEMPTS: usize = 3;
+
+/// Why one attempt of a conditional write did not finish.
+enum Attempt {
+    /// A concurrent write won (the store's `VersionChanged`): read again and recompute.
+    Lost,
+    /// Anything else: the request's answer.
+    Failed(ApiError),
+}
+
+impl From<StoreError> for Attempt {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::VersionChanged => Self::Lost,
+            other => Self::Failed(other.into()),
+        }
+    }
+}
+
+impl From<ApiError> for Attempt {
+    fn from(err: ApiError) -> Self {
+        Self::Failed(err)
+    }
+}
+
+/// The one loop of a write to an existing item: `read` the current state (its errors, a 404
+/// among them, are the answer), check it against `If-Match` (412 when another version is
+/// named), then `write` what is computed from it, conditional on the version read. A write
+/// that loses a race to a concurrent one is recomputed on the new state, at most
+/// [`WRITE_ATTEMPTS`] times (then 409 `concurrent_update`); with `If-Match` naming a version
+/// there is nothing to recompute against, so a lost race is a 412.
+///
+/// The steps are closures returning futures (not async closures), so each future borrows only
+/// what the handler lent it and the compiler can prove the whole answer `Send`.
+async fn conditional_write<C, T, R, W>(
+    if_match: Option<Precondition>,
+    read: impl Fn() -> R,
+    version: impl Fn(&C) -> u64,
+    write: impl Fn(C) -> W,
+) -> Result<T, ApiError>
+where
+    R: Future<Output = Result<C, ApiError>>,
+    W: Future<Output = Result<T, Attempt>>,
+{
+    let holds_to_version = if_match.and_then(Precondition::version).is_some();
+    for _ in 0..WRITE_ATTEMPTS {
+        let current = read().await?;
+        if if_match.is_some_and(|p| !p.matches(version(&current))) {
+            return Err(ApiError::PreconditionFailed);
+        }
+        match write(current).await {
+            Ok(done) => return Ok(done),
+            Err(Attempt::Lost) if holds_to_version => return Err(ApiError::PreconditionFailed),
+            Err(Attempt::Lost) => {}
+            Err(Attempt::Failed(e)) => return Err(e),
+        }
+    }
+    Err(ApiError::Conflict {
+        code: "concurrent_update",
+        detail: "the profile kept changing during this request; retry it".into(),
+        field: None,
+    })
+}

@@ -1,0 +1,249 @@
+//! The profile endpoints: create, read (by id and `/profiles/me`), list, PATCH, PUT, DELETE.
+
+use lambda_http::Request;
+use lambda_http::http::header;
+use serde_json::{Value, json};
+
+use super::{conditional_write, profile_id};
+use crate::app::App;
+use crate::auth::{Caller, Scope};
+use crate::error::ApiError;
+use crate::http::{self, Reply};
+use crate::listing::ListQuery;
+use crate::model::{
+    self, BodyKind, Contact, Profile, ProfileFields, ProfileId, ProfileInput, Timestamp,
+};
+use crate::store::{PrimaryMark, ProfilePartition, StoreError, StoredProfile};
+
+fn with_etag(reply: Reply, profile: &Profile) -> Reply {
+    reply.header(header::ETAG, profile.etag())
+}
+
+/// `POST /profiles` (alias `POST /profiles/create`).
+pub async fn create_profile(app: &App, req: &Request) -> Result<Reply, ApiError> {
+    let caller = Caller::with_scope(req, Scope::Create)?;
+    let body = http::json_object(req, false)?;
+    let input = ProfileInput::parse(&body, BodyKind::Create)?;
+    let mut fields = ProfileFields::default();
+    model::apply_patch(&mut fields, input.patch)?;
+    let now = Timestamp::now();
+    let profile = Profile {
+        id: uuid::Uuid::now_v7(),
+        fields,
+        photo_url: None,
+        owner_id: caller.principal.as_str().to_owned(),
+        created_at: now,
+        updated_at: now,
+        version: 1,
+        is_primary: false,
+    };
+    let contacts: Vec<Contact> = input
+        .contacts
+        .into_iter()
+        .map(|c| Contact::new(c, now))
+        .collect();
+    // A principal's first profile takes the free primary mark. If another create of theirs
+    // claims it first, this one is written without it.
+    let store = &app.store;
+    let tenant = &caller.tenant;
+    let first = store.primary_of(tenant, &caller.principal).await?.is_none();
+    let written = if first {
+        let claimed = Profile {
+            is_primary: true,
+            ..profile.clone()
+        };
+        let claim = PrimaryMark::Claim { previous: None };
+        match store
+            .write_profile(tenant, None, claimed, &contacts, claim)
+            .await
+        {
+            Err(StoreError::VersionChanged) => {
+                store
+                    .write_profile(tenant, None, profile, &contacts, PrimaryMark::Keep)
+                    .await
+            }
+            other => other,
+        }
+    } else {
+        store
+            .write_profile(tenant, None, profile, &contacts, PrimaryMark::Keep)
+            .await
+    };
+    let profile = written?;
+    let reply = Reply::json(201, profile.to_json(Some(&contacts))?)
+        .header(header::LOCATION, format!("/profiles/{}", profile.id));
+    Ok(with_etag(reply, &profile))
+}
+
+/// `GET /profiles/{profile_id}`: the profile with its contacts.
+pub async fn get_profile(app: &App, req: &Request) -> Result<Reply, ApiError> {
+    let caller = Caller::with_scope(req, Scope::Read)?;
+    let id = profile_id(req)?;
+    read_profile(app, req, &caller, id).await
+}
+
+/// `GET /profiles/me`: the caller's primary profile, with its contacts.
+pub async fn get_primary_profile(app: &App, req: &Request) -> Result<Reply, ApiError> {
+    let caller = Caller::with_scope(req, Scope::Read)?;
+    let id = app
+        .store
+        .primary_of(&caller.tenant, &caller.principal)
+        .await?
+        .ok_or(ApiError::NotFound("primary profile"))?;
+    read_profile(app, req, &caller, id).await
+}
+
+async fn read_profile(
+    app: &App,
+    req: &Request,
+    caller: &Caller,
+    id: ProfileId,
+) -> Result<Reply, ApiError> {
+    let if_none_match = http::if_none_match(req)?;
+    let read = app
+        .store
+        .partition(&caller.tenant, &id)
+        .await?
+        .ok_or(ApiError::NotFound("profile"))?;
+    let profile = &read.profile;
+    if if_none_match.is_some_and(|p| p.matches(profile.version)) {
+        return Ok(with_etag(Reply::empty(304), profile));
+    }
+    Ok(with_etag(
+        Reply::json(200, profile.to_json(Some(&read.contacts))?),
+        profile,
+    ))
+}
+
+/// `PATCH /profiles/{profile_id}`: a JSON Merge Patch.
+pub async fn update_profile(app: &App, req: &Request) -> Result<Reply, ApiError> {
+    write_existing(app, req, BodyKind::Patch).await
+}
+
+/// `PUT /profiles/{profile_id}`: replaces every writable field.
+pub async fn replace_profile(app: &App, req: &Request) -> Result<Reply, ApiError> {
+    write_existing(app, req, BodyKind::Replace).await
+}
+
+async fn write_existing(app: &App, req: &Request, kind: BodyKind) -> Result<Reply, ApiError> {
+    let caller = Caller::with_scope(req, Scope::Update)?;
+    let id = profile_id(req)?;
+    let if_match = http::if_match(req)?;
+    let body = http::json_object(req, kind == BodyKind::Patch)?;
+    let input = ProfileInput::parse(&body, kind)?;
+    let (tenant, caller, input) = (&caller.tenant, &caller, &input);
+    conditional_write(
+        if_match,
+        || async move { (app.store.get(tenant, &id).await?).ok_or(ApiError::NotFound("profile")) },
+        |current: &StoredProfile| current.profile.version,
+        |stored: StoredProfile| async move {
+            let current = &stored.profile;
+            let mut fields = match kind {
+                BodyKind::Patch => current.fields.clone(),
+                _ => ProfileFields::default(),
+            };
+            model::apply_patch(&mut fields, input.patch.clone())?;
+            let mark = if input.make_primary {
+                primary_claim(app, caller, current).await?
+            } else {
+                PrimaryMark::Keep
+            };
+            let next = Profile {
+                fields,
+                updated_at: Timestamp::now_after(current.updated_at),
+                version: current.version + 1,
+                is_primary: current.is_primary || input.make_primary,
+                ..current.clone()
+            };
+            let saved = app
+                .store
+                .write_profile(tenant, Some(&stored), next, &[], mark)
+                .await?;
+            let reply = if http::prefers_minimal(req) {
+                Reply::empty(204)
+            } else {
+                Reply::json(200, saved.to_json(None)?)
+            };
+            Ok(with_etag(reply, &saved))
+        },
+    )
+    .await
+}
+
+/// The mark move that makes `profile` its owner's primary (none if it is already): only the
+/// owner may ask, since the mark is theirs (`/profiles/me`).
+async fn primary_claim(
+    app: &App,
+    caller: &Caller,
+    profile: &Profile,
+) -> Result<PrimaryMark, ApiError> {
+    if profile.owner_id != caller.principal.as_str() {
+        return Err(ApiError::Forbidden {
+            code: "not_owner",
+            detail: "is_primary: only the profile's owner can make it their primary profile".into(),
+        });
+    }
+    if profile.is_primary {
+        return Ok(PrimaryMark::Keep);
+    }
+    let previous = app
+        .store
+        .primary_of(&caller.tenant, &caller.principal)
+        .await?;
+    Ok(PrimaryMark::Claim { previous })
+}
+
+/// `DELETE /profiles/{profile_id}`: the profile, its contacts and its unique values.
+pub async fn delete_profile(app: &App, req: &Request) -> Result<Reply, ApiError> {
+    let caller = Caller::with_scope(req, Scope::Delete)?;
+    let id = profile_id(req)?;
+    let if_match = http::if_match(req)?;
+    let tenant = &caller.tenant;
+    conditional_write(
+        if_match,
+        || async move {
+            (app.store.partition(tenant, &id).await?).ok_or(ApiError::NotFound("profile"))
+        },
+        |read: &ProfilePartition| read.profile.version,
+        |read: ProfilePartition| async move {
+            app.store.delete_profile(tenant, read).await?;
+            Ok(Reply::empty(204))
+        },
+    )
+    .await
+}
+
+/// `GET /profiles`: a page of the tenant's profiles, newest first by default; `GET
+/// /profiles/all`: the same, of the caller's own profiles only.
+pub async fn list_profiles(app: &App, req: &Request) -> Result<Reply, ApiError> {
+    let caller = Caller::with_scope(req, Scope::Lists)?;
+    let key = app.config.cursor_key()?;
+    // `/profiles/all`: only the caller's own.
+    let own = (http::resource(req) == Some("/profiles/all")).then_some(&caller.principal);
+    let request = ListQuery::parse(&http::query_pairs(req), &caller.tenant, key, own)?;
+    let query = &request.query;
+    let page = app
+        .store
+        .list(&caller.tenant, query, request.after.as_ref())
+        .await?;
+    let data = page
+        .profiles
+        .iter()
+        .map(|p| p.to_json(None))
+        .collect::<Result<Vec<Value>, _>>()?;
+    let next_cursor = page
+        .next
+        .as_ref()
+        .map(|p| p.seal(query, &caller.tenant, key));
+    let mut reply = Reply::json(200, json!({ "data": data, "next_cursor": next_cursor }));
+    if let Some(cursor) = &next_cursor {
+        let path = if own.is_some() {
+            "/profiles/all"
+        } else {
+            "/profiles"
+        };
+        let link = format!("<{path}?{}>; rel=\"next\"", query.next_query(cursor));
+        reply = reply.header(header::LINK, link);
+    }
+    Ok(reply)
+}

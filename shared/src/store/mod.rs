@@ -1,0 +1,433 @@
+//! DynamoDB access: every read and write of the table, through aws-sdk-dynamodb and
+//! serde_dynamo, and the store's own error type. This file holds what every aggregate shares
+//! (the client, the one transaction call and its cancellation reasons, the put/delete/get
+//! helpers, item size); each aggregate has its file: `profiles` (with the primary pointer),
+//! `contacts`, `list`, `apikeys`; `schema` is the key scheme and the attribute names.
+//!
+//! Uniqueness (slug, external id) and cascades are transactions, so a failure part-way leaves
+//! nothing half-written; every write of an existing item is conditional on the version it was
+//! computed from. The store speaks storage: what its errors mean to a caller over HTTP is
+//! decided in one place, `impl From<StoreError> for ApiError` (`crate::error`).
+
+mod apikeys;
+mod contacts;
+mod list;
+mod profiles;
+pub mod schema;
+
+use std::fmt;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, CancellationReason, Delete, Put, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem,
+};
+
+use crate::config::Config;
+
+pub use apikeys::Revoked;
+pub use contacts::ContactWrite;
+pub use list::{Page, READ_BUDGET};
+pub use profiles::{PrimaryMark, ProfilePartition, StoredProfile};
+pub use schema::Item;
+
+/// A profile item must stay well inside DynamoDB's 400 KB item limit (its list-index copy
+/// has the same size, and keys and future attributes need room).
+pub const MAX_ITEM_BYTES: usize = 350 * 1024;
+
+/// Which unique value of a profile another profile holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unique {
+    Slug,
+    ExternalId,
+}
+
+/// Why a store operation failed, in the store's own terms.
+#[derive(Debug)]
+pub enum StoreError {
+    /// The item changed since it was read (its version, or the primary pointer, moved on):
+    /// read again and recompute, or give up.
+    VersionChanged,
+    /// A unique value is held by another profile (`holder`, when known).
+    Taken {
+        what: Unique,
+        holder: Option<String>,
+    },
+    /// No free slug could be derived from the profile's name.
+    NoFreeSlug,
+    /// The profile already has a contact with this value: contact `holder`.
+    ContactExists { holder: String },
+    /// The profile has as many contacts as it may.
+    TooManyContacts,
+    /// The profile a contact write names does not exist (any more).
+    ProfileMissing,
+    /// The item would pass [`MAX_ITEM_BYTES`] (or DynamoDB's own item limit).
+    TooLarge,
+    /// DynamoDB is unreachable, timing out or throttling: worth retrying after `retry_after`
+    /// seconds.
+    Unavailable { retry_after: u32, cause: String },
+    /// Anything else: our bug or a damaged item. `context` says which operation.
+    Backend {
+        context: &'static str,
+        cause: String,
+    },
+}
+
+impl StoreError {
+    fn backend(context: &'static str, cause: impl fmt::Display) -> Self {
+        Self::Backend {
+            context,
+            cause: cause.to_string(),
+        }
+    }
+
+    /// An SDK call's failure: an outage or throttling is [`StoreError::Unavailable`], anything
+    /// else [`StoreError::Backend`].
+    fn sdk<E, R>(context: &'static str, err: SdkError<E, R>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: fmt::Debug,
+    {
+        let transient = match &err {
+            SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => true,
+            SdkError::ServiceError(e) => e.err().code().is_some_and(is_transient_code),
+            _ => false,
+        };
+        let cause = format!("{context}: {}", DisplayErrorContext(&err));
+        if transient {
+            Self::Unavailable {
+                retry_after: RETRY_AFTER_SECONDS,
+                cause,
+            }
+        } else {
+            Self::Backend { context, cause }
+        }
+    }
+}
+
+/// What a caller is told to wait before retrying when DynamoDB is unavailable or throttling.
+const RETRY_AFTER_SECONDS: u32 = 1;
+
+/// DynamoDB's error codes (whole requests, or a transaction's cancellation reasons) that say
+/// "not now" rather than "never".
+fn is_transient_code(code: &str) -> bool {
+    matches!(
+        code,
+        "ThrottlingException"
+            | "ThrottlingError"
+            | "ProvisionedThroughputExceededException"
+            | "ProvisionedThroughputExceeded"
+            | "RequestLimitExceeded"
+            | "InternalServerError"
+            | "ServiceUnavailable"
+    )
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::VersionChanged => f.write_str("the item changed since it was read"),
+            Self::Taken { what, holder } => write!(f, "{what:?} taken by {holder:?}"),
+            Self::NoFreeSlug => f.write_str("no free slug could be derived"),
+            Self::ContactExists { holder } => write!(f, "value held by contact {holder}"),
+            Self::TooManyContacts => f.write_str("too many contacts"),
+            Self::ProfileMissing => f.write_str("no such profile"),
+            Self::TooLarge => write!(f, "item over {MAX_ITEM_BYTES} bytes"),
+            Self::Unavailable { cause, .. } => write!(f, "DynamoDB unavailable: {cause}"),
+            Self::Backend { context, cause } => write!(f, "{context}: {cause}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// Builds the DynamoDB client from configuration alone: region and credentials come from
+/// the Lambda environment directly, skipping the SDK's default provider chains (profile
+/// files, IMDS, SSO), which cost cold-start time and are never used in Lambda.
+pub fn dynamodb_client(config: &Config) -> Client {
+    use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+    let c = &config.credentials;
+    let credentials = Credentials::new(
+        c.access_key_id.clone(),
+        c.secret_access_key.expose().to_owned(),
+        c.session_token.as_ref().map(|t| t.expose().to_owned()),
+        None,
+        "environment",
+    );
+    // rustls on ring, with the platform's root certificates, built once per process.
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https();
+    let mut builder = aws_sdk_dynamodb::Config::builder()
+        .http_client(http)
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(config.region.clone()))
+        .credentials_provider(credentials);
+    if let Some(endpoint) = &config.dynamodb_endpoint {
+        builder = builder.endpoint_url(endpoint);
+    }
+    Client::from_conf(builder.build())
+}
+
+/// The table, seen through the operations the API needs.
+#[derive(Clone, Debug)]
+pub struct Store {
+    client: Client,
+    table: String,
+}
+
+/// DynamoDB's own size of an item: attribute names plus values.
+pub fn item_size(item: &Item) -> usize {
+    fn value_size(v: &AttributeValue) -> usize {
+        match v {
+            AttributeValue::S(s) | AttributeValue::N(s) => s.len(),
+            AttributeValue::B(b) => b.as_ref().len(),
+            AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+            AttributeValue::Ss(v) | AttributeValue::Ns(v) => v.iter().map(String::len).sum(),
+            AttributeValue::Bs(v) => v.iter().map(|b| b.as_ref().len()).sum(),
+            AttributeValue::L(v) => 3 + v.iter().map(|x| 1 + value_size(x)).sum::<usize>(),
+            AttributeValue::M(m) => {
+                3 + m
+                    .iter()
+                    .map(|(k, x)| 1 + k.len() + value_size(x))
+                    .sum::<usize>()
+            }
+            _ => 0,
+        }
+    }
+    item.iter().map(|(k, v)| k.len() + value_size(v)).sum()
+}
+
+/// A record serialized as an item, with `key` (its key attributes) added.
+fn to_item<T: serde::Serialize>(
+    context: &'static str,
+    record: &T,
+    key: Item,
+) -> Result<Item, StoreError> {
+    let mut item: Item =
+        serde_dynamo::to_item(record).map_err(|e| StoreError::backend(context, e))?;
+    item.extend(key);
+    Ok(item)
+}
+
+/// A record read back from its item.
+fn from_item<T: serde::de::DeserializeOwned>(
+    context: &'static str,
+    item: Item,
+) -> Result<T, StoreError> {
+    serde_dynamo::from_item(item).map_err(|e| StoreError::backend(context, e))
+}
+
+/// Why a transaction did not commit.
+enum TxError {
+    /// It was cancelled: one reason per item, in order.
+    Cancelled(Reasons),
+    Failed(StoreError),
+}
+
+/// A cancelled transaction's reasons, one per item, in the order the items were given.
+struct Reasons(Vec<CancellationReason>);
+
+impl Reasons {
+    /// Whether the condition of the item at `at` failed.
+    fn failed(&self, at: Option<usize>) -> bool {
+        at.and_then(|i| self.0.get(i))
+            .is_some_and(|r| r.code() == Some("ConditionalCheckFailed"))
+    }
+
+    /// Whether another transaction on the same items won (worth retrying at once).
+    fn conflict(&self) -> bool {
+        self.0
+            .iter()
+            .any(|r| r.code() == Some("TransactionConflict"))
+    }
+
+    /// The item at `at` as it was when its condition failed (for writes that ask for it).
+    fn item(&self, at: usize) -> Option<&Item> {
+        self.0.get(at).and_then(|r| r.item())
+    }
+
+    /// A cancellation no condition explains: an error with every reason's code.
+    fn unexpected(&self, context: &'static str) -> StoreError {
+        let codes: Vec<&str> = self.0.iter().filter_map(|r| r.code()).collect();
+        StoreError::backend(context, format!("transaction cancelled: {codes:?}"))
+    }
+}
+
+impl Store {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn from_config(config: &Config) -> Self {
+        Self::new(dynamodb_client(config), config.table_name.clone())
+    }
+
+    /// A Put of `item`, on `condition` when given. A failed condition returns the item as it
+    /// was, for the caller to tell why.
+    fn put(&self, item: Item, condition: Option<&str>) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .set_condition_expression(condition.map(str::to_owned))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(|e| StoreError::backend("build put", e))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// A Put of `item` over the version `expected` of the same item.
+    fn put_over(&self, item: Item, expected: u64) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(schema::VERSION_IS_EXPECTED)
+            .expression_attribute_values(":expected", AttributeValue::N(expected.to_string()))
+            .build()
+            .map_err(|e| StoreError::backend("build put", e))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// A Delete of the item at `key`; of its version `expected` only, when given.
+    fn delete(&self, key: Item, expected: Option<u64>) -> Result<TransactWriteItem, StoreError> {
+        let mut delete = Delete::builder().table_name(&self.table).set_key(Some(key));
+        if let Some(version) = expected {
+            delete = delete
+                .condition_expression(schema::VERSION_IS_EXPECTED)
+                .expression_attribute_values(":expected", AttributeValue::N(version.to_string()));
+        }
+        let delete = delete
+            .build()
+            .map_err(|e| StoreError::backend("build delete", e))?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+
+    /// One item by its key, read consistently.
+    async fn get_item(&self, key: Item) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::sdk("get_item", e))?;
+        Ok(out.item)
+    }
+
+    /// Every item of the partition `pk`, read consistently.
+    async fn partition_items(&self, pk: AttributeValue) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#pk = :pk")
+                .expression_attribute_names("#pk", schema::PK)
+                .expression_attribute_values(":pk", pk.clone())
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| StoreError::sdk("query partition", e))?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    /// The one `TransactWriteItems` call: all of `items` commit, or none.
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), TxError> {
+        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as E;
+        let err = match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(err) => err,
+        };
+        let context = DisplayErrorContext(&err).to_string();
+        if context.contains("Item size") {
+            return Err(TxError::Failed(StoreError::TooLarge));
+        }
+        let err = match err {
+            SdkError::ServiceError(e) => e.into_err(),
+            other => {
+                return Err(TxError::Failed(StoreError::sdk(
+                    "transact_write_items",
+                    other,
+                )));
+            }
+        };
+        match err {
+            E::TransactionCanceledException(c) => {
+                let reasons = c.cancellation_reasons().to_vec();
+                let size = reasons.iter().any(|r| {
+                    r.code() == Some("ValidationError")
+                        && r.message().is_some_and(|m| m.contains("size"))
+                });
+                let throttled = reasons
+                    .iter()
+                    .any(|r| r.code().is_some_and(is_transient_code));
+                if size {
+                    Err(TxError::Failed(StoreError::TooLarge))
+                } else if throttled {
+                    Err(TxError::Failed(StoreError::Unavailable {
+                        retry_after: RETRY_AFTER_SECONDS,
+                        cause: format!("transact_write_items: {context}"),
+                    }))
+                } else {
+                    Err(TxError::Cancelled(Reasons(reasons)))
+                }
+            }
+            E::ResourceNotFoundException(_) => Err(TxError::Failed(StoreError::backend(
+                "transact_write_items",
+                format!("table {} not found: {context}", self.table),
+            ))),
+            other => {
+                let transient = other.code().is_some_and(is_transient_code);
+                Err(TxError::Failed(if transient {
+                    StoreError::Unavailable {
+                        retry_after: RETRY_AFTER_SECONDS,
+                        cause: format!("transact_write_items: {context}"),
+                    }
+                } else {
+                    StoreError::backend("transact_write_items", context)
+                }))
+            }
+        }
+    }
+
+    /// [`Store::transact`], retried while another transaction on the same items wins
+    /// (`TransactionConflict`), at most `attempts` times.
+    async fn transact_retrying(
+        &self,
+        items: Vec<TransactWriteItem>,
+        attempts: usize,
+    ) -> Result<(), TxError> {
+        let mut last = None;
+        for _ in 0..attempts {
+            match self.transact(items.clone()).await {
+                Err(TxError::Cancelled(reasons)) if reasons.conflict() => {
+                    last = Some(reasons);
+                }
+                other => return other,
+            }
+        }
+        Err(TxError::Cancelled(last.unwrap_or(Reasons(Vec::new()))))
+    }
+}
