@@ -1,0 +1,12 @@
+//! The API's test suite in one binary (one link of the SDK, the runner and reqwest instead of
+//! one per area), a module per area. Handler tests feed real API Gateway events to the
+//! functions' handlers; `local_api` talks real HTTP to the local runner; all on real engines.
+//! The authorizer's tests are their own binary (`tests/authorizer.rs`): one of them installs a
+//! process-wide log subscriber to read every line the process logs.
+
+mod caller;
+mod contacts;
+mod listing;
+mod local_api;
+mod profiles;
+mod store;
