@@ -24,6 +24,18 @@ impl FieldErrors {
         });
     }
 
+    /// The fields reported so far, in order (for tests).
+    #[cfg(test)]
+    pub fn fields(&self) -> Vec<&str> {
+        self.0.iter().map(|e| e.field.as_str()).collect()
+    }
+
+    /// The messages reported so far, in order (for tests).
+    #[cfg(test)]
+    pub fn messages(&self) -> Vec<String> {
+        self.0.iter().map(|e| e.message.clone()).collect()
+    }
+
     /// `Ok(value)` when nothing was reported, otherwise the whole list as a 400.
     pub fn into_result<T>(self, value: T) -> Result<T, ApiError> {
         if self.0.is_empty() {

@@ -369,3 +369,132 @@ impl From<StoreError> for ApiError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
+    use super::*;
+
+    fn with_header(name: &str, value: &str) -> Request {
+        lambda_http::http::Request::builder()
+            .header(name, value)
+            .body(Body::Empty)
+            .unwrap()
+    }
+
+    fn field_of(err: ApiError) -> String {
+        match err {
+            ApiError::Validation(errors) => errors[0].field.clone(),
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_entity_tag_names_its_version() {
+        let r = with_header("if-match", "\"3\"");
+        assert_eq!(if_match(&r).unwrap(), Some(Precondition::Version(3)));
+        let r = with_header("if-none-match", " \"12\" ");
+        assert_eq!(if_none_match(&r).unwrap(), Some(Precondition::Version(12)));
+    }
+
+    #[test]
+    fn a_star_matches_any_version_and_names_none() {
+        let p = if_match(&with_header("if-match", "*")).unwrap().unwrap();
+        assert_eq!(p, Precondition::Any);
+        assert!(p.matches(1) && p.matches(u64::MAX));
+        assert_eq!(p.version(), None);
+        assert_eq!(Precondition::Version(4).version(), Some(4));
+        assert!(!Precondition::Version(4).matches(5));
+    }
+
+    #[test]
+    fn no_header_is_no_precondition() {
+        let r = lambda_http::http::Request::builder()
+            .body(Body::Empty)
+            .unwrap();
+        assert_eq!(if_match(&r).unwrap(), None);
+        assert_eq!(if_none_match(&r).unwrap(), None);
+    }
+
+    #[test]
+    fn a_malformed_entity_tag_is_a_400_naming_the_header() {
+        for bad in ["3", "\"3", "W/3", "\"3\" x"] {
+            let err = if_match(&with_header("if-match", bad)).unwrap_err();
+            assert_eq!(field_of(err), "if-match", "{bad}");
+        }
+        let err = if_none_match(&with_header("if-none-match", "abc")).unwrap_err();
+        assert_eq!(field_of(err), "if-none-match");
+    }
+
+    #[test]
+    fn prefer_return_minimal_is_found_among_other_preferences() {
+        assert!(prefers_minimal(&with_header("prefer", "return=minimal")));
+        assert!(prefers_minimal(&with_header(
+            "prefer",
+            "respond-async, RETURN=MINIMAL; x=1"
+        )));
+        assert!(!prefers_minimal(&with_header(
+            "prefer",
+            "return=representation"
+        )));
+    }
+
+    #[test]
+    fn a_problem_carries_status_code_trace_and_field() {
+        let err = ApiError::Conflict {
+            code: "slug_taken",
+            detail: "slug is taken".into(),
+            field: Some("slug".into()),
+        };
+        let response = problem(&err, "trace-1");
+        assert_eq!(response.status(), 409);
+        assert_eq!(response.headers()["content-type"], PROBLEM_JSON);
+        assert_eq!(response.headers()["x-trace-id"], "trace-1");
+        let Body::Text(text) = response.body() else {
+            panic!("a problem has a body");
+        };
+        let body: Value = serde_json::from_str(text).unwrap();
+        assert_eq!(body["code"], "slug_taken");
+        assert_eq!(body["trace_id"], "trace-1");
+        assert_eq!(body["errors"][0]["field"], "slug");
+    }
+
+    #[test]
+    fn an_outage_is_a_503_with_retry_after_that_hides_its_cause() {
+        let err = ApiError::from(StoreError::Unavailable {
+            retry_after: 2,
+            cause: "connection refused to 10.0.0.1".into(),
+        });
+        let response = problem(&err, "t");
+        assert_eq!(response.status(), 503);
+        assert_eq!(response.headers()["retry-after"], "2");
+        let Body::Text(text) = response.body() else {
+            panic!("a problem has a body");
+        };
+        assert!(!text.contains("10.0.0.1"), "{text}");
+        assert!(text.contains("service_unavailable"), "{text}");
+    }
+
+    #[test]
+    fn store_errors_become_the_contracts_answers() {
+        let status = |e: StoreError| ApiError::from(e).status();
+        assert_eq!(status(StoreError::VersionChanged), 412);
+        let taken = |what| StoreError::Taken { what, holder: None };
+        assert_eq!(status(taken(Unique::Slug)), 409);
+        assert_eq!(status(taken(Unique::ExternalId)), 409);
+        assert_eq!(status(StoreError::NoFreeSlug), 409);
+        let exists = StoreError::ContactExists {
+            holder: "c1".into(),
+        };
+        assert_eq!(status(exists), 409);
+        assert_eq!(status(StoreError::TooManyContacts), 409);
+        assert_eq!(status(StoreError::ProfileMissing), 404);
+        assert_eq!(status(StoreError::TooLarge), 413);
+        let backend = StoreError::Backend {
+            context: "get_item",
+            cause: "boom".into(),
+        };
+        assert_eq!(status(backend), 500);
+    }
+}

@@ -430,3 +430,221 @@ impl Position {
         (p.sort_value.len() <= 1024).then_some(p)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::model::{ProfileFields, Timestamp};
+
+    fn key() -> Secret {
+        Secret::new("a-test-key-of-thirty-two-characters!".into())
+    }
+
+    fn tenant(t: &str) -> TenantId {
+        TenantId::new(t).unwrap()
+    }
+
+    fn query(pairs: &[(&str, &str)]) -> ListQuery {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        ListQuery::parse(&pairs, &tenant("t"), &key(), None)
+            .unwrap()
+            .query
+    }
+
+    fn profile(id: u128, name: Option<&str>) -> Profile {
+        let now = Timestamp::now();
+        Profile {
+            id: uuid::Uuid::from_u128(id),
+            fields: ProfileFields {
+                name: name.map(|n| Name::new(n).unwrap()),
+                ..Default::default()
+            },
+            photo_url: None,
+            owner_id: "owner".into(),
+            created_at: now,
+            updated_at: now,
+            version: 1,
+            is_primary: false,
+        }
+    }
+
+    fn any_query() -> impl Strategy<Value = ListQuery> {
+        (
+            0..Sort::ALL.len(),
+            any::<bool>(),
+            1..=MAX_LIMIT,
+            any::<bool>(),
+        )
+            .prop_map(|(sort, asc, limit, tagged)| {
+                let limit = limit.to_string();
+                let mut pairs = vec![
+                    ("sort_by", Sort::ALL[sort].as_str()),
+                    ("sort_order", if asc { "asc" } else { "desc" }),
+                    ("limit", limit.as_str()),
+                ];
+                if tagged {
+                    pairs.push(("filter[tag]", "vip"));
+                }
+                query(&pairs)
+            })
+    }
+
+    fn any_position() -> impl Strategy<Value = Position> {
+        ("\\PC{0,300}", any::<u128>()).prop_map(|(sort_value, id)| Position {
+            sort_value,
+            id: uuid::Uuid::from_u128(id),
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn a_sealed_cursor_opens_to_the_position_that_sealed_it(
+            position in any_position(),
+            query in any_query(),
+        ) {
+            let cursor = position.seal(&query, &tenant("t"), &key());
+            prop_assert_eq!(Position::open(&cursor, &query, &tenant("t"), &key()), Some(position));
+        }
+
+        #[test]
+        fn a_cursor_with_any_byte_changed_is_refused(
+            position in any_position(),
+            query in any_query(),
+            at in any::<prop::sample::Index>(),
+            replacement in 0x21u8..0x7f,
+        ) {
+            let cursor = position.seal(&query, &tenant("t"), &key());
+            let mut bytes = cursor.clone().into_bytes();
+            let i = at.index(bytes.len());
+            prop_assume!(bytes[i] != replacement);
+            bytes[i] = replacement;
+            let altered = String::from_utf8(bytes).unwrap();
+            prop_assert_eq!(Position::open(&altered, &query, &tenant("t"), &key()), None);
+        }
+
+        #[test]
+        fn a_cursor_opens_only_for_its_own_tenant_and_query(
+            position in any_position(),
+            query in any_query(),
+            other in any_query(),
+        ) {
+            let cursor = position.seal(&query, &tenant("t"), &key());
+            prop_assert_eq!(Position::open(&cursor, &query, &tenant("u"), &key()), None);
+            let other_key = Secret::new("another-key-of-thirty-two-characters".into());
+            prop_assert_eq!(Position::open(&cursor, &query, &tenant("t"), &other_key), None);
+            if other.binding() != query.binding() {
+                prop_assert_eq!(Position::open(&cursor, &other, &tenant("t"), &key()), None);
+            }
+        }
+
+        /// `Sort::Name` orders as this independent statement of the rule does: absent names
+        /// last, then each character lower-cased (one by one, as `char::to_lowercase` does)
+        /// with control characters as spaces, the first 200 of those compared as characters,
+        /// then the id's text.
+        #[test]
+        fn name_sort_keys_order_as_the_rule_says(
+            a in proptest::option::of("[ -~\\t\\nÀ-ÿΑ-ωİ]{1,260}"),
+            b in proptest::option::of("[ -~\\t\\nÀ-ÿΑ-ωİ]{1,260}"),
+            ids in any::<(u128, u128)>(),
+        ) {
+            let valid = |n: &Option<String>| n.as_deref().is_none_or(|n| Name::new(n).is_ok());
+            prop_assume!(valid(&a) && valid(&b));
+            let (pa, pb) = (profile(ids.0, a.as_deref()), profile(ids.1, b.as_deref()));
+            let rule = |p: &Profile| {
+                let name = p.display_name();
+                let folded: Option<Vec<char>> = name.map(|n| {
+                    let mut chars = Vec::new();
+                    for c in n.chars() {
+                        for l in c.to_lowercase() {
+                            chars.push(if l.is_control() { ' ' } else { l });
+                        }
+                    }
+                    chars.truncate(200);
+                    chars
+                });
+                (folded.is_none(), folded, p.id.to_string())
+            };
+            prop_assert_eq!(
+                Sort::Name.value(&pa).cmp(&Sort::Name.value(&pb)),
+                rule(&pa).cmp(&rule(&pb))
+            );
+        }
+    }
+
+    #[test]
+    fn sort_keys_fold_case_and_controls_and_keep_200_characters() {
+        assert_eq!(fold("MiXeD Case"), "mixed case");
+        assert_eq!(fold("tab\there\nnewline"), "tab here newline");
+        assert_eq!(fold(&"Z".repeat(300)), "z".repeat(200));
+        // One character can lower-case to two; the limit counts what is kept.
+        assert_eq!(fold("İ").chars().count(), 2);
+    }
+
+    #[test]
+    fn a_name_sorts_before_every_longer_name_it_begins() {
+        let short = profile(u128::MAX, Some("Ann"));
+        let long = profile(0, Some("Ann B"));
+        assert!(Sort::Name.value(&short) < Sort::Name.value(&long));
+        let absent = profile(0, None);
+        assert!(Sort::Name.value(&long) < Sort::Name.value(&absent));
+    }
+
+    #[test]
+    fn time_sort_keys_order_by_time_then_id() {
+        let mut early = profile(9, None);
+        let mut late = profile(1, None);
+        late.created_at = Timestamp::now_after(early.created_at);
+        late.updated_at = late.created_at;
+        assert!(Sort::CreatedAt.value(&early) < Sort::CreatedAt.value(&late));
+        assert!(Sort::UpdatedAt.value(&early) < Sort::UpdatedAt.value(&late));
+        early.created_at = late.created_at;
+        assert!(Sort::CreatedAt.value(&late) < Sort::CreatedAt.value(&early));
+    }
+
+    #[test]
+    fn every_sort_name_parses_back() {
+        for sort in Sort::ALL {
+            assert_eq!(Sort::parse(sort.as_str()), Some(sort));
+        }
+        assert_eq!(Sort::parse("email"), None);
+    }
+
+    #[test]
+    fn a_query_reports_every_bad_parameter_by_name() {
+        let pairs: Vec<(String, String)> = [
+            ("limit", "0"),
+            ("sort_by", "email"),
+            ("sort_order", "up"),
+            ("filter[enabled]", "yes"),
+            ("offset", "10"),
+            ("cursor", "not-a-cursor"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        let Err(ApiError::Validation(errors)) =
+            ListQuery::parse(&pairs, &tenant("t"), &key(), None)
+        else {
+            panic!("expected a validation error");
+        };
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "limit",
+                "sort_by",
+                "sort_order",
+                "filter[enabled]",
+                "offset",
+                "cursor"
+            ]
+        );
+    }
+}

@@ -431,3 +431,74 @@ impl Store {
         Err(TxError::Cancelled(last.unwrap_or(Reasons(Vec::new()))))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_dynamodb::primitives::Blob;
+
+    use super::*;
+
+    fn s(v: &str) -> AttributeValue {
+        AttributeValue::S(v.into())
+    }
+
+    #[test]
+    fn an_items_size_is_its_names_and_values_as_dynamodb_counts_them() {
+        let item: Item = [
+            ("PK".to_owned(), s("abc")),                            // 2 + 3
+            ("n".to_owned(), AttributeValue::N("12345".into())),    // 1 + 5
+            ("b".to_owned(), AttributeValue::B(Blob::new([0; 7]))), // 1 + 7
+            ("t".to_owned(), AttributeValue::Bool(true)),           // 1 + 1
+            ("z".to_owned(), AttributeValue::Null(true)),           // 1 + 1
+        ]
+        .into();
+        assert_eq!(item_size(&item), 5 + 6 + 8 + 2 + 2);
+    }
+
+    #[test]
+    fn lists_and_maps_cost_three_bytes_and_one_per_element() {
+        let list: Item = [(
+            "l".to_owned(),
+            AttributeValue::L(vec![s("ab"), s("c")]), // 3 + (1 + 2) + (1 + 1)
+        )]
+        .into();
+        assert_eq!(item_size(&list), 1 + 3 + 3 + 2);
+        let map: Item = [(
+            "m".to_owned(),
+            AttributeValue::M([("key".to_owned(), s("xy"))].into()), // 3 + 1 + 3 + 2
+        )]
+        .into();
+        assert_eq!(item_size(&map), 1 + 9);
+        let sets: Item = [
+            (
+                "ss".to_owned(),
+                AttributeValue::Ss(vec!["a".into(), "bc".into()]),
+            ),
+            (
+                "ns".to_owned(),
+                AttributeValue::Ns(vec!["1".into(), "23".into()]),
+            ),
+        ]
+        .into();
+        assert_eq!(item_size(&sets), 2 + 3 + 2 + 3);
+    }
+
+    #[test]
+    fn throttling_and_outage_codes_are_transient_and_others_are_not() {
+        for code in [
+            "ThrottlingException",
+            "ProvisionedThroughputExceededException",
+            "RequestLimitExceeded",
+            "InternalServerError",
+        ] {
+            assert!(is_transient_code(code), "{code}");
+        }
+        for code in [
+            "ValidationException",
+            "ConditionalCheckFailed",
+            "AccessDeniedException",
+        ] {
+            assert!(!is_transient_code(code), "{code}");
+        }
+    }
+}

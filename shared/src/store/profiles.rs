@@ -405,3 +405,43 @@ impl Store {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
+    use super::*;
+    use crate::model::Timestamp;
+
+    /// The attribute names the store's expressions spell (`schema`) are the names the
+    /// record serializes to: a rename on either side fails here, not in production.
+    #[test]
+    fn the_records_attributes_are_the_names_the_expressions_use() {
+        let now = Timestamp::now();
+        let record = ProfileRecord {
+            profile: Profile {
+                id: uuid::Uuid::now_v7(),
+                fields: Default::default(),
+                photo_url: None,
+                owner_id: "o".into(),
+                created_at: now,
+                updated_at: now,
+                version: 7,
+                is_primary: true,
+            },
+            contact_index: [("email:a@b.co".to_owned(), uuid::Uuid::nil())].into(),
+        };
+        let item: Item = serde_dynamo::to_item(&record).unwrap();
+        assert_eq!(item[schema::VERSION], AttributeValue::N("7".into()));
+        assert_eq!(item[schema::IS_PRIMARY], AttributeValue::Bool(true));
+        assert!(
+            item[schema::CONTACT_INDEX]
+                .as_m()
+                .unwrap()
+                .contains_key("email:a@b.co")
+        );
+        let back = decode(item).unwrap();
+        assert_eq!(back.profile, record.profile);
+        assert_eq!(back.contact_index, record.contact_index);
+    }
+}

@@ -1,6 +1,12 @@
 //! The profile and contact models: what is stored, how a request body becomes a validated
 //! change (create, PUT and PATCH all go through [`ProfilePatch`]), and how a profile is
-//! rendered with its derived fields (`name`, `headline`, `country`).
+//! rendered with its derived fields (`name`, `headline`, `country`). Contacts are in
+//! `contact`.
+
+mod contact;
+
+use contact::parse_contacts;
+pub use contact::{Contact, ContactValue, MAX_CONTACTS, NewContact};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -9,7 +15,7 @@ use uuid::Uuid;
 use crate::error::{ApiError, FieldErrors};
 use crate::validate::{
     CountryCode, CustomProperties, CustomPropertiesPatch, Education, Email, Field, List, LongText,
-    Name, ObjectReader, Phone, Slug, SocialLink, Tags, Text, WebUrl, WorkExperience, member,
+    Name, Phone, Slug, SocialLink, Tags, Text, WebUrl, WorkExperience,
 };
 
 /// Fields a client may never send: the server owns them.
@@ -154,7 +160,7 @@ fn parse_nullable<T: Field>(value: &Value, path: &str, errors: &mut FieldErrors)
     }
 }
 
-fn to_json<T: Serialize>(value: &T) -> Result<Value, ApiError> {
+pub(crate) fn to_json<T: Serialize>(value: &T) -> Result<Value, ApiError> {
     serde_json::to_value(value).map_err(|e| ApiError::internal("render profile", e))
 }
 
@@ -383,200 +389,5 @@ impl Profile {
             out.insert("contacts".into(), to_json(&contacts)?);
         }
         Ok(Value::Object(out))
-    }
-}
-
-/// A contact's value, validated and normalized by its key.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(tag = "key", content = "value", rename_all = "lowercase")]
-pub enum ContactValue {
-    Email(Email),
-    Phone(Phone),
-}
-
-impl ContactValue {
-    /// What makes two contacts of one profile the same: the key and the normalized value.
-    pub fn fingerprint(&self) -> String {
-        match self {
-            Self::Email(e) => format!("email:{}", e.as_str()),
-            Self::Phone(p) => format!("phone:{}", p.as_str()),
-        }
-    }
-}
-
-/// A contact as a request gives it: `{key, value, external_id?}`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct NewContact {
-    pub value: ContactValue,
-    pub external_id: Option<Name>,
-}
-
-/// The members of a contact body; the others a contact shows are read-only.
-const CONTACT_FIELDS: [&str; 3] = ["key", "value", "external_id"];
-const CONTACT_READ_ONLY: [&str; 4] = ["id", "created_at", "updated_at", "version"];
-
-impl Field for NewContact {
-    fn parse(value: &Value, path: &str, errors: &mut FieldErrors) -> Option<Self> {
-        let mut r = ObjectReader::new(value, path, &CONTACT_FIELDS, errors)?;
-        let external_id = r.optional::<Name>("external_id", errors);
-        let key = r.required::<Text<16>>("key", errors);
-        let parsed = match key.as_ref().map(|k| k.as_str()) {
-            Some("email") => r
-                .required::<Email>("value", errors)
-                .map(ContactValue::Email),
-            Some("phone") => r
-                .required::<Phone>("value", errors)
-                .map(ContactValue::Phone),
-            Some(_) => {
-                errors.push(member(path, "key"), "must be \"email\" or \"phone\"");
-                None
-            }
-            None => None,
-        };
-        Some(Self {
-            value: parsed?,
-            external_id,
-        })
-        .filter(|_| r.ok())
-    }
-}
-
-impl NewContact {
-    /// A contact request body: `POST` and `PUT` give the whole contact; `PATCH` is a merge
-    /// patch over `current`'s members (`null` clears `external_id`; a new `key` needs its
-    /// `value`). Every bad, unknown or read-only member is reported at once.
-    pub fn from_body(
-        body: &Map<String, Value>,
-        kind: BodyKind,
-        current: Option<&Contact>,
-    ) -> Result<Self, ApiError> {
-        let mut errors = FieldErrors::default();
-        for key in body.keys() {
-            if CONTACT_READ_ONLY.contains(&key.as_str()) {
-                errors.push(key.as_str(), "is read-only");
-            }
-        }
-        if kind == BodyKind::Patch && body.is_empty() {
-            return Err(ApiError::bad_request(
-                "empty_patch",
-                "the patch must contain at least one field",
-            ));
-        }
-        let mut merged = match (kind, current) {
-            (BodyKind::Patch, Some(c)) => c.members(),
-            _ => Map::new(),
-        };
-        if kind == BodyKind::Patch && body.contains_key("key") && !body.contains_key("value") {
-            merged.remove("value");
-        }
-        for (k, v) in body {
-            if CONTACT_READ_ONLY.contains(&k.as_str()) {
-                continue;
-            }
-            if v.is_null() {
-                merged.remove(k);
-            } else {
-                merged.insert(k.clone(), v.clone());
-            }
-        }
-        let parsed = Self::parse(&Value::Object(merged), "", &mut errors);
-        match (errors.into_result(()), parsed) {
-            (Ok(()), Some(c)) => Ok(c),
-            (Err(e), _) => Err(e),
-            // `parse` reports every reason it gives no contact; this cannot be reached with an
-            // empty error list, but answer as for a missing value rather than panic.
-            (Ok(()), None) => Err(ApiError::bad_request(
-                "validation_failed",
-                "value: is required",
-            )),
-        }
-    }
-}
-
-/// At most this many contacts per profile.
-pub const MAX_CONTACTS: usize = 50;
-
-fn parse_contacts(value: &Value, errors: &mut FieldErrors) -> Vec<NewContact> {
-    if value.is_null() {
-        return Vec::new();
-    }
-    let Some(list) = List::<NewContact, MAX_CONTACTS>::parse(value, "contacts", errors) else {
-        return Vec::new();
-    };
-    let items = list.items();
-    for (i, c) in items.iter().enumerate() {
-        if let Some(first) = items[..i].iter().position(|o| o.value == c.value) {
-            errors.push(
-                format!("contacts[{i}]"),
-                format!("duplicates contacts[{first}]"),
-            );
-        }
-    }
-    items.to_vec()
-}
-
-/// A stored contact.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Contact {
-    pub id: Uuid,
-    #[serde(flatten)]
-    pub value: ContactValue,
-    pub external_id: Option<Name>,
-    pub created_at: Timestamp,
-    pub updated_at: Timestamp,
-    /// Increases by one on every change; the `ETag`.
-    #[serde(default = "first_version")]
-    pub version: u64,
-}
-
-fn first_version() -> u64 {
-    1
-}
-
-impl Contact {
-    pub fn new(input: NewContact, now: Timestamp) -> Self {
-        Self {
-            id: Uuid::now_v7(),
-            value: input.value,
-            external_id: input.external_id,
-            created_at: now,
-            updated_at: now,
-            version: 1,
-        }
-    }
-
-    /// This contact changed to `input`, as its next version.
-    pub fn changed(&self, input: NewContact) -> Self {
-        Self {
-            value: input.value,
-            external_id: input.external_id,
-            updated_at: Timestamp::now_after(self.updated_at),
-            version: self.version + 1,
-            ..self.clone()
-        }
-    }
-
-    /// The entity tag of this version.
-    pub fn etag(&self) -> String {
-        format!("\"{}\"", self.version)
-    }
-
-    /// Its writable members as a body would give them.
-    fn members(&self) -> Map<String, Value> {
-        let mut m = Map::new();
-        let (key, value) = match &self.value {
-            ContactValue::Email(e) => ("email", e.as_str()),
-            ContactValue::Phone(p) => ("phone", p.as_str()),
-        };
-        m.insert("key".into(), key.into());
-        m.insert("value".into(), value.into());
-        if let Some(x) = &self.external_id {
-            m.insert("external_id".into(), x.as_str().into());
-        }
-        m
-    }
-
-    pub fn to_json(&self) -> Result<Value, ApiError> {
-        to_json(self)
     }
 }
