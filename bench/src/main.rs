@@ -38,23 +38,23 @@ struct Opts {
     arm64: bool,
 }
 
-fn opts() -> Result<Opts, Error> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let quick = args.iter().any(|a| a == "--quick");
-    if args.iter().any(|a| a == "-h" || a == "--help") {
-        eprintln!(
-            "usage: bench [--quick] [--no-arm64]\n  --quick     3 cold runs, 20 requests per route, 1k and 10k profiles, no arm64 build\n  --no-arm64  skip the arm64 cross-build (cargo lambda)"
-        );
-        std::process::exit(0);
-    }
-    for a in &args {
-        if !matches!(a.as_str(), "--quick" | "--no-arm64") {
-            return Err(
-                format!("unknown argument {a:?}; usage: bench [--quick] [--no-arm64]").into(),
-            );
-        }
-    }
-    Ok(Opts {
+/// The bench's command line.
+#[derive(clap::Parser)]
+#[command(name = "bench", about)]
+struct Cli {
+    /// 3 cold runs, 20 requests per route, 1k and 10k profiles, no arm64 build
+    #[arg(long)]
+    quick: bool,
+    /// Skip the arm64 cross-build (cargo lambda)
+    #[arg(long)]
+    no_arm64: bool,
+}
+
+/// The options (bad arguments: clap prints why, with a suggestion, and exits 2).
+fn opts() -> Opts {
+    let cli = <Cli as clap::Parser>::parse();
+    let quick = cli.quick;
+    Opts {
         quick,
         cold_runs: if quick { 3 } else { 15 },
         warm_requests: if quick { 20 } else { 300 },
@@ -63,8 +63,8 @@ fn opts() -> Result<Opts, Error> {
         } else {
             vec![1_000, 10_000, 100_000]
         },
-        arm64: !quick && !args.iter().any(|a| a == "--no-arm64"),
-    })
+        arm64: !quick && !cli.no_arm64,
+    }
 }
 
 fn repo() -> PathBuf {
@@ -389,7 +389,7 @@ fn zip_size(file: &Path) -> Option<u64> {
 }
 
 fn main() -> Result<(), Error> {
-    let opts = opts()?;
+    let opts = opts();
     let template = Template::load(&repo().join("template.yaml"))?;
     // Every function the API serves, its authorizer included.
     let names = template.served_binaries()?;

@@ -6,235 +6,136 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::{Parser, Subcommand};
+
 use shared::apikeys::{self, ApiKeyRecord};
 use shared::auth::{PrincipalId, Scopes, TenantId};
 use shared::config::Config;
 use shared::store::Store;
 
-const USAGE: &str = "\
-usage: keys [connection] <command>
-
-commands:
-  create --tenant T --principal P --scopes S1,S2 [--name N]
-        make a key for principal P in tenant T. The key is the first line of stdout, shown
-        this once (only its hash is stored); then its id, its usage key and the two
-        `aws apigateway` commands that put the usage key in the stack's usage plan.
-  list --tenant T
-        the tenant's keys: id, principal, scopes, name, created, revoked
-  revoke --tenant T KEY_ID
-        revoke a key: the authorizer refuses it from now on
-  jwt-usage-key --issuer ISS --tenant T --principal SUB
-        the usage key of a JWT caller (its issuer, tenant claim and sub) and the two
-        `aws apigateway` commands that register it (no table is read)
-
-scopes: profiles.create profiles.read profiles.lists profiles.update profiles.delete
-
-connection (default: AWS, with the table TABLE_NAME or `profiles`):
-  --local [DIR]     the local runner's engine (`cargo run -p local-api`): its URL from
-                    DIR/engine-endpoint (DIR defaults to .local/ in the repo), table profiles
-  --endpoint URL    a DynamoDB-compatible engine at URL (or env DYNAMODB_ENDPOINT)
-  --table NAME      the table (or env TABLE_NAME; default profiles)
-  AWS: credentials and region from the environment (AWS_ACCESS_KEY_ID,
-  AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION); no profile files.
-
-exit status: 0 done, 1 failed (engine, AWS, no such key), 2 bad arguments";
-
-const COMMANDS: [&str; 4] = ["create", "list", "revoke", "jwt-usage-key"];
+/// The local runner's state directory (`cargo run -p local-api`), where it writes
+/// `engine-endpoint`.
+const DEFAULT_STATE_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../.local");
 
 /// The table the local runner makes (local-api's `TABLE`).
 const LOCAL_TABLE: &str = "profiles";
 /// The table when neither `--table` nor `TABLE_NAME` names one.
 const DEFAULT_TABLE: &str = "profiles";
 
+const AFTER_HELP: &str = "\
+scopes: profiles.create profiles.read profiles.lists profiles.update profiles.delete
+
+connection (default: AWS, with the table TABLE_NAME or `profiles`): --local [DIR], or
+--endpoint URL (or env DYNAMODB_ENDPOINT) and --table NAME (or env TABLE_NAME). On AWS:
+credentials and region from the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+AWS_SESSION_TOKEN, AWS_REGION); no profile files.
+
+exit status: 0 done, 1 failed (engine, AWS, no such key), 2 bad arguments";
+
+/// Make, list and revoke the Profiles API's API keys, on a local engine or on AWS.
+#[derive(Parser)]
+#[command(
+    name = "keys",
+    about,
+    help_template = "{about}\n\nusage: {usage}\n\n{all-args}\n{after-help}",
+    after_help = AFTER_HELP
+)]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+    /// The local runner's engine (`cargo run -p local-api`): its URL from DIR/engine-endpoint
+    /// (DIR defaults to .local/ in the repo), table `profiles`
+    #[arg(long, global = true, value_name = "DIR", num_args = 0..=1, require_equals = true,
+        default_missing_value = DEFAULT_STATE_DIR, conflicts_with_all = ["endpoint", "table"])]
+    local: Option<PathBuf>,
+    /// A DynamoDB-compatible engine at URL (or env DYNAMODB_ENDPOINT)
+    #[arg(long, global = true, value_name = "URL")]
+    endpoint: Option<String>,
+    /// The table (or env TABLE_NAME; default profiles)
+    #[arg(long, global = true, value_name = "NAME")]
+    table: Option<String>,
+}
+
+#[derive(Subcommand)]
 enum Command {
+    /// Make a key for a principal in a tenant. The key is the first line of stdout, shown
+    /// this once (only its hash is stored); then its id, its usage key and the two
+    /// `aws apigateway` commands that put the usage key in the stack's usage plan.
     Create {
+        #[arg(long, value_parser = tenant)]
         tenant: TenantId,
+        #[arg(long, value_parser = principal)]
         principal: PrincipalId,
+        /// Scope names, separated by commas or spaces
+        #[arg(long, value_parser = scopes)]
         scopes: Scopes,
+        /// A label: who or what the key is for
+        #[arg(long)]
         name: Option<String>,
     },
+    /// The tenant's keys: id, principal, scopes, name, created, revoked
     List {
+        #[arg(long, value_parser = tenant)]
         tenant: TenantId,
     },
+    /// Revoke a key: the authorizer refuses it from now on
     Revoke {
+        #[arg(long, value_parser = tenant)]
         tenant: TenantId,
         key_id: String,
     },
+    /// The usage key of a JWT caller (its issuer, tenant claim and sub) and the two
+    /// `aws apigateway` commands that register it (no table is read)
     JwtUsageKey {
+        #[arg(long)]
         issuer: String,
+        #[arg(long, value_parser = tenant)]
         tenant: TenantId,
+        /// The token's `sub`
+        #[arg(long, value_parser = principal)]
         principal: PrincipalId,
     },
 }
 
-struct Args {
-    command: Command,
-    endpoint: Option<String>,
-    table: Option<String>,
-    local: Option<PathBuf>,
+fn tenant(raw: &str) -> Result<TenantId, String> {
+    TenantId::new(raw)
 }
 
-/// A bad command line (exit 2) or a failure (exit 1).
-enum Failure {
-    Usage(String),
-    Failed(String),
+fn principal(raw: &str) -> Result<PrincipalId, String> {
+    PrincipalId::new(raw)
 }
 
-fn default_state_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(".local")
-}
-
-fn parse_args(args: Vec<String>) -> Result<Args, Failure> {
-    let usage = |m: String| Failure::Usage(m);
-    let mut command = None;
-    let mut endpoint = None;
-    let mut table = None;
-    let mut local = None;
-    let mut tenant = None;
-    let mut principal = None;
-    let mut scopes = None;
-    let mut name = None;
-    let mut issuer = None;
-    let mut positional = Vec::new();
-    let mut it = args.into_iter().peekable();
-    while let Some(arg) = it.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
-            _ => (arg.clone(), None),
-        };
-        let mut value = |name: &str| match inline.clone() {
-            Some(v) => Ok(v),
-            None => it
-                .next()
-                .ok_or_else(|| usage(format!("{name} needs a value"))),
-        };
-        match flag.as_str() {
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                std::process::exit(0);
-            }
-            "--endpoint" => endpoint = Some(value("--endpoint")?),
-            "--table" => table = Some(value("--table")?),
-            "--tenant" => tenant = Some(value("--tenant")?),
-            "--principal" => principal = Some(value("--principal")?),
-            "--scopes" => scopes = Some(value("--scopes")?),
-            "--name" => name = Some(value("--name")?),
-            "--issuer" => issuer = Some(value("--issuer")?),
-            "--local" => {
-                // The directory is optional: take the next word unless it is a flag, a
-                // command, or a key id (`revoke --tenant T --local KEY_ID`).
-                let dir = match inline {
-                    Some(v) => Some(v),
-                    None => it.next_if(|next| {
-                        !next.starts_with('-')
-                            && !COMMANDS.contains(&next.as_str())
-                            && !apikeys::is_key_id(next)
-                    }),
-                };
-                local = Some(dir.map_or_else(default_state_dir, PathBuf::from));
-            }
-            f if f.starts_with('-') => {
-                return Err(usage(format!("unknown option {f:?} (try --help)")));
-            }
-            c if COMMANDS.contains(&c) && command.is_none() => command = Some(arg),
-            _ => positional.push(arg),
-        }
+fn scopes(raw: &str) -> Result<Scopes, String> {
+    let scopes = Scopes::parse_strict(raw)?;
+    if scopes.is_empty() {
+        return Err("names no scope".into());
     }
-    let Some(command) = command else {
-        return Err(usage(
-            "no command: create, list, revoke or jwt-usage-key (try --help)".into(),
-        ));
-    };
-    let tenant = TenantId::new(&tenant.ok_or_else(|| usage(format!("{command} needs --tenant")))?)
-        .map_err(|e| usage(format!("--tenant {e}")))?;
-    let only = |allowed: &[(&str, bool)]| {
-        allowed
-            .iter()
-            .find(|(_, given)| *given)
-            .map_or(Ok(()), |(flag, _)| {
-                Err(usage(format!("{command} takes no {flag}")))
-            })
-    };
-    let command = match command.as_str() {
-        "create" => {
-            if let Some(extra) = positional.first() {
-                return Err(usage(format!("create takes no argument {extra:?}")));
-            }
-            only(&[("--issuer", issuer.is_some())])?;
-            let principal = principal_arg(&command, principal)?;
-            let scopes = scopes.ok_or_else(|| usage("create needs --scopes".into()))?;
-            let scopes =
-                Scopes::parse_strict(&scopes).map_err(|e| usage(format!("--scopes: {e}")))?;
-            if scopes.is_empty() {
-                return Err(usage("--scopes names no scope".into()));
-            }
-            Command::Create {
-                tenant,
-                principal,
-                scopes,
-                name,
-            }
-        }
-        "list" => {
-            only(&[
-                ("--principal", principal.is_some()),
-                ("--scopes", scopes.is_some()),
-                ("--name", name.is_some()),
-                ("--issuer", issuer.is_some()),
-            ])?;
-            if let Some(extra) = positional.first() {
-                return Err(usage(format!("list takes no argument {extra:?}")));
-            }
-            Command::List { tenant }
-        }
-        "jwt-usage-key" => {
-            only(&[("--scopes", scopes.is_some()), ("--name", name.is_some())])?;
-            if let Some(extra) = positional.first() {
-                return Err(usage(format!("jwt-usage-key takes no argument {extra:?}")));
-            }
-            let issuer = issuer.ok_or_else(|| usage("jwt-usage-key needs --issuer".into()))?;
-            Command::JwtUsageKey {
-                issuer,
-                tenant,
-                principal: principal_arg(&command, principal)?,
-            }
-        }
-        _ => {
-            only(&[
-                ("--principal", principal.is_some()),
-                ("--scopes", scopes.is_some()),
-                ("--name", name.is_some()),
-                ("--issuer", issuer.is_some()),
-            ])?;
-            let [key_id] = &positional[..] else {
-                return Err(usage("revoke needs exactly one KEY_ID".into()));
-            };
-            Command::Revoke {
-                tenant,
-                key_id: key_id.clone(),
-            }
-        }
-    };
-    if local.is_some() && (endpoint.is_some() || table.is_some()) {
-        return Err(usage(
-            "--local names its own endpoint and table: drop --endpoint and --table".into(),
-        ));
-    }
-    Ok(Args {
-        command,
-        endpoint,
-        table,
-        local,
-    })
+    Ok(scopes)
 }
 
-fn principal_arg(command: &str, principal: Option<String>) -> Result<PrincipalId, Failure> {
-    let principal =
-        principal.ok_or_else(|| Failure::Usage(format!("{command} needs --principal")))?;
-    PrincipalId::new(&principal).map_err(|e| Failure::Usage(format!("--principal {e}")))
+/// The command line, with `--local DIR` (the directory as the next word) spelled
+/// `--local=DIR` for clap, which takes `--local`'s optional value only after `=` so that a
+/// bare `--local` never swallows the command or key id after it.
+fn command_line() -> Vec<String> {
+    let mut args: Vec<String> = std::env::args().collect();
+    let commands = ["create", "list", "revoke", "jwt-usage-key"];
+    let mut i = 1;
+    while i + 1 < args.len() {
+        let next = &args[i + 1];
+        let is_dir = !next.starts_with('-')
+            && !commands.contains(&next.as_str())
+            && !apikeys::is_key_id(next);
+        if args[i] == "--local" && is_dir {
+            let dir = args.remove(i + 1);
+            args[i] = format!("--local={dir}");
+        }
+        i += 1;
+    }
+    args
 }
+
+/// A failure (exit 1); bad arguments exit 2 from clap.
+struct Failure(String);
 
 /// The two `aws apigateway` commands that put `usage_key` in the stack's usage plan.
 fn print_registration(name: &str, usage_key: &str) {
@@ -256,14 +157,14 @@ fn config(args: &Args) -> Result<Config, Failure> {
         Some(dir) => {
             let file = dir.join("engine-endpoint");
             let url = std::fs::read_to_string(&file).map_err(|e| {
-                Failure::Failed(format!(
+                Failure(format!(
                     "cannot read {}: {e}. Is the local runner running (cargo run -p local-api)?",
                     file.display()
                 ))
             })?;
             let url = url.trim().to_owned();
             if url.is_empty() {
-                return Err(Failure::Failed(format!("{} is empty", file.display())));
+                return Err(Failure(format!("{} is empty", file.display())));
             }
             (Some(url), Some(LOCAL_TABLE.to_owned()))
         }
@@ -280,7 +181,7 @@ fn config(args: &Args) -> Result<Config, Failure> {
         k if k.starts_with("AWS_") => env(k),
         _ => None,
     })
-    .map_err(|e| Failure::Failed(e.to_string()))
+    .map_err(|e| Failure(e.to_string()))
 }
 
 fn created_text(record: &ApiKeyRecord) -> String {
@@ -346,7 +247,7 @@ async fn run(args: Args) -> Result<(), Failure> {
     }
     let config = config(&args)?;
     let store = Store::from_config(&config);
-    let failed = |e: shared::error::ApiError| Failure::Failed(e.to_string());
+    let failed = |e: shared::error::ApiError| Failure(e.to_string());
     match args.command {
         Command::Create {
             tenant,
@@ -388,7 +289,7 @@ async fn run(args: Args) -> Result<(), Failure> {
                 .await
                 .map_err(failed)?
             {
-                return Err(Failure::Failed(format!(
+                return Err(Failure(format!(
                     "tenant {tenant} has no API key {key_id:?} (see `keys list --tenant {tenant}`)"
                 )));
             }
@@ -400,17 +301,11 @@ async fn run(args: Args) -> Result<(), Failure> {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let result = match parse_args(std::env::args().skip(1).collect()) {
-        Ok(args) => run(args).await,
-        Err(e) => Err(e),
-    };
-    match result {
+    // Bad arguments: clap prints why (with a suggestion for a misspelt flag) and exits 2.
+    let args = Args::parse_from(command_line());
+    match run(args).await {
         Ok(()) => ExitCode::SUCCESS,
-        Err(Failure::Usage(message)) => {
-            eprintln!("keys: {message}");
-            ExitCode::from(2)
-        }
-        Err(Failure::Failed(message)) => {
+        Err(Failure(message)) => {
             eprintln!("keys: {message}");
             ExitCode::from(1)
         }

@@ -6,29 +6,52 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use clap::Parser;
 use local_api::template::{Error, Template};
 use local_api::{Options, Server, Storage, binaries};
 
-const USAGE: &str = "\
-usage: local-api [options]
-  --port N                  listen on 127.0.0.1:N (default 3000; 0 picks a free port)
-  --state-dir DIR           keep the data in DIR/profiles.db (default .local/ in the repo),
-                            the development API key in DIR/dev-api-key and the engine's
-                            URL in DIR/engine-endpoint (for `cargo run -p keys -- --local`)
-  --memory                  keep the data in memory: gone when this stops (with a new
-                            development API key at every start)
-  --dynamodb-endpoint URL   use another engine (DynamoDB Local, or AWS with credentials
-                            from the environment) instead of the embedded one
-  --table NAME              the table on that engine (default profiles)
-  --concurrency N           instances per function at most (default 4)
-  --template FILE           the SAM template (default template.yaml in the repo)
-  --release                 build and run the functions with the release profile
-  --bin-dir DIR             run binaries already built in DIR (e.g. target/lambda) instead
-                            of building them
-  --parameter-overrides K=V [K=V ...]
-                            template parameter values over their defaults, as with sam
-                            (e.g. JwtHs256Secret=... JwtIssuer=... JwtAudience=...); the
-                            form ParameterKey=K,ParameterValue=V is accepted too";
+/// The Profiles API on localhost: the template's routes, the functions' own binaries under
+/// the Lambda Runtime API, the authorizer, and an embedded DynamoDB.
+#[derive(Parser)]
+#[command(name = "local-api", about)]
+struct Cli {
+    /// Listen on 127.0.0.1:N (0 picks a free port)
+    #[arg(long, value_name = "N", default_value_t = 3000)]
+    port: u16,
+    /// Keep the data in DIR/profiles.db (default .local/ in the repo), the development API
+    /// key in DIR/dev-api-key and the engine's URL in DIR/engine-endpoint (for `cargo run -p
+    /// keys -- --local`)
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    /// Keep the data in memory: gone when this stops (with a new development API key at
+    /// every start)
+    #[arg(long, conflicts_with = "dynamodb_endpoint")]
+    memory: bool,
+    /// Use another engine (DynamoDB Local, or AWS with credentials from the environment)
+    /// instead of the embedded one
+    #[arg(long, value_name = "URL")]
+    dynamodb_endpoint: Option<String>,
+    /// The table on that engine
+    #[arg(long, value_name = "NAME", default_value = local_api::TABLE)]
+    table: String,
+    /// Instances per function at most
+    #[arg(long, value_name = "N", default_value_t = 4,
+        value_parser = clap::value_parser!(u16).range(1..))]
+    concurrency: u16,
+    /// The SAM template (default template.yaml in the repo)
+    #[arg(long, value_name = "FILE")]
+    template: Option<PathBuf>,
+    /// Build and run the functions with the release profile
+    #[arg(long)]
+    release: bool,
+    /// Run binaries already built in DIR (e.g. target/lambda) instead of building them
+    #[arg(long, value_name = "DIR")]
+    bin_dir: Option<PathBuf>,
+    /// Template parameter values over their defaults, as with sam (e.g. JwtHs256Secret=...
+    /// JwtIssuer=... JwtAudience=...); the form ParameterKey=K,ParameterValue=V is accepted too
+    #[arg(long, value_name = "K=V", num_args = 1.., value_parser = parameter_override)]
+    parameter_overrides: Vec<(String, String)>,
+}
 
 struct Args {
     port: u16,
@@ -47,79 +70,32 @@ fn repo_file(rel: &str) -> PathBuf {
     crate_dir.parent().unwrap_or(crate_dir).join(rel)
 }
 
-fn parse_args() -> Result<Args, Error> {
-    let mut port = 3000;
-    let mut memory = false;
-    let mut state_dir = repo_file(".local");
-    let mut endpoint = None;
-    let mut table = local_api::TABLE.to_owned();
-    let mut concurrency = 4;
-    let mut template = repo_file("template.yaml");
-    let mut release = false;
-    let mut bin_dir = None;
-    let mut parameter_overrides = Vec::new();
-    let mut it = std::env::args().skip(1).peekable();
-    while let Some(a) = it.next() {
-        if a == "--parameter-overrides" {
-            let mut any = false;
-            while let Some(v) = it.next_if(|v| !v.starts_with("--")) {
-                parameter_overrides.push(parameter_override(&v)?);
-                any = true;
-            }
-            if !any {
-                return Err("--parameter-overrides needs Key=Value".into());
-            }
-            continue;
-        }
-        let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
-        match a.as_str() {
-            "--port" => {
-                port = value("--port")?
-                    .parse()
-                    .map_err(|e| format!("--port: {e}"))?
-            }
-            "--memory" => memory = true,
-            "--state-dir" => state_dir = PathBuf::from(value("--state-dir")?),
-            "--dynamodb-endpoint" => endpoint = Some(value("--dynamodb-endpoint")?),
-            "--table" => table = value("--table")?,
-            "--concurrency" => {
-                concurrency = value("--concurrency")?
-                    .parse()
-                    .map_err(|e| format!("--concurrency: {e}"))?;
-                if concurrency == 0 {
-                    return Err("--concurrency must be at least 1".into());
-                }
-            }
-            "--template" => template = PathBuf::from(value("--template")?),
-            "--release" => release = true,
-            "--bin-dir" => bin_dir = Some(PathBuf::from(value("--bin-dir")?)),
-            "-h" | "--help" => {
-                eprintln!("{USAGE}");
-                std::process::exit(0);
-            }
-            other => return Err(format!("unknown argument {other:?} (try --help)").into()),
-        }
-    }
-    let storage = match (endpoint, memory) {
-        (Some(url), false) => Storage::Endpoint { url, table },
-        (Some(_), true) => return Err("--memory and --dynamodb-endpoint exclude each other".into()),
+/// The command line (bad arguments: clap prints why, with a suggestion, and exits 2).
+fn parse_args() -> Args {
+    let cli = Cli::parse();
+    let state_dir = cli.state_dir.unwrap_or_else(|| repo_file(".local"));
+    let storage = match (cli.dynamodb_endpoint, cli.memory) {
+        (Some(url), _) => Storage::Endpoint {
+            url,
+            table: cli.table,
+        },
         (None, true) => Storage::Memory,
         (None, false) => Storage::File(state_dir.join("profiles.db")),
     };
-    Ok(Args {
-        port,
+    Args {
+        port: cli.port,
         storage,
         state_dir,
-        parameter_overrides,
-        concurrency,
-        template,
-        release,
-        bin_dir,
-    })
+        parameter_overrides: cli.parameter_overrides,
+        concurrency: usize::from(cli.concurrency),
+        template: cli.template.unwrap_or_else(|| repo_file("template.yaml")),
+        release: cli.release,
+        bin_dir: cli.bin_dir,
+    }
 }
 
 /// One `Key=Value` (or `ParameterKey=Key,ParameterValue=Value`) of `--parameter-overrides`.
-fn parameter_override(raw: &str) -> Result<(String, String), Error> {
+fn parameter_override(raw: &str) -> Result<(String, String), String> {
     if let Some(rest) = raw.strip_prefix("ParameterKey=")
         && let Some((key, value)) = rest.split_once(",ParameterValue=")
     {
@@ -127,7 +103,7 @@ fn parameter_override(raw: &str) -> Result<(String, String), Error> {
     }
     match raw.split_once('=') {
         Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
-        _ => Err(format!("--parameter-overrides: {raw:?} is not Key=Value").into()),
+        _ => Err(format!("{raw:?} is not Key=Value")),
     }
 }
 
@@ -139,7 +115,7 @@ fn main() -> Result<(), Error> {
         )
         .with_target(false)
         .init();
-    let args = parse_args()?;
+    let args = parse_args();
     let template =
         Template::load(&args.template)?.with_parameter_overrides(&args.parameter_overrides)?;
     let names = template.served_binaries()?;

@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
     ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
-use serde_yaml::Value;
+use yaml_serde::Value;
 
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -183,7 +183,7 @@ fn text(v: &Value, what: &str) -> Result<String, Error> {
 impl Template {
     pub fn load(path: &Path) -> Result<Self, Error> {
         let raw = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let doc = serde_yaml::from_str(&raw).map_err(|e| format!("{}: {e}", path.display()))?;
+        let doc = yaml_serde::from_str(&raw).map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(Self {
             doc,
             parameters: BTreeMap::new(),

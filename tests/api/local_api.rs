@@ -14,24 +14,24 @@ use profiles_tests::{Runner, client_with_key, json, repo_path};
 use serde_json::Value;
 use shared::auth::{Scope, Scopes, TenantId};
 
-fn yaml(v: Value) -> serde_yaml::Value {
-    serde_yaml::to_value(v).unwrap()
+fn yaml(v: Value) -> yaml_serde::Value {
+    yaml_serde::to_value(v).unwrap()
 }
 
 /// `template.yaml` as `edit` changes it.
-fn template_with(edit: impl FnOnce(&mut serde_yaml::Value)) -> Template {
+fn template_with(edit: impl FnOnce(&mut yaml_serde::Value)) -> Template {
     let text = std::fs::read_to_string(repo_path("template.yaml")).unwrap();
-    let mut doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let mut doc: yaml_serde::Value = yaml_serde::from_str(&text).unwrap();
     edit(&mut doc);
     let path = std::env::temp_dir().join(format!("template-{}.yaml", uuid::Uuid::now_v7()));
-    std::fs::write(&path, serde_yaml::to_string(&doc).unwrap()).unwrap();
+    std::fs::write(&path, yaml_serde::to_string(&doc).unwrap()).unwrap();
     let template = Template::load(&path).unwrap();
     let _ = std::fs::remove_file(&path);
     template
 }
 
 /// Lifts the usage plan's throttle, for tests that send more than its burst on one key.
-fn roomy(doc: &mut serde_yaml::Value) {
+fn roomy(doc: &mut yaml_serde::Value) {
     doc["Resources"]["ProfilesUsagePlan"]["Properties"]["Throttle"] =
         yaml(json!({"BurstLimit": 100_000, "RateLimit": 100_000}));
 }
@@ -49,8 +49,8 @@ fn fault_template() -> Template {
 }
 
 /// A fault function with one `Api` event on `path` and `method`, and `extra` properties.
-fn fault_function(path: &str, method: &str, extra: serde_yaml::Value) -> serde_yaml::Value {
-    let mut events = serde_yaml::Mapping::new();
+fn fault_function(path: &str, method: &str, extra: yaml_serde::Value) -> yaml_serde::Value {
+    let mut events = yaml_serde::Mapping::new();
     events.insert(
         "Route".into(),
         yaml(json!({"Type": "Api", "Properties": {"Path": path, "Method": method}})),
@@ -60,8 +60,8 @@ fn fault_function(path: &str, method: &str, extra: serde_yaml::Value) -> serde_y
         "Metadata": {"BuildMethod": "rust-cargolambda", "BuildProperties": {"Binary": "fault-function"}},
         "Properties": {"CodeUri": ".", "Timeout": 1},
     }));
-    f["Properties"]["Events"] = serde_yaml::Value::Mapping(events);
-    if let serde_yaml::Value::Mapping(m) = extra {
+    f["Properties"]["Events"] = yaml_serde::Value::Mapping(events);
+    if let yaml_serde::Value::Mapping(m) = extra {
         for (k, v) in m {
             f["Properties"][k.as_str().unwrap()] = v;
         }
@@ -69,8 +69,8 @@ fn fault_function(path: &str, method: &str, extra: serde_yaml::Value) -> serde_y
     f
 }
 
-fn add_faults(doc: &mut serde_yaml::Value) {
-    let none = serde_yaml::Value::Null;
+fn add_faults(doc: &mut yaml_serde::Value) {
+    let none = yaml_serde::Value::Null;
     let r = &mut doc["Resources"];
     r["FaultFunction"] = fault_function("/fault/{name}", "any", none.clone());
     let mut slow = fault_function("/slow/{name}", "get", none);
@@ -94,8 +94,8 @@ fn fault_authorizer_template() -> Template {
         add_faults(doc);
         roomy(doc);
         let r = &mut doc["Resources"];
-        let mut authorizer = fault_function("/unused", "get", serde_yaml::Value::Null);
-        authorizer["Properties"]["Events"] = serde_yaml::Value::Null;
+        let mut authorizer = fault_function("/unused", "get", yaml_serde::Value::Null);
+        authorizer["Properties"]["Events"] = yaml_serde::Value::Null;
         r["FaultAuthorizerFunction"] = authorizer;
         r["ProfilesApi"]["Properties"]["Auth"]["Authorizers"]["ProfilesAuthorizer"]["FunctionArn"] =
             yaml(json!({"Fn::GetAtt": ["FaultAuthorizerFunction", "Arn"]}));
