@@ -571,6 +571,33 @@ async fn a_server_failure_is_500_that_reveals_nothing() {
     );
 }
 
+#[tokio::test]
+async fn an_engine_that_refuses_connections_is_a_503_with_retry_after() {
+    let api = Api::start().await;
+    let created = api.created(json!({"name": "Kept"})).await;
+    // A port that was just free: nothing listens there.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let down = Api {
+        app: shared::app::App::new(profiles_tests::config_for(&endpoint, "profiles")),
+        engine: api.engine.clone(),
+        caller: api.caller.clone(),
+    };
+    for r in [
+        down.create(json!({"name": "x"})).await,
+        down.get(&id_of(&created)).await,
+    ] {
+        assert_eq!(r.assert_problem(503), "service_unavailable");
+        assert_eq!(r.header("retry-after"), Some("1"));
+        assert!(!r.raw_body.contains("127.0.0.1"), "{}", r.raw_body);
+    }
+    // The engine that is up still has exactly what it had.
+    let r = api.get(&id_of(&created)).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, created);
+}
+
 // ---------------------------------------------------------------- PATCH
 
 #[tokio::test]

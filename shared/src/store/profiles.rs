@@ -11,6 +11,7 @@ use super::schema::{self, Item, PartitionItem};
 use super::{MAX_ITEM_BYTES, Reasons, Store, StoreError, TxError, Unique, from_item, to_item};
 use crate::auth::{PrincipalId, TenantId};
 use crate::model::{Contact, Profile, ProfileId, parse_id};
+use crate::validate::{Name, Slug};
 
 /// How many slugs are tried for a derived slug before giving up.
 const SLUG_ATTEMPTS: u32 = 20;
@@ -120,6 +121,29 @@ impl Store {
         self.put(item, Some(schema::IS_NEW))
     }
 
+    /// Moves a unique value's guard when the value changed (`old` and `new` are the guards'
+    /// keys, if any): deletes the old guard and claims the new one for `profile`. The new
+    /// guard's position in `items`, when there is one.
+    fn move_guard(
+        &self,
+        items: &mut Vec<TransactWriteItem>,
+        old: Option<Item>,
+        new: Option<Item>,
+        profile: &ProfileId,
+    ) -> Result<Option<usize>, StoreError> {
+        if old == new {
+            return Ok(None);
+        }
+        if let Some(key) = old {
+            items.push(self.delete(key, None)?);
+        }
+        let Some(key) = new else {
+            return Ok(None);
+        };
+        items.push(self.guard(key, profile)?);
+        Ok(Some(items.len() - 1))
+    }
+
     /// The transaction that writes `new` over `old` (or creates it), with its guards.
     fn plan(
         &self,
@@ -138,30 +162,22 @@ impl Store {
         });
 
         let old_fields = old.map(|o| &o.profile.fields);
-        let old_slug = old_fields.and_then(|f| f.slug.as_ref());
-        if new.fields.slug.as_ref() != old_slug {
-            if let Some(s) = old_slug {
-                plan.items
-                    .push(self.delete(schema::slug_guard(tenant, s), None)?);
-            }
-            if let Some(s) = &new.fields.slug {
-                plan.slug = Some(plan.items.len());
-                plan.items
-                    .push(self.guard(schema::slug_guard(tenant, s), &new.id)?);
-            }
-        }
-        let old_ext = old_fields.and_then(|f| f.external_id.as_ref());
-        if new.fields.external_id.as_ref() != old_ext {
-            if let Some(e) = old_ext {
-                plan.items
-                    .push(self.delete(schema::external_id_guard(tenant, e), None)?);
-            }
-            if let Some(e) = &new.fields.external_id {
-                plan.external_id = Some(plan.items.len());
-                plan.items
-                    .push(self.guard(schema::external_id_guard(tenant, e), &new.id)?);
-            }
-        }
+        let slug_guard = |s: &Slug| schema::slug_guard(tenant, s);
+        plan.slug = self.move_guard(
+            &mut plan.items,
+            old_fields.and_then(|f| f.slug.as_ref()).map(slug_guard),
+            new.fields.slug.as_ref().map(slug_guard),
+            &new.id,
+        )?;
+        let ext_guard = |e: &Name| schema::external_id_guard(tenant, e);
+        plan.external_id = self.move_guard(
+            &mut plan.items,
+            old_fields
+                .and_then(|f| f.external_id.as_ref())
+                .map(ext_guard),
+            new.fields.external_id.as_ref().map(ext_guard),
+            &new.id,
+        )?;
         for contact in contacts {
             let item = self.contact_item(tenant, &new.id, contact)?;
             plan.items.push(self.put(item, Some(schema::IS_NEW))?);
