@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use lambda_http::{Body, Request, Response};
 use local_api::runtime::{Environment, Outcome, Pool};
 use local_api::template::{Function, Template};
@@ -774,7 +774,7 @@ async fn run(
 }
 
 /// Writes profiles `from..to` of the scale tenant with BatchWriteItem, items built by the
-/// store's own key scheme.
+/// store itself.
 async fn seed(
     client: &aws_sdk_dynamodb::Client,
     table: &str,
@@ -783,6 +783,7 @@ async fn seed(
     to: usize,
 ) -> Result<(), Error> {
     eprintln!("bench: seeding profiles {from}..{to}");
+    let store = shared::store::Store::new(client.clone(), table);
     let mut requests = Vec::new();
     for i in from..to {
         let mut body = json!({
@@ -794,8 +795,7 @@ async fn seed(
             body["tags"] = json!(["tenth"]);
         }
         let profile: shared::model::Profile = serde_json::from_value(body)?;
-        let mut item: HashMap<String, AttributeValue> = serde_dynamo::to_item(&profile)?;
-        item.extend(shared::store::schema::profile_item_keys(tenant, &profile));
+        let item = store.new_profile_item(tenant, &profile)?;
         requests.push(
             WriteRequest::builder()
                 .put_request(PutRequest::builder().set_item(Some(item)).build()?)

@@ -52,7 +52,7 @@ pub enum StoreError {
     /// A unique value is held by another profile (`holder`, when known).
     Taken {
         what: Unique,
-        holder: Option<String>,
+        holder: Option<crate::model::ProfileId>,
     },
     /// No free slug could be derived from the profile's name.
     NoFreeSlug,

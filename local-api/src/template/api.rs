@@ -1,0 +1,209 @@
+//! The template's APIs: each `AWS::Serverless::Api` with its authorizers, gateway responses
+//! and usage-plan throttle.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use yaml_serde::Value;
+
+use super::{
+    Api, ApiKeySource, Authorizer, Error, GatewayResponse, Payload, Template, Throttle, reference,
+    text,
+};
+
+impl Template {
+    /// Every `AWS::Serverless::Api`, with its authorizers, gateway responses and throttle.
+    pub fn apis(&self) -> Result<Vec<Api>, Error> {
+        let mut apis = Vec::new();
+        for (id, res) in self.resources() {
+            if res["Type"].as_str() != Some("AWS::Serverless::Api") {
+                continue;
+            }
+            let props = &res["Properties"];
+            let stage = match self.resolve(&props["StageName"], "", &format!("{id} StageName"))? {
+                Some(s) if !s.is_empty() => s,
+                _ => return Err(format!("template.yaml: {id}: no StageName").into()),
+            };
+            let api_key_source = match props["ApiKeySourceType"].as_str() {
+                None | Some("HEADER") => ApiKeySource::Header,
+                Some("AUTHORIZER") => ApiKeySource::Authorizer,
+                Some(other) => {
+                    return Err(
+                        format!("template.yaml: {id}: unknown ApiKeySourceType {other}").into(),
+                    );
+                }
+            };
+            let mut authorizers = BTreeMap::new();
+            for (name, a) in props["Auth"]["Authorizers"]
+                .as_mapping()
+                .into_iter()
+                .flatten()
+            {
+                let name = text(name, &format!("{id} an authorizer's name"))?;
+                if let Some(authorizer) = self.authorizer(id, &name, a)? {
+                    authorizers.insert(name, authorizer);
+                }
+            }
+            let mut gateway_responses = BTreeMap::new();
+            for (kind, r) in props["GatewayResponses"].as_mapping().into_iter().flatten() {
+                let kind = text(kind, &format!("{id} a gateway response type"))?;
+                gateway_responses.insert(kind.clone(), gateway_response(id, &kind, r)?);
+            }
+            apis.push(Api {
+                id: id.to_owned(),
+                stage,
+                api_key_source,
+                authorizers,
+                gateway_responses,
+                throttle: self.throttle_of(id, props)?,
+            });
+        }
+        Ok(apis)
+    }
+
+    /// An entry of `Auth.Authorizers`; `None` for one that is not a Lambda authorizer (a
+    /// Cognito user pool), which routes may then not use.
+    fn authorizer(&self, api: &str, name: &str, a: &Value) -> Result<Option<Authorizer>, Error> {
+        let what = format!("{api} authorizer {name}");
+        let function = match reference(&a["FunctionArn"]) {
+            Some(("GetAtt", target)) => match target.split_once('.') {
+                Some((function, "Arn")) => function.to_owned(),
+                _ => {
+                    return Err(format!(
+                        "template.yaml: {what}: FunctionArn must be !GetAtt <function>.Arn"
+                    )
+                    .into());
+                }
+            },
+            _ if a["FunctionArn"].is_null() => return Ok(None),
+            _ => {
+                return Err(format!(
+                    "template.yaml: {what}: FunctionArn must be !GetAtt <function>.Arn"
+                )
+                .into());
+            }
+        };
+        if self.doc["Resources"][function.as_str()]["Type"].as_str()
+            != Some("AWS::Serverless::Function")
+        {
+            return Err(format!(
+                "template.yaml: {what}: {function} is not an AWS::Serverless::Function"
+            )
+            .into());
+        }
+        let identity = &a["Identity"];
+        let names = |key: &str| -> Result<Vec<String>, Error> {
+            identity[key]
+                .as_sequence()
+                .into_iter()
+                .flatten()
+                .map(|v| text(v, &format!("{what} Identity.{key}")))
+                .collect()
+        };
+        let payload = match a["FunctionPayloadType"].as_str() {
+            Some("REQUEST") => Payload::Request {
+                headers: names("Headers")?,
+                query_strings: names("QueryStrings")?,
+                stage_variables: names("StageVariables")?,
+                context: names("Context")?,
+            },
+            None | Some("TOKEN") => Payload::Token {
+                header: identity["Header"]
+                    .as_str()
+                    .unwrap_or("Authorization")
+                    .to_owned(),
+            },
+            Some(other) => {
+                return Err(
+                    format!("template.yaml: {what}: unknown FunctionPayloadType {other}").into(),
+                );
+            }
+        };
+        let ttl = match &identity["ReauthorizeEvery"] {
+            Value::Null => 300,
+            v => v.as_u64().ok_or_else(|| {
+                format!("template.yaml: {what}: ReauthorizeEvery is not a number")
+            })?,
+        };
+        Ok(Some(Authorizer {
+            name: name.to_owned(),
+            function,
+            payload,
+            ttl: Duration::from_secs(ttl),
+        }))
+    }
+
+    /// The throttle of the usage plan `api`'s stage is in: an `AWS::ApiGateway::UsagePlan`
+    /// whose `ApiStages` name the API, else the API's own `Auth.UsagePlan` (SAM makes that
+    /// plan). A key is in one usage plan per stage; locally every key is in the first.
+    fn throttle_of(&self, api: &str, props: &Value) -> Result<Option<Throttle>, Error> {
+        for (id, res) in self.resources() {
+            if res["Type"].as_str() != Some("AWS::ApiGateway::UsagePlan") {
+                continue;
+            }
+            let names_api = res["Properties"]["ApiStages"]
+                .as_sequence()
+                .into_iter()
+                .flatten()
+                .any(|s| reference(&s["ApiId"]) == Some(("Ref", api.to_owned())));
+            if names_api {
+                return throttle(id, &res["Properties"]["Throttle"]);
+            }
+        }
+        let own = &props["Auth"]["UsagePlan"];
+        match own["CreateUsagePlan"].as_str() {
+            Some("PER_API" | "SHARED") => throttle(api, &own["Throttle"]),
+            _ => Ok(None),
+        }
+    }
+}
+
+/// A `Throttle` of a usage plan; `None` when absent (no throttle).
+fn throttle(owner: &str, v: &Value) -> Result<Option<Throttle>, Error> {
+    if v.is_null() {
+        return Ok(None);
+    }
+    let number = |key: &str| -> Result<f64, Error> {
+        match &v[key] {
+            Value::Number(n) => n.as_f64(),
+            Value::String(s) => s.parse().ok(),
+            _ => None,
+        }
+        .filter(|n| n.is_finite() && *n >= 0.0)
+        .ok_or_else(|| format!("template.yaml: {owner}: Throttle.{key} is not a number").into())
+    };
+    Ok(Some(Throttle {
+        burst: number("BurstLimit")? as u32,
+        rate: number("RateLimit")?,
+    }))
+}
+
+fn gateway_response(api: &str, kind: &str, r: &Value) -> Result<GatewayResponse, Error> {
+    let what = format!("{api} GatewayResponses.{kind}");
+    let status = match &r["StatusCode"] {
+        Value::Null => None,
+        Value::Number(n) => n.as_u64().and_then(|n| u16::try_from(n).ok()),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    };
+    if !r["StatusCode"].is_null() && status.is_none() {
+        return Err(format!("template.yaml: {what}: StatusCode is not a status").into());
+    }
+    let pairs = |v: &Value, part: &str| -> Result<Vec<(String, String)>, Error> {
+        v.as_mapping()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| {
+                Ok((
+                    text(k, &format!("{what} {part}"))?,
+                    text(v, &format!("{what} {part}"))?,
+                ))
+            })
+            .collect()
+    };
+    Ok(GatewayResponse {
+        status,
+        headers: pairs(&r["ResponseParameters"]["Headers"], "Headers")?,
+        templates: pairs(&r["ResponseTemplates"], "ResponseTemplates")?,
+    })
+}
