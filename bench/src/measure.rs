@@ -1,0 +1,164 @@
+//! The bench's measurements and helpers: spreads and percentiles, peak RSS from `/proc`,
+//! zipped and arm64 sizes, and the seeding of a large tenant.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+use serde_json::json;
+
+use crate::{Error, repo};
+
+/// Median, min and max.
+pub(crate) fn spread(samples: &[f64]) -> (f64, f64, f64) {
+    let mut s = samples.to_vec();
+    s.sort_by(f64::total_cmp);
+    let n = s.len();
+    if n == 0 {
+        return (f64::NAN, f64::NAN, f64::NAN);
+    }
+    let median = if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        (s[n / 2 - 1] + s[n / 2]) / 2.0
+    };
+    (median, s[0], s[n - 1])
+}
+
+pub(crate) fn percentile(samples: &[f64], p: f64) -> f64 {
+    let mut s = samples.to_vec();
+    s.sort_by(f64::total_cmp);
+    if s.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * s.len() as f64).ceil() as usize;
+    s[rank.clamp(1, s.len()) - 1]
+}
+
+pub(crate) fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+pub(crate) fn mb(bytes: u64) -> String {
+    format!("{:.2}", bytes as f64 / 1_000_000.0)
+}
+
+pub(crate) fn vm_hwm_kb(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+pub(crate) fn zip_size(file: &Path) -> Option<u64> {
+    let dir = std::env::temp_dir().join(format!("bench-zip-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).ok()?;
+    let bootstrap = dir.join("bootstrap");
+    std::fs::copy(file, &bootstrap).ok()?;
+    let zip = dir.join("f.zip");
+    let ok = std::process::Command::new("zip")
+        .args(["-q", "-9", "-j"])
+        .arg(&zip)
+        .arg(&bootstrap)
+        .status()
+        .ok()?
+        .success();
+    let size = if ok {
+        std::fs::metadata(&zip).ok().map(|m| m.len())
+    } else {
+        None
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    size
+}
+
+/// `cargo lambda build --release --arm64` and each bootstrap's size, when cargo lambda is here.
+pub(crate) fn arm64_sizes(names: &[String]) -> Option<HashMap<String, (u64, Option<u64>)>> {
+    eprintln!("bench: cross-building arm64 bootstraps with cargo lambda (slow)");
+    let status = std::process::Command::new("cargo")
+        .current_dir(repo())
+        .args(["lambda", "build", "--release", "--arm64"])
+        .status();
+    if !status.is_ok_and(|s| s.success()) {
+        eprintln!("bench: cargo lambda is not available; arm64 sizes skipped");
+        return None;
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("target"));
+    Some(
+        names
+            .iter()
+            .filter_map(|n| {
+                let file = target.join("lambda").join(n).join("bootstrap");
+                let size = std::fs::metadata(&file).ok()?.len();
+                Some((n.clone(), (size, zip_size(&file))))
+            })
+            .collect(),
+    )
+}
+
+/// Writes profiles `from..to` of the scale tenant with BatchWriteItem, items built by the
+/// store itself.
+pub(crate) async fn seed(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    tenant: &shared::auth::TenantId,
+    from: usize,
+    to: usize,
+) -> Result<(), Error> {
+    eprintln!("bench: seeding profiles {from}..{to}");
+    let store = shared::store::Store::new(client.clone(), table);
+    let mut requests = Vec::new();
+    for i in from..to {
+        let mut body = json!({
+            "id": uuid::Uuid::now_v7(), "name": format!("Person {:06}", (i * 7919) % 1_000_003),
+            "owner_id": "bench", "created_at": shared::model::Timestamp::now().to_string(),
+            "updated_at": shared::model::Timestamp::now().to_string(), "version": 1,
+        });
+        if i % 10 == 0 {
+            body["tags"] = json!(["tenth"]);
+        }
+        let profile: shared::model::Profile = serde_json::from_value(body)?;
+        let item = store.new_profile_item(tenant, &profile)?;
+        requests.push(
+            WriteRequest::builder()
+                .put_request(PutRequest::builder().set_item(Some(item)).build()?)
+                .build(),
+        );
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut chunks = requests.chunks(25).map(<[WriteRequest]>::to_vec);
+    loop {
+        while tasks.len() < 8 {
+            let Some(chunk) = chunks.next() else { break };
+            let (client, table) = (client.clone(), table.to_owned());
+            tasks.spawn(async move {
+                let mut pending = chunk;
+                while !pending.is_empty() {
+                    let out = client
+                        .batch_write_item()
+                        .request_items(&table, pending)
+                        .send()
+                        .await?;
+                    pending = out
+                        .unprocessed_items
+                        .and_then(|mut m| m.remove(&table))
+                        .unwrap_or_default();
+                }
+                Ok::<_, Error>(())
+            });
+        }
+        match tasks.join_next().await {
+            Some(done) => done??,
+            None => return Ok(()),
+        }
+    }
+}
+
+/// Today's date (UTC).
+pub(crate) fn today() -> String {
+    shared::model::Timestamp::now().to_string()[..10].to_owned()
+}
