@@ -113,29 +113,76 @@ pub fn json_object(req: &Request, allow_merge_patch: bool) -> Result<Map<String,
     }
 }
 
-/// A version a conditional request names in `If-Match` / `If-None-Match`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// One entity tag of a conditional header (RFC 9110 §8.8.3): its opaque tag, and whether it
+/// is weak (`W/"…"`). Ours are strong: `"<version>"`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EntityTag {
+    pub weak: bool,
+    pub opaque: String,
+}
+
+/// What an `If-Match` or `If-None-Match` header names: `*`, or a list of entity tags.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Precondition {
-    /// `*`: any current version.
+    /// `*`: any current representation.
     Any,
-    Version(u64),
+    Tags(Vec<EntityTag>),
 }
 
 impl Precondition {
-    pub fn matches(self, version: u64) -> bool {
+    /// The strong comparison (`If-Match`): `*`, or a listed strong tag that is this version's.
+    /// A weak tag never matches.
+    pub fn matches_strong(&self, version: u64) -> bool {
         match self {
             Self::Any => true,
-            Self::Version(v) => v == version,
+            Self::Tags(tags) => tags
+                .iter()
+                .any(|t| !t.weak && t.opaque == version.to_string()),
         }
     }
 
-    /// The version to write against, when the condition names one.
-    pub fn version(self) -> Option<u64> {
+    /// The weak comparison (`If-None-Match`): `*`, or a listed tag, weak or strong, whose
+    /// opaque tag is this version's.
+    pub fn matches_weak(&self, version: u64) -> bool {
         match self {
-            Self::Any => None,
-            Self::Version(v) => Some(v),
+            Self::Any => true,
+            Self::Tags(tags) => tags.iter().any(|t| t.opaque == version.to_string()),
         }
     }
+}
+
+/// The entity tags of a header value (`#entity-tag`: comma-separated, empty elements and
+/// whitespace allowed), or `None` when it is not such a list.
+fn entity_tags(raw: &str) -> Option<Vec<EntityTag>> {
+    let mut tags = Vec::new();
+    let mut rest = raw;
+    loop {
+        rest = rest.trim_start_matches([',', ' ', '\t']);
+        if rest.is_empty() {
+            break;
+        }
+        let (weak, tag) = match rest.strip_prefix("W/") {
+            Some(tag) => (true, tag),
+            None => (false, rest),
+        };
+        let tag = tag.strip_prefix('"')?;
+        let end = tag.find('"')?;
+        let opaque = &tag[..end];
+        // etagc: %x21 / %x23-7E / obs-text
+        let valid = |b: u8| b == 0x21 || (0x23..=0x7e).contains(&b) || b >= 0x80;
+        if !opaque.bytes().all(valid) {
+            return None;
+        }
+        tags.push(EntityTag {
+            weak,
+            opaque: opaque.to_owned(),
+        });
+        rest = tag[end + 1..].trim_start_matches([' ', '\t']);
+        if !rest.is_empty() && !rest.starts_with(',') {
+            return None;
+        }
+    }
+    (!tags.is_empty()).then_some(tags)
 }
 
 fn precondition(req: &Request, name: header::HeaderName) -> Result<Option<Precondition>, ApiError> {
@@ -143,26 +190,60 @@ fn precondition(req: &Request, name: header::HeaderName) -> Result<Option<Precon
         return Ok(None);
     };
     let field = name.as_str();
-    let raw = raw
-        .to_str()
-        .map_err(|_| ApiError::bad_field(field, "must be an entity tag"))?
-        .trim();
+    let malformed = || {
+        ApiError::bad_field(
+            field,
+            "must be * or entity tags from ETag headers, such as \"3\"",
+        )
+    };
+    let raw = raw.to_str().map_err(|_| malformed())?.trim();
     if raw == "*" {
         return Ok(Some(Precondition::Any));
     }
-    // Only one tag is ever current, so a list is matched on its first entry.
-    let first = raw.split(',').next().unwrap_or("").trim();
-    let tag = first.strip_prefix("W/").unwrap_or(first);
-    tag.strip_prefix('"')
-        .and_then(|t| t.strip_suffix('"'))
-        .and_then(|t| t.parse::<u64>().ok())
-        .map(|v| Some(Precondition::Version(v)))
-        .ok_or_else(|| {
-            ApiError::bad_field(
-                field,
-                "must be an entity tag from an ETag header, such as \"3\"",
-            )
+    entity_tags(raw)
+        .map(|tags| Some(Precondition::Tags(tags)))
+        .ok_or_else(malformed)
+}
+
+/// The conditions of a request that changes a resource (RFC 9110 §13.1): `If-Match`, checked
+/// with the strong comparison, and `If-None-Match`, with the weak one.
+#[derive(Clone, Debug, Default)]
+pub struct WriteConditions {
+    pub if_match: Option<Precondition>,
+    pub if_none_match: Option<Precondition>,
+}
+
+impl WriteConditions {
+    /// The request's conditions; a malformed header is a 400 naming it.
+    pub fn of(req: &Request) -> Result<Self, ApiError> {
+        Ok(Self {
+            if_match: if_match(req)?,
+            if_none_match: if_none_match(req)?,
         })
+    }
+
+    /// `Ok` when a write may go ahead on the current `version`, else 412.
+    pub fn check(&self, version: u64) -> Result<(), ApiError> {
+        let if_match_fails = self
+            .if_match
+            .as_ref()
+            .is_some_and(|p| !p.matches_strong(version));
+        let if_none_match_fails = self
+            .if_none_match
+            .as_ref()
+            .is_some_and(|p| p.matches_weak(version));
+        if if_match_fails || if_none_match_fails {
+            Err(ApiError::PreconditionFailed)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Whether the write holds to the version the client named (`If-Match` with tags): then
+    /// a write that lost a race cannot be recomputed, and is a 412.
+    pub fn holds_to_a_version(&self) -> bool {
+        matches!(self.if_match, Some(Precondition::Tags(_)))
+    }
 }
 
 pub fn if_match(req: &Request) -> Result<Option<Precondition>, ApiError> {
@@ -390,22 +471,67 @@ mod tests {
         }
     }
 
-    #[test]
-    fn an_entity_tag_names_its_version() {
-        let r = with_header("if-match", "\"3\"");
-        assert_eq!(if_match(&r).unwrap(), Some(Precondition::Version(3)));
-        let r = with_header("if-none-match", " \"12\" ");
-        assert_eq!(if_none_match(&r).unwrap(), Some(Precondition::Version(12)));
+    fn tag(weak: bool, opaque: &str) -> EntityTag {
+        EntityTag {
+            weak,
+            opaque: opaque.into(),
+        }
     }
 
     #[test]
-    fn a_star_matches_any_version_and_names_none() {
-        let p = if_match(&with_header("if-match", "*")).unwrap().unwrap();
-        assert_eq!(p, Precondition::Any);
-        assert!(p.matches(1) && p.matches(u64::MAX));
-        assert_eq!(p.version(), None);
-        assert_eq!(Precondition::Version(4).version(), Some(4));
-        assert!(!Precondition::Version(4).matches(5));
+    fn a_header_lists_its_entity_tags_weak_or_strong() {
+        let r = with_header("if-match", "\"3\"");
+        let tags = Precondition::Tags(vec![tag(false, "3")]);
+        assert_eq!(if_match(&r).unwrap(), Some(tags));
+        let r = with_header("if-none-match", " W/\"12\" , \"a,b\",,\"x\" ");
+        let tags = vec![tag(true, "12"), tag(false, "a,b"), tag(false, "x")];
+        assert_eq!(if_none_match(&r).unwrap(), Some(Precondition::Tags(tags)));
+    }
+
+    #[test]
+    fn if_match_compares_strongly_and_any_listed_tag_may_match() {
+        let p = |raw: &str| if_match(&with_header("if-match", raw)).unwrap().unwrap();
+        assert!(p("\"1\"").matches_strong(1));
+        assert!(!p("W/\"1\"").matches_strong(1), "a weak tag never matches");
+        assert!(p("\"7\", \"1\"").matches_strong(1));
+        assert!(!p("\"stale-etag\"").matches_strong(1));
+        assert!(p("*").matches_strong(42));
+    }
+
+    #[test]
+    fn if_none_match_compares_weakly() {
+        let p = |raw: &str| {
+            if_none_match(&with_header("if-none-match", raw))
+                .unwrap()
+                .unwrap()
+        };
+        assert!(p("W/\"1\"").matches_weak(1));
+        assert!(p("\"2\", W/\"1\"").matches_weak(1));
+        assert!(!p("\"2\"").matches_weak(1));
+        assert!(p("*").matches_weak(1));
+    }
+
+    #[test]
+    fn a_write_goes_ahead_only_when_both_conditions_hold() {
+        let of = |name: &str, raw: &str| WriteConditions::of(&with_header(name, raw)).unwrap();
+        assert!(of("if-match", "\"2\"").check(2).is_ok());
+        assert_eq!(of("if-match", "\"1\"").check(2).unwrap_err().status(), 412);
+        assert_eq!(
+            of("if-match", "\"nope\"").check(2).unwrap_err().status(),
+            412
+        );
+        assert_eq!(of("if-none-match", "*").check(2).unwrap_err().status(), 412);
+        assert_eq!(
+            of("if-none-match", "W/\"2\"")
+                .check(2)
+                .unwrap_err()
+                .status(),
+            412
+        );
+        assert!(of("if-none-match", "\"1\"").check(2).is_ok());
+        assert!(WriteConditions::default().check(2).is_ok());
+        assert!(of("if-match", "\"2\"").holds_to_a_version());
+        assert!(!of("if-match", "*").holds_to_a_version());
     }
 
     #[test]
@@ -419,7 +545,7 @@ mod tests {
 
     #[test]
     fn a_malformed_entity_tag_is_a_400_naming_the_header() {
-        for bad in ["3", "\"3", "W/3", "\"3\" x"] {
+        for bad in ["3", "\"3", "W/3", "\"3\" x", "\"a b\"", "w/\"3\"", ","] {
             let err = if_match(&with_header("if-match", bad)).unwrap_err();
             assert_eq!(field_of(err), "if-match", "{bad}");
         }

@@ -422,6 +422,45 @@ async fn contacts_honour_if_match_and_if_none_match() {
 }
 
 #[tokio::test]
+async fn contact_preconditions_follow_rfc_9110_like_profiles() {
+    let api = Api::start().await;
+    let p = profile(&api).await;
+    let c = api
+        .created_contact(&p, json!({"key": "email", "value": "a@example.com"}))
+        .await;
+    let cid = c["id"].as_str().unwrap();
+    let event = |name: &str| Event::load(name).contact_id(&p, cid);
+    let patch = |header: &str, value: &str| {
+        event("update-contact")
+            .method("PATCH")
+            .header(header, value)
+            .body(json!({"external_id": "v2"}))
+    };
+    for (header, value) in [
+        ("If-Match", "W/\"1\""),
+        ("If-Match", "\"not-ours\""),
+        ("If-None-Match", "*"),
+        ("If-None-Match", "W/\"1\""),
+    ] {
+        let r = api.send("update-contact", patch(header, value)).await;
+        assert_eq!(
+            r.assert_problem(412),
+            "precondition_failed",
+            "{header}: {value}"
+        );
+    }
+    let delete = event("delete-contact").header("If-Match", "W/\"1\"");
+    api.send("delete-contact", delete).await.assert_problem(412);
+    assert_eq!(api.get_contact(&p, cid).await.body, c, "unchanged");
+    let get = event("get-contact").header("If-None-Match", "\"5\", W/\"1\"");
+    assert_eq!(api.send("get-contact", get).await.status, 304);
+    let r = api
+        .send("update-contact", patch("If-Match", "\"3\", \"1\""))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.raw_body);
+}
+
+#[tokio::test]
 async fn a_contact_change_changes_the_profiles_etag() {
     let api = Api::start().await;
     let p = profile(&api).await;

@@ -762,6 +762,68 @@ async fn patch_with_stale_if_match_is_412_and_current_one_succeeds() {
     assert_eq!(api.send("update-profile", current).await.status, 200);
 }
 
+/// RFC 9110 §13.1.1: `If-Match` uses the strong comparison, so a weak tag never matches; a
+/// well-formed tag that is not the current one is a 412 (only a malformed header is a 400);
+/// any tag of a list may match.
+#[tokio::test]
+async fn if_match_is_strong_any_listed_tag_may_match_and_a_foreign_tag_is_412() {
+    let api = Api::start().await;
+    let created = api.created(json!({"name": "x"})).await;
+    let id = id_of(&created);
+    let patch = |if_match: &str| {
+        Event::load("update-profile")
+            .profile_id(&id)
+            .header("If-Match", if_match)
+            .body(json!({"title": "changed"}))
+    };
+    for refused in ["W/\"1\"", "\"stale-etag\"", "\"2\", W/\"1\""] {
+        let r = api.send("update-profile", patch(refused)).await;
+        assert_eq!(r.assert_problem(412), "precondition_failed", "{refused}");
+    }
+    let delete = Event::load("delete-profile")
+        .profile_id(&id)
+        .header("If-Match", "W/\"1\"");
+    api.send("delete-profile", delete).await.assert_problem(412);
+    let r = api.send("update-profile", patch("stale-etag")).await;
+    assert_eq!(r.assert_problem(400), "validation_failed");
+    assert_eq!(r.body["errors"][0]["field"], "if-match");
+    assert_eq!(api.get(&id).await.body, created, "nothing changed");
+
+    let r = api.send("update-profile", patch("\"7\", \"1\"")).await;
+    assert_eq!(r.status, 200, "{}", r.raw_body);
+    assert_eq!(r.body["title"], "changed");
+}
+
+/// RFC 9110 §13.1.2: `If-None-Match` uses the weak comparison, and on a write `*` (or the
+/// current tag) means "only if it does not exist", which an existing profile fails.
+#[tokio::test]
+async fn if_none_match_is_weak_and_a_write_to_an_existing_profile_with_star_is_412() {
+    let api = Api::start().await;
+    let created = api.created(json!({"name": "x"})).await;
+    let id = id_of(&created);
+    let get = Event::load("get-profile")
+        .profile_id(&id)
+        .header("If-None-Match", "W/\"1\"");
+    assert_eq!(api.send("get-profile", get).await.status, 304);
+    let put = |if_none_match: &str| {
+        Event::load("replace-profile")
+            .profile_id(&id)
+            .header("If-None-Match", if_none_match)
+            .body(json!({"name": "y"}))
+    };
+    for refused in ["*", "\"1\"", "W/\"1\""] {
+        let r = api.send("replace-profile", put(refused)).await;
+        assert_eq!(r.assert_problem(412), "precondition_failed", "{refused}");
+    }
+    let delete = Event::load("delete-profile")
+        .profile_id(&id)
+        .header("If-None-Match", "*");
+    api.send("delete-profile", delete).await.assert_problem(412);
+    assert_eq!(api.get(&id).await.body, created, "nothing changed");
+    let r = api.send("replace-profile", put("\"9\"")).await;
+    assert_eq!(r.status, 200, "{}", r.raw_body);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_patches_all_land_and_each_bumps_the_version() {
     let api = Arc::new(Api::start().await);

@@ -97,7 +97,7 @@ pub async fn get_contact(app: &App, req: &Request) -> Result<Reply, ApiError> {
     let ids = contact_ids(req)?;
     let if_none_match = http::if_none_match(req)?;
     let contact = current_contact(app, &caller, ids).await?;
-    if if_none_match.is_some_and(|p| p.matches(contact.version)) {
+    if if_none_match.is_some_and(|p| p.matches_weak(contact.version)) {
         return Ok(Reply::empty(304).header(header::ETAG, contact.etag()));
     }
     contact_reply(200, &contact)
@@ -113,11 +113,11 @@ pub async fn update_contact(app: &App, req: &Request) -> Result<Reply, ApiError>
     } else {
         BodyKind::Replace
     };
-    let if_match = http::if_match(req)?;
+    let conditions = http::WriteConditions::of(req)?;
     let body = http::json_object(req, kind == BodyKind::Patch)?;
     let (caller, body) = (&caller, &body);
     conditional_write(
-        if_match,
+        &conditions,
         || current_contact(app, caller, ids),
         |current: &Contact| current.version,
         |current: Contact| async move {
@@ -143,10 +143,10 @@ pub async fn update_contact(app: &App, req: &Request) -> Result<Reply, ApiError>
 pub async fn delete_contact(app: &App, req: &Request) -> Result<Reply, ApiError> {
     let caller = Caller::with_scope(req, Scope::Update)?;
     let ids = contact_ids(req)?;
-    let if_match = http::if_match(req)?;
+    let conditions = http::WriteConditions::of(req)?;
     let caller = &caller;
     conditional_write(
-        if_match,
+        &conditions,
         || current_contact(app, caller, ids),
         |current: &Contact| current.version,
         |current: Contact| async move {

@@ -16,7 +16,7 @@ pub use profiles::{
 
 use crate::app::App;
 use crate::error::ApiError;
-use crate::http::{self, Precondition};
+use crate::http::{self, WriteConditions};
 use crate::lambda::respond;
 use crate::model::{self, ProfileId};
 use crate::store::StoreError;
@@ -79,16 +79,17 @@ impl From<ApiError> for Attempt {
 }
 
 /// The one loop of a write to an existing item: `read` the current state (its errors, a 404
-/// among them, are the answer), check it against `If-Match` (412 when another version is
-/// named), then `write` what is computed from it, conditional on the version read. A write
-/// that loses a race to a concurrent one is recomputed on the new state, at most
-/// [`WRITE_ATTEMPTS`] times (then 409 `concurrent_update`); with `If-Match` naming a version
-/// there is nothing to recompute against, so a lost race is a 412.
+/// among them, are the answer), check it against the request's `If-Match` and
+/// `If-None-Match` (412 when they do not hold), then `write` what is computed from it,
+/// conditional on the version read. A write that loses a race to a concurrent one is
+/// recomputed on the new state, at most [`WRITE_ATTEMPTS`] times (then 409
+/// `concurrent_update`); with `If-Match` naming a version there is nothing to recompute
+/// against, so a lost race is a 412.
 ///
 /// The steps are closures returning futures (not async closures), so each future borrows only
 /// what the handler lent it and the compiler can prove the whole answer `Send`.
 async fn conditional_write<C, T, R, W>(
-    if_match: Option<Precondition>,
+    conditions: &WriteConditions,
     read: impl Fn() -> R,
     version: impl Fn(&C) -> u64,
     write: impl Fn(C) -> W,
@@ -97,12 +98,10 @@ where
     R: Future<Output = Result<C, ApiError>>,
     W: Future<Output = Result<T, Attempt>>,
 {
-    let holds_to_version = if_match.and_then(Precondition::version).is_some();
+    let holds_to_version = conditions.holds_to_a_version();
     for _ in 0..WRITE_ATTEMPTS {
         let current = read().await?;
-        if if_match.is_some_and(|p| !p.matches(version(&current))) {
-            return Err(ApiError::PreconditionFailed);
-        }
+        conditions.check(version(&current))?;
         match write(current).await {
             Ok(done) => return Ok(done),
             Err(Attempt::Lost) if holds_to_version => return Err(ApiError::PreconditionFailed),

@@ -106,7 +106,7 @@ async fn read_profile(
         .await?
         .ok_or(ApiError::NotFound("profile"))?;
     let profile = &read.profile;
-    if if_none_match.is_some_and(|p| p.matches(profile.version)) {
+    if if_none_match.is_some_and(|p| p.matches_weak(profile.version)) {
         return Ok(with_etag(Reply::empty(304), profile));
     }
     Ok(with_etag(
@@ -128,12 +128,12 @@ pub async fn replace_profile(app: &App, req: &Request) -> Result<Reply, ApiError
 async fn write_existing(app: &App, req: &Request, kind: BodyKind) -> Result<Reply, ApiError> {
     let caller = Caller::with_scope(req, Scope::Update)?;
     let id = profile_id(req)?;
-    let if_match = http::if_match(req)?;
+    let conditions = http::WriteConditions::of(req)?;
     let body = http::json_object(req, kind == BodyKind::Patch)?;
     let input = ProfileInput::parse(&body, kind)?;
     let (tenant, caller, input) = (&caller.tenant, &caller, &input);
     conditional_write(
-        if_match,
+        &conditions,
         || async move { (app.store.get(tenant, &id).await?).ok_or(ApiError::NotFound("profile")) },
         |current: &StoredProfile| current.profile.version,
         |stored: StoredProfile| async move {
@@ -197,10 +197,10 @@ async fn primary_claim(
 pub async fn delete_profile(app: &App, req: &Request) -> Result<Reply, ApiError> {
     let caller = Caller::with_scope(req, Scope::Delete)?;
     let id = profile_id(req)?;
-    let if_match = http::if_match(req)?;
+    let conditions = http::WriteConditions::of(req)?;
     let tenant = &caller.tenant;
     conditional_write(
-        if_match,
+        &conditions,
         || async move {
             (app.store.partition(tenant, &id).await?).ok_or(ApiError::NotFound("profile"))
         },
