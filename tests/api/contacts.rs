@@ -103,6 +103,40 @@ async fn a_bad_key_value_or_member_is_400_naming_the_field() {
     );
 }
 
+/// One answer names every bad field: a missing or unusable `key` does not hide a missing
+/// `value`, on POST, on PUT, and inside a profile's `contacts` on create.
+#[tokio::test]
+async fn every_bad_field_of_a_contact_is_reported_at_once() {
+    let api = Api::start().await;
+    let p = profile(&api).await;
+    let c = api
+        .created_contact(&p, json!({"key": "email", "value": "a@example.com"}))
+        .await;
+    let cid = c["id"].as_str().unwrap();
+    let sorted = |r: &profiles_tests::Reply| {
+        let mut fields = r.error_fields();
+        fields.sort();
+        fields
+    };
+    for body in [json!({}), json!({"key": "fax"}), json!({"value": 5})] {
+        let r = api.create_contact(&p, body.clone()).await;
+        r.assert_problem(400);
+        assert_eq!(sorted(&r), ["key", "value"], "POST {body}: {}", r.raw_body);
+        let r = api.update_contact("PUT", &p, cid, body.clone()).await;
+        r.assert_problem(400);
+        assert_eq!(sorted(&r), ["key", "value"], "PUT {body}: {}", r.raw_body);
+    }
+    let r = api.create(json!({"contacts": [{"key": "fax"}]})).await;
+    r.assert_problem(400);
+    assert_eq!(
+        sorted(&r),
+        ["contacts[0].key", "contacts[0].value"],
+        "{}",
+        r.raw_body
+    );
+    assert_eq!(api.get_contact(&p, cid).await.body, c, "unchanged");
+}
+
 #[tokio::test]
 async fn every_contact_route_of_a_missing_profile_is_404() {
     let api = Api::start().await;

@@ -334,7 +334,10 @@ async fn valid_nested_values_are_stored_and_shown() {
         p["custom_properties"],
         json!({"clicker": "1", "plan.tier": "gold"})
     );
-    assert_eq!(p["website_url"], "https://acme.com/");
+    assert_eq!(
+        p["website_url"], "https://acme.com",
+        "as the caller sent it"
+    );
 }
 
 #[tokio::test]

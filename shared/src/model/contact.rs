@@ -50,11 +50,15 @@ impl Field for NewContact {
             Some("phone") => r
                 .required::<Phone>("value", errors)
                 .map(ContactValue::Phone),
-            Some(_) => {
-                errors.push(member(path, "key"), "must be \"email\" or \"phone\"");
+            other => {
+                if other.is_some() {
+                    errors.push(member(path, "key"), "must be \"email\" or \"phone\"");
+                }
+                // The value's rule depends on the key; without a usable key, still report a
+                // missing or non-string value, so one answer names every bad field.
+                r.required::<Text<254>>("value", errors);
                 None
             }
-            None => None,
         };
         Some(Self {
             value: parsed?,

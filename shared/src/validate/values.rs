@@ -92,8 +92,10 @@ impl Field for WebUrl {
             return None;
         }
         match url::Url::parse(raw) {
+            // The caller's own spelling, validated and trimmed: re-serialising the parsed URL
+            // would change what they sent (`https://acme.com` → `https://acme.com/`).
             Ok(u) if (u.scheme() == "http" || u.scheme() == "https") && u.host().is_some() => {
-                Some(Self(u.to_string()))
+                Some(Self(raw.to_owned()))
             }
             Ok(_) => {
                 errors.push(path, "must be an http or https URL");
@@ -306,7 +308,12 @@ mod tests {
     }
 
     #[test]
-    fn a_web_url_is_absolute_http_or_https_with_a_host() {
+    fn a_web_url_is_absolute_http_or_https_with_a_host_and_kept_as_sent() {
+        let url: WebUrl = parse(json!(" https://Acme.com?q=1 ")).unwrap();
+        assert_eq!(
+            serde_json::to_value(&url).unwrap(),
+            json!("https://Acme.com?q=1")
+        );
         assert!(parse::<WebUrl>(json!("https://acme.com/about")).is_ok());
         assert!(parse::<WebUrl>(json!("http://acme.com")).is_ok());
         for bad in ["ftp://acme.com", "acme.com", "mailto:a@b.co", "https://"] {
