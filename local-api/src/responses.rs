@@ -240,8 +240,11 @@ pub fn render(api: Option<&Api>, kind: Kind, ctx: &Context<'_>) -> axum::respons
     let declared = |name: &str| api.and_then(|a| a.gateway_responses.get(name));
     let own = kind.name().and_then(declared);
     let inherited = declared(kind.family());
+    // A type's own status, else its default's (API Gateway: changing a default's status
+    // changes every type that inherits it), else the type's built-in one.
     let status = own
         .and_then(|r| r.status)
+        .or_else(|| inherited.and_then(|r| r.status))
         .and_then(|s| StatusCode::from_u16(s).ok())
         .unwrap_or_else(|| kind.status());
     let chosen: Option<&GatewayResponse> = own.or(inherited);
@@ -363,10 +366,22 @@ mod tests {
             r#"{"id":"req-1","m":"Unauthorized","s":"prod","cost":"$5"}"#
         );
 
-        // Not declared: DEFAULT_4XX's template, the type's own status.
+        // Not declared: DEFAULT_4XX's template and, as API Gateway gives a default's status
+        // to the types that inherit it, its status.
         let r = render(Some(&api), Kind::Throttled, &ctx);
-        assert_eq!(r.status(), 429);
+        assert_eq!(r.status(), 400);
         assert_eq!(body(r), r#"{"type":"THROTTLED"}"#);
+
+        // A default with no status of its own: the type keeps its built-in status.
+        let five = GatewayResponse {
+            status: None,
+            headers: vec![],
+            templates: vec![("application/json".into(), r#"{"five":true}"#.into())],
+        };
+        let with_five = self::api(&[("DEFAULT_5XX", five)]);
+        let r = render(Some(&with_five), Kind::IntegrationTimeout, &ctx);
+        assert_eq!(r.status(), 504);
+        assert_eq!(body(r), r#"{"five":true}"#);
 
         // Nothing declared: API Gateway's defaults.
         let r = render(None, Kind::AccessDenied { explicit: true }, &ctx);

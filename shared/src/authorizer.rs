@@ -5,7 +5,9 @@
 //! The credential comes from `Authorization: Bearer <token>` or `x-api-key: <key>` (both may
 //! be sent if they agree). A bearer token starting `prof_` is an API key, anything else a JWT.
 //! A refusal is the error whose message is exactly `Unauthorized`, which API Gateway answers
-//! with 401; any other error (the table unreachable) is a 500. An allowed credential gets a
+//! with 401; any other error (the table unreachable, slow or throttling) is API Gateway's
+//! `AUTHORIZER_FAILURE`, which the template answers with a 503 and `Retry-After`: an outage is
+//! never a bad credential. An allowed credential gets a
 //! policy for the whole stage, so a cached answer serves every route: scopes are checked by
 //! the functions. Each decision is one log line (outcome, credential kind, key id or issuer
 //! and subject, tenant); never a token, key or hash.
@@ -38,8 +40,8 @@ pub enum AuthorizerError {
     /// No credential, or a bad one. Its message is exactly `Unauthorized`: the words API
     /// Gateway looks for to answer 401.
     Unauthorized,
-    /// The credential could not be checked (the table unreachable, a malformed event):
-    /// API Gateway answers 500, the log has the cause.
+    /// The credential could not be checked (the table unreachable or throttling, a malformed
+    /// event): API Gateway's `AUTHORIZER_FAILURE` (the template's 503), the log has the cause.
     Internal(ApiError),
 }
 

@@ -24,7 +24,16 @@ pub struct Config {
     /// JWT verification (the authorizer's only): see [`JwtConfig`]. `None` when neither
     /// `JWT_HS256_SECRET` nor `JWT_RS256_PUBLIC_KEY` is set: then only API keys are accepted.
     pub jwt: Option<JwtConfig>,
+    /// `FUNCTION_TIMEOUT_SECONDS`: the function's `Timeout`, which Lambda does not tell a
+    /// process at init (the template sets both from its `FunctionTimeoutSeconds` parameter).
+    /// The DynamoDB client's timeouts are derived from it ([`crate::budget`]). When unset,
+    /// the template's default, [`DEFAULT_FUNCTION_TIMEOUT_SECONDS`].
+    pub function_timeout: std::time::Duration,
 }
+
+/// The function timeout assumed when `FUNCTION_TIMEOUT_SECONDS` is unset: the template's
+/// default for `FunctionTimeoutSeconds`.
+pub const DEFAULT_FUNCTION_TIMEOUT_SECONDS: u64 = 10;
 
 #[derive(Clone, Debug)]
 pub struct StaticCredentials {
@@ -111,7 +120,20 @@ impl Config {
             None => None,
         };
         let jwt = JwtConfig::from_lookup(&non_empty)?;
+        let function_timeout = match non_empty("FUNCTION_TIMEOUT_SECONDS") {
+            None => DEFAULT_FUNCTION_TIMEOUT_SECONDS,
+            // Lambda's own bounds: 1 s to 15 minutes.
+            Some(s) => match s.trim().parse::<u64>() {
+                Ok(n @ 1..=900) => n,
+                _ => {
+                    return Err(ConfigError(format!(
+                        "FUNCTION_TIMEOUT_SECONDS must be whole seconds from 1 to 900, not {s:?}"
+                    )));
+                }
+            },
+        };
         Ok(Self {
+            function_timeout: std::time::Duration::from_secs(function_timeout),
             table_name,
             credentials,
             cursor_key,
@@ -302,4 +324,37 @@ fn parse_rs256(pem: &str) -> Result<jsonwebtoken::DecodingKey, ConfigError> {
         )));
     }
     Ok(key)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+    use std::time::Duration;
+
+    use super::*;
+
+    fn with_timeout(value: Option<&str>) -> Result<Config, ConfigError> {
+        Config::from_lookup(|k| match k {
+            "TABLE_NAME" => Some("t".into()),
+            "DYNAMODB_ENDPOINT" => Some("http://127.0.0.1:1".into()),
+            "FUNCTION_TIMEOUT_SECONDS" => value.map(str::to_owned),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn the_function_timeout_is_read_and_defaults_to_the_templates() {
+        let default = with_timeout(None).unwrap().function_timeout;
+        assert_eq!(
+            default,
+            Duration::from_secs(DEFAULT_FUNCTION_TIMEOUT_SECONDS)
+        );
+        let set = with_timeout(Some("29")).unwrap().function_timeout;
+        assert_eq!(set, Duration::from_secs(29));
+        for bad in ["0", "901", "1.5", "ten", "-3"] {
+            let err = with_timeout(Some(bad)).unwrap_err();
+            assert!(err.0.contains("FUNCTION_TIMEOUT_SECONDS"), "{bad}: {err}");
+        }
+    }
 }

@@ -2,10 +2,12 @@
 //! init, then serves invocations with one handler, each through [`respond`].
 
 use std::future::Future;
+use std::time::SystemTime;
 
-use lambda_http::{Body, Request, Response};
+use lambda_http::{Body, Request, RequestExt, Response};
 
 use crate::app::App;
+use crate::budget;
 use crate::error::ApiError;
 use crate::http::{self, Reply};
 
@@ -15,12 +17,37 @@ pub use lambda_http::Error;
 /// Answers `req` with the outcome of `handler` (a handler called on it), the one wrapper
 /// every handler runs in: the request's trace id, the handler's outcome, and
 /// [`http::finish`] (the answer, problem+json for an error, and the request's one log line).
+///
+/// In an invocation (a request with a Lambda context), the handler gets the time left before
+/// the invocation's deadline less [`budget::ANSWER_MARGIN`]: a handler still waiting then
+/// (a dependency slow on every call) is dropped and the caller gets a 503 with `Retry-After`,
+/// not Lambda's timeout and API Gateway's bare 502.
 pub async fn respond(
     req: &Request,
     handler: impl Future<Output = Result<Reply, ApiError>>,
 ) -> Response<Body> {
     let trace = http::trace_id(req);
-    let outcome = handler.await;
+    // A context built by hand (tests) has no deadline: 0.
+    let deadline = req
+        .lambda_context_ref()
+        .filter(|c| c.deadline > 0)
+        .map(|c| c.deadline());
+    let outcome = match deadline {
+        None => handler.await,
+        Some(deadline) => {
+            let left = budget::time_left(deadline, SystemTime::now());
+            tokio::time::timeout(left, handler)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(ApiError::Unavailable {
+                        retry_after: budget::RETRY_AFTER_SECONDS,
+                        cause: format!(
+                            "the request's time budget ran out ({left:?} left at start)"
+                        ),
+                    })
+                })
+        }
+    };
     http::finish(req, &trace, outcome)
 }
 
@@ -45,7 +72,8 @@ where
 /// plain Lambda function (API Gateway's authorizer event in, its policy out), not an HTTP one.
 /// Init builds the [`App`] once, and fails on a bad JWT configuration. A refusal leaves as the
 /// error whose message is `Unauthorized`, which API Gateway answers with 401; any other error
-/// is a 500, its cause logged here.
+/// is API Gateway's `AUTHORIZER_FAILURE` (the template's 503 with `Retry-After`), its cause
+/// logged here: an outage (`Unavailable`) at warn level, anything else at error level.
 pub async fn serve_authorizer() -> Result<(), lambda_http::Error> {
     use lambda_http::aws_lambda_events::apigw::ApiGatewayCustomAuthorizerRequestTypeRequest as Event;
     use lambda_http::lambda_runtime::{Diagnostic, LambdaEvent};
@@ -72,6 +100,10 @@ pub async fn serve_authorizer() -> Result<(), lambda_http::Error> {
             authorize(app, event.payload).await.map_err(|e| {
                 let error_type = match &e {
                     AuthorizerError::Unauthorized => "Unauthorized",
+                    AuthorizerError::Internal(cause @ ApiError::Unavailable { .. }) => {
+                        tracing::warn!(error = %cause, "authorizer: the table is unavailable");
+                        "Unavailable"
+                    }
                     AuthorizerError::Internal(cause) => {
                         tracing::error!(error = %cause, "authorizer failed");
                         "AuthorizerError"
@@ -85,4 +117,47 @@ pub async fn serve_authorizer() -> Result<(), lambda_http::Error> {
         },
     ))
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+    use std::time::{Duration, Instant, UNIX_EPOCH};
+
+    use lambda_http::lambda_runtime::Context;
+
+    use super::*;
+
+    /// A request in an invocation that must answer within `ms`.
+    fn invoked_with(ms: u64) -> Request {
+        let mut context = Context::default();
+        let deadline = SystemTime::now() + Duration::from_millis(ms);
+        context.deadline = deadline.duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
+        Request::default().with_lambda_context(context)
+    }
+
+    #[tokio::test]
+    async fn a_handler_that_outlasts_the_invocations_budget_is_a_503_before_the_deadline() {
+        let started = Instant::now();
+        let never_done = async {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            Ok(Reply::empty(204))
+        };
+        let r = respond(&invoked_with(800), never_done).await;
+        let took = started.elapsed();
+        assert_eq!(r.status(), 503);
+        assert_eq!(r.headers()["retry-after"], "1");
+        assert_eq!(r.headers()["content-type"], "application/problem+json");
+        // Stopped ANSWER_MARGIN (500 ms) before the 800 ms deadline.
+        assert!(took >= Duration::from_millis(250), "{took:?}");
+        assert!(took < Duration::from_millis(800), "{took:?}");
+    }
+
+    #[tokio::test]
+    async fn a_handler_inside_its_budget_answers_as_it_answers() {
+        let quick = async { Ok(Reply::empty(204)) };
+        let r = respond(&invoked_with(10_000), quick).await;
+        assert_eq!(r.status(), 204);
+    }
 }

@@ -4,6 +4,7 @@ pub mod apikeys;
 pub mod app;
 pub mod auth;
 pub mod authorizer;
+pub mod budget;
 pub mod config;
 pub mod error;
 pub mod handlers;

@@ -14,12 +14,12 @@ use profiles_tests::{Runner, client_with_key, json, repo_path};
 use serde_json::Value;
 use shared::auth::{Scope, Scopes, TenantId};
 
-fn yaml(v: Value) -> yaml_serde::Value {
+pub(crate) fn yaml(v: Value) -> yaml_serde::Value {
     yaml_serde::to_value(v).unwrap()
 }
 
 /// `template.yaml` as `edit` changes it.
-fn template_with(edit: impl FnOnce(&mut yaml_serde::Value)) -> Template {
+pub(crate) fn template_with(edit: impl FnOnce(&mut yaml_serde::Value)) -> Template {
     let text = std::fs::read_to_string(repo_path("template.yaml")).unwrap();
     let mut doc: yaml_serde::Value = yaml_serde::from_str(&text).unwrap();
     edit(&mut doc);
@@ -31,7 +31,7 @@ fn template_with(edit: impl FnOnce(&mut yaml_serde::Value)) -> Template {
 }
 
 /// Lifts the usage plan's throttle, for tests that send more than its burst on one key.
-fn roomy(doc: &mut yaml_serde::Value) {
+pub(crate) fn roomy(doc: &mut yaml_serde::Value) {
     doc["Resources"]["ProfilesUsagePlan"]["Properties"]["Throttle"] =
         yaml(json!({"BurstLimit": 100_000, "RateLimit": 100_000}));
 }
@@ -108,7 +108,7 @@ fn fault_authorizer_template() -> Template {
 
 /// Asserts a gateway or function problem+json answer with `status` and `code`, whose
 /// `trace_id` is the request's id (`x-trace-id`, `x-amzn-requestid`); returns its body.
-async fn assert_problem(r: reqwest::Response, status: u16, code: &str) -> Value {
+pub(crate) async fn assert_problem(r: reqwest::Response, status: u16, code: &str) -> Value {
     assert_eq!(r.status(), status);
     assert_eq!(r.headers()["content-type"], "application/problem+json");
     let trace = r.headers()["x-trace-id"].to_str().unwrap().to_owned();
@@ -293,8 +293,11 @@ async fn every_template_route_answers_over_http() {
     assert_eq!(problem["trace_id"], trace.as_str());
 }
 
-#[tokio::test]
-async fn a_request_with_no_route_answers_403_like_api_gateway() {
+/// API Gateway answers a method and path no route has with 403 "Missing Authentication
+/// Token"; the template makes it a 404 problem+json. (Without a declared response the runner
+/// gives API Gateway's own: `local_api::responses`' unit test.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_with_no_route_is_a_404_problem() {
     let api = start().await;
     for (method, path) in [
         (reqwest::Method::GET, "/nope"),
@@ -307,9 +310,8 @@ async fn a_request_with_no_route_answers_403_like_api_gateway() {
             .send()
             .await
             .unwrap();
-        assert_eq!(r.status(), 403, "{path}");
-        let body: Value = r.json().await.unwrap();
-        assert_eq!(body, json!({"message": "Missing Authentication Token"}));
+        let body = assert_problem(r, 404, "not_found").await;
+        assert_eq!(body["detail"], "no route matches this method and path");
     }
 }
 
@@ -759,6 +761,55 @@ async fn a_key_without_the_routes_scope_is_refused_by_the_function() {
     assert_eq!(r.status(), 200, "still there");
 }
 
+/// The function behind a route of the template's API fails, or outlasts its integration
+/// timeout: API Gateway's own 502 and 504, which the template's DEFAULT_5XX and
+/// INTEGRATION_TIMEOUT make problem+json with the request's trace id, as the runner renders
+/// them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateways_own_5xx_are_problem_json_with_the_trace_id() {
+    let template = template_with(|doc| {
+        add_faults(doc);
+        roomy(doc);
+        let r = &mut doc["Resources"];
+        // The fault function on the template's API, behind its authorizer; and the slow one
+        // there with a 500 ms integration timeout.
+        r["FaultFunction"]["Properties"]["Events"]["Guarded"] = yaml(json!({
+            "Type": "Api",
+            "Properties": {"RestApiId": {"Ref": "ProfilesApi"}, "Path": "/guarded/{name}", "Method": "any"},
+        }));
+        r["SlowFunction"]["Properties"]["Events"]["Guarded"] = yaml(json!({
+            "Type": "Api",
+            "Properties": {"RestApiId": {"Ref": "ProfilesApi"}, "Path": "/guarded-slow/{name}",
+                           "Method": "get", "TimeoutInMillis": 500},
+        }));
+    });
+    let api = Runner::start(&template, Storage::Memory, 4).await;
+    for name in ["crash", "error", "malformed", "sleep"] {
+        let r = api
+            .http
+            .get(api.url(&format!("/guarded/{name}")))
+            .send()
+            .await
+            .unwrap();
+        let body = assert_problem(r, 502, "bad_gateway").await;
+        assert!(
+            body["detail"]
+                .as_str()
+                .unwrap()
+                .contains("logged under this trace_id"),
+            "{name}: {body}"
+        );
+    }
+    let r = api
+        .http
+        .get(api.url("/guarded-slow/sleep"))
+        .send()
+        .await
+        .unwrap();
+    let body = assert_problem(r, 504, "gateway_timeout").await;
+    assert!(body["detail"].as_str().unwrap().contains("may or may not"));
+}
+
 /// The fault authorizer's answers on `/guarded/echo`: what the gateway makes of each.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_authorizers_answers_become_api_gateways() {
@@ -797,26 +848,28 @@ async fn the_authorizers_answers_become_api_gateways() {
     assert_problem(r, 403, "access_denied").await;
     let r = guarded("elsewhere").await.unwrap();
     assert_problem(r, 403, "access_denied").await;
-    for mode in ["error", "crash", "malformed"] {
+    // An authorizer that fails (errors, crashes, times out) is AUTHORIZER_FAILURE: the
+    // template's 503 with Retry-After, never a 401 (the credential was not judged).
+    for mode in ["error", "crash"] {
         let r = guarded(mode).await.unwrap();
-        assert_problem(r, 500, "internal_error").await;
+        assert_eq!(r.headers()["retry-after"], "1");
+        assert_problem(r, 503, "service_unavailable").await;
     }
     let started = Instant::now();
     let r = guarded("sleep").await.unwrap();
-    assert_problem(r, 500, "internal_error").await;
+    assert_problem(r, 503, "service_unavailable").await;
     assert!(
         started.elapsed() < Duration::from_secs(3),
         "stopped at the authorizer's 1 s Timeout"
     );
+    // An answer that is not an authorizer response: AUTHORIZER_CONFIGURATION_ERROR, our bug.
+    let r = guarded("malformed").await.unwrap();
+    assert_problem(r, 500, "internal_error").await;
     // An Allow without a usage key, where the API requires one: API Gateway's
-    // INVALID_API_KEY, which the template leaves at its default.
+    // INVALID_API_KEY, in the template's problem+json.
     let r = guarded("no-usage-key").await.unwrap();
-    assert_eq!(r.status(), 403);
-    assert_eq!(r.headers()["content-type"], "application/json");
-    assert_eq!(
-        r.json::<Value>().await.unwrap(),
-        json!({"message": "Forbidden"})
-    );
+    let body = assert_problem(r, 403, "access_denied").await;
+    assert!(body["detail"].as_str().unwrap().contains("usage plan"));
     assert_eq!(
         api.server.pools["FaultFunction"].invocations(),
         function_runs,

@@ -6,6 +6,7 @@
 
 mod caller;
 mod contacts;
+mod faults;
 mod listing;
 mod local_api;
 mod profiles;

@@ -15,6 +15,8 @@ use serde_json::Value;
 use shared::app::App;
 use shared::config::Config;
 
+pub mod fault_proxy;
+
 pub use serde_json::json;
 
 /// The switch: a URL here runs the suite on that engine instead of embedded dynoxide.

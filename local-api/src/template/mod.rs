@@ -123,7 +123,8 @@ pub struct Function {
     pub id: String,
     /// Its binary (`Metadata.BuildProperties.Binary`).
     pub binary: String,
-    /// `Timeout` (function, else Globals; Lambda's default 3 s).
+    /// `Timeout` (function, else Globals, a number or a `!Ref` to a parameter; Lambda's
+    /// default 3 s).
     pub timeout: Duration,
     /// `MemorySize` in MB (function, else Globals; Lambda's default 128).
     pub memory_mb: u64,
@@ -353,7 +354,13 @@ impl Template {
                     &res["Metadata"]["BuildProperties"]["Binary"],
                     &format!("{id} Binary"),
                 )?,
-                timeout: Duration::from_secs(setting("Timeout").as_u64().unwrap_or(3)),
+                timeout: Duration::from_secs(match setting("Timeout") {
+                    Value::Null => 3,
+                    t => self
+                        .resolve(t, table_name, &format!("{id} Timeout"))?
+                        .and_then(|t| t.parse().ok())
+                        .ok_or_else(|| format!("template.yaml: {id} Timeout: not whole seconds"))?,
+                }),
                 memory_mb: setting("MemorySize").as_u64().unwrap_or(128),
                 env,
                 log_format: logging["LogFormat"].as_str().map(str::to_owned),

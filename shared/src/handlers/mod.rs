@@ -15,6 +15,7 @@ pub use profiles::{
 };
 
 use crate::app::App;
+use crate::budget::RETRY_AFTER_SECONDS;
 use crate::error::ApiError;
 use crate::http::{self, WriteConditions};
 use crate::lambda::respond;
@@ -82,9 +83,9 @@ impl From<ApiError> for Attempt {
 /// among them, are the answer), check it against the request's `If-Match` and
 /// `If-None-Match` (412 when they do not hold), then `write` what is computed from it,
 /// conditional on the version read. A write that loses a race to a concurrent one is
-/// recomputed on the new state, at most [`WRITE_ATTEMPTS`] times (then 409
-/// `concurrent_update`); with `If-Match` naming a version there is nothing to recompute
-/// against, so a lost race is a 412.
+/// recomputed on the new state, at most [`WRITE_ATTEMPTS`] times (then a 503 with
+/// `Retry-After`: a collision that may pass, not the caller's fault); with `If-Match` naming
+/// a version there is nothing to recompute against, so a lost race is a 412.
 ///
 /// The steps are closures returning futures (not async closures), so each future borrows only
 /// what the handler lent it and the compiler can prove the whole answer `Send`.
@@ -109,9 +110,8 @@ where
             Err(Attempt::Failed(e)) => return Err(e),
         }
     }
-    Err(ApiError::Conflict {
-        code: "concurrent_update",
-        detail: "the profile kept changing during this request; retry it".into(),
-        field: None,
+    Err(ApiError::Unavailable {
+        retry_after: RETRY_AFTER_SECONDS,
+        cause: format!("the item kept changing: {WRITE_ATTEMPTS} writes lost their race"),
     })
 }

@@ -181,8 +181,10 @@ impl Store {
                 Err(TxError::Failed(e)) => return Err(e),
             }
         }
-        let cause = format!("key {key_id}: kept colliding with other writes");
-        Err(StoreError::backend("revoke API key", cause))
+        Err(StoreError::Unavailable {
+            retry_after: crate::budget::RETRY_AFTER_SECONDS,
+            cause: format!("revoke API key {key_id}: kept colliding with other writes"),
+        })
     }
 
     fn revoke_update(&self, key: Item, now: &Timestamp) -> Result<TransactWriteItem, StoreError> {

@@ -8,10 +8,6 @@ use super::{Store, StoreError, TxError, to_item};
 use crate::auth::TenantId;
 use crate::model::{Contact, ContactValue, MAX_CONTACTS, ProfileId};
 
-/// How many times a contact write is retried when another transaction on the same profile
-/// collides with it (`TransactionConflict`).
-const CONFLICT_ATTEMPTS: usize = 4;
-
 /// A change to one contact of a profile.
 #[derive(Clone, Copy, Debug)]
 pub enum ContactWrite<'a> {
@@ -71,10 +67,7 @@ impl Store {
                 Some(old.version),
             )?,
         };
-        let reasons = match self
-            .transact_retrying(vec![index_update, contact_op], CONFLICT_ATTEMPTS)
-            .await
-        {
+        let reasons = match self.transact_retrying(vec![index_update, contact_op]).await {
             Ok(()) => return Ok(()),
             Err(TxError::Failed(e)) => return Err(e),
             Err(TxError::Cancelled(reasons)) => reasons,

@@ -24,6 +24,7 @@ use aws_sdk_dynamodb::types::{
     TransactWriteItem,
 };
 
+use crate::budget::RETRY_AFTER_SECONDS;
 use crate::config::Config;
 
 pub use apikeys::Revoked;
@@ -82,15 +83,19 @@ impl StoreError {
         }
     }
 
-    /// An SDK call's failure: an outage or throttling is [`StoreError::Unavailable`], anything
-    /// else [`StoreError::Backend`].
+    /// An SDK call's failure: an outage, a timeout, a response cut off, or throttling is
+    /// [`StoreError::Unavailable`], anything else [`StoreError::Backend`].
     fn sdk<E, R>(context: &'static str, err: SdkError<E, R>) -> Self
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: fmt::Debug,
     {
+        // A response cut off or garbled on the way (`ResponseError`) is the network's doing,
+        // like a connection that failed or timed out.
         let transient = match &err {
-            SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => true,
+            SdkError::DispatchFailure(_)
+            | SdkError::TimeoutError(_)
+            | SdkError::ResponseError(_) => true,
             SdkError::ServiceError(e) => e.err().code().is_some_and(is_transient_code),
             _ => false,
         };
@@ -106,8 +111,9 @@ impl StoreError {
     }
 }
 
-/// What a caller is told to wait before retrying when DynamoDB is unavailable or throttling.
-const RETRY_AFTER_SECONDS: u32 = 1;
+/// How many times a transaction is sent while another transaction on the same items wins
+/// (`TransactionConflict`): such a collision lasts as long as the other transaction, ms.
+const CONFLICT_ATTEMPTS: usize = 4;
 
 /// DynamoDB's error codes (whole requests, or a transaction's cancellation reasons) that say
 /// "not now" rather than "never".
@@ -146,7 +152,11 @@ impl std::error::Error for StoreError {}
 /// the Lambda environment directly, skipping the SDK's default provider chains (profile
 /// files, IMDS, SSO), which cost cold-start time and are never used in Lambda.
 pub fn dynamodb_client(config: &Config) -> Client {
+    use aws_sdk_dynamodb::config::retry::RetryConfig;
+    use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
     use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+
+    use crate::budget::Budget;
     let c = &config.credentials;
     let credentials = Credentials::new(
         c.access_key_id.clone(),
@@ -161,11 +171,24 @@ pub fn dynamodb_client(config: &Config) -> Client {
             aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
         ))
         .build_https();
+    // Timeouts and retries that fit the function's own timeout (crate::budget says how).
+    let budget = Budget::for_timeout(config.function_timeout);
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(budget.connect)
+        .operation_attempt_timeout(budget.attempt)
+        .operation_timeout(budget.operation)
+        .build();
+    let retries = RetryConfig::standard()
+        .with_max_attempts(budget.max_attempts)
+        .with_initial_backoff(budget.initial_backoff)
+        .with_max_backoff(budget.max_backoff);
     let mut builder = aws_sdk_dynamodb::Config::builder()
         .http_client(http)
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(config.region.clone()))
-        .credentials_provider(credentials);
+        .credentials_provider(credentials)
+        .timeout_config(timeouts)
+        .retry_config(retries);
     if let Some(endpoint) = &config.dynamodb_endpoint {
         builder = builder.endpoint_url(endpoint);
     }
@@ -250,10 +273,20 @@ impl Reasons {
         self.0.get(at).and_then(|r| r.item())
     }
 
-    /// A cancellation no condition explains: an error with every reason's code.
+    /// A cancellation no condition explains. Another transaction on the same items winning
+    /// (`TransactionConflict`, still there after the retries) may pass: [`StoreError::Unavailable`];
+    /// anything else is an error with every reason's code.
     fn unexpected(&self, context: &'static str) -> StoreError {
         let codes: Vec<&str> = self.0.iter().filter_map(|r| r.code()).collect();
-        StoreError::backend(context, format!("transaction cancelled: {codes:?}"))
+        let cause = format!("{context}: transaction cancelled: {codes:?}");
+        if self.conflict() {
+            StoreError::Unavailable {
+                retry_after: RETRY_AFTER_SECONDS,
+                cause,
+            }
+        } else {
+            StoreError::backend(context, cause)
+        }
     }
 }
 
@@ -413,14 +446,11 @@ impl Store {
     }
 
     /// [`Store::transact`], retried while another transaction on the same items wins
-    /// (`TransactionConflict`), at most `attempts` times.
-    async fn transact_retrying(
-        &self,
-        items: Vec<TransactWriteItem>,
-        attempts: usize,
-    ) -> Result<(), TxError> {
+    /// (`TransactionConflict`), at most [`CONFLICT_ATTEMPTS`] times; a conflict that outlasts
+    /// them stays a cancellation, which [`Reasons::unexpected`] calls an outage.
+    async fn transact_retrying(&self, items: Vec<TransactWriteItem>) -> Result<(), TxError> {
         let mut last = None;
-        for _ in 0..attempts {
+        for _ in 0..CONFLICT_ATTEMPTS {
             match self.transact(items.clone()).await {
                 Err(TxError::Cancelled(reasons)) if reasons.conflict() => {
                     last = Some(reasons);

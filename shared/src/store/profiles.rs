@@ -234,7 +234,7 @@ impl Store {
                 });
             }
             let plan = self.plan(tenant, old, &new, contacts, mark)?;
-            let reasons = match self.transact(plan.items).await {
+            let reasons = match self.transact_retrying(plan.items).await {
                 Ok(()) => return Ok(new),
                 Err(TxError::Failed(e)) => return Err(e),
                 Err(TxError::Cancelled(reasons)) => reasons,
@@ -364,7 +364,7 @@ impl Store {
             let pointer = schema::primary_pointer(tenant, &profile.owner_id);
             deletes.push(self.delete(pointer, None)?);
         }
-        match self.transact(deletes).await {
+        match self.transact_retrying(deletes).await {
             Ok(()) => Ok(()),
             Err(TxError::Cancelled(reasons)) if reasons.failed(Some(0)) => {
                 Err(StoreError::VersionChanged)
