@@ -302,15 +302,56 @@ async fn concurrent_moves_leave_exactly_one_primary() {
 }
 
 #[tokio::test]
-async fn is_primary_false_or_on_create_or_on_anothers_profile_is_refused() {
+async fn create_with_is_primary_true_takes_the_mark_and_false_leaves_it() {
+    let api = Api::start().await;
+    // false: not primary, even as the principal's first profile.
+    let quiet = api
+        .created(json!({"name": "Quiet", "is_primary": false}))
+        .await;
+    assert_eq!(quiet["is_primary"], false);
+    api.me().await.assert_problem(404);
+    // Absent: the first profile with the mark free takes it.
+    let first = api.created(json!({"name": "First"})).await;
+    assert_eq!(first["is_primary"], true);
+    // true: takes the mark from the profile that holds it, in the same write.
+    let chosen = api
+        .created(json!({"name": "Chosen", "is_primary": true}))
+        .await;
+    assert_eq!(chosen["is_primary"], true);
+    assert_eq!(api.me().await.body["id"], chosen["id"]);
+    let first_now = api.get(&id_of(&first)).await.body;
+    assert_eq!(first_now["is_primary"], false);
+    assert_eq!(
+        first_now["version"], 2,
+        "the mark left it in a write of its own"
+    );
+    // false with the mark held elsewhere: as absent.
+    let other = api
+        .created(json!({"name": "Other", "is_primary": false}))
+        .await;
+    assert_eq!(other["is_primary"], false);
+    assert_eq!(api.me().await.body["id"], chosen["id"]);
+}
+
+#[tokio::test]
+async fn is_primary_false_on_the_primary_or_not_a_boolean_or_on_anothers_profile_is_refused() {
     let api = Api::start().await;
     let mine = id_of(&api.created(json!({"name": "Mine"})).await);
     let r = api.patch(&mine, json!({"is_primary": false})).await;
     assert_eq!(r.error_fields(), vec!["is_primary"]);
     let r = api.patch(&mine, json!({"is_primary": "yes"})).await;
     assert_eq!(r.error_fields(), vec!["is_primary"]);
-    let r = api.create(json!({"name": "x", "is_primary": true})).await;
+    let r = api.create(json!({"name": "x", "is_primary": 1})).await;
     assert_eq!(r.error_fields(), vec!["is_primary"]);
+    assert_eq!(api.get(&mine).await.body["version"], 1, "nothing written");
+    // false on a profile that is not primary: as it is.
+    let second = id_of(&api.created(json!({"name": "Second"})).await);
+    let r = api
+        .patch(&second, json!({"is_primary": false, "title": "T"}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.raw_body);
+    assert_eq!(r.body["is_primary"], false);
+    assert_eq!(api.me().await.body["id"], mine.as_str());
 
     let colleague = api.as_caller("tenant-a", "user-2");
     let r = colleague.patch(&mine, json!({"is_primary": true})).await;

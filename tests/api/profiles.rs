@@ -941,6 +941,78 @@ async fn put_validates_like_create_and_rejects_contacts() {
     r.assert_problem(404);
 }
 
+/// What GET shows, less the members a client never writes (the read-only ones and the
+/// contacts sub-resource): a PUT body.
+fn writable_part(read: &Value) -> Value {
+    let mut body = read.clone();
+    let map = body.as_object_mut().unwrap();
+    for member in shared::model::READ_ONLY_FIELDS.iter().chain(&["contacts"]) {
+        map.remove(*member);
+    }
+    body
+}
+
+/// Everything a client sees of a profile but its version and update time.
+fn seen(read: &Value) -> Value {
+    let mut seen = read.clone();
+    let map = seen.as_object_mut().unwrap();
+    map.remove("version");
+    map.remove("updated_at");
+    seen
+}
+
+#[tokio::test]
+async fn get_then_put_of_what_was_read_succeeds_and_changes_nothing_a_client_sees() {
+    let api = Api::start().await;
+    let long = |c: char| c.to_string().repeat(255);
+    let bodies = [
+        // Computed name and headline at their longest: 3 x 255 + 2 and 255 + 4 + 255.
+        json!({"first_name": long('a'), "middle_name": long('b'), "last_name": long('c'),
+               "title": long('t'), "company": long('c')}),
+        json!({"name": "Acme", "website_url": "https://acme.com", "country_numeric_code": "840",
+               "social_links": [{"platform": "github", "url": "https://github.com/acme"}],
+               "custom_properties": {"tier": "gold"}, "tags": ["a"], "enabled": false,
+               "contacts": [{"key": "email", "value": "a@example.com"}]}),
+        json!({}),
+    ];
+    for body in bodies {
+        let created = api.created(body.clone()).await;
+        let id = id_of(&created);
+        let before = api.get(&id).await.body;
+        let r = api.put(&id, writable_part(&before)).await;
+        assert_eq!(r.status, 200, "{body}: {}", r.raw_body);
+        let after = api.get(&id).await.body;
+        assert_eq!(seen(&after), seen(&before), "{body}");
+        assert_eq!(after["version"], before["version"].as_u64().unwrap() + 1);
+    }
+}
+
+#[tokio::test]
+async fn computed_name_and_headline_are_cut_to_255_characters() {
+    let api = Api::start().await;
+    let long = |c: char| c.to_string().repeat(255);
+    let p = api
+        .created(json!({"first_name": long('é'), "last_name": long('z'),
+                        "title": format!("{} ", long('t')), "company": "Acme"}))
+        .await;
+    let name = p["name"].as_str().unwrap();
+    assert_eq!(name.chars().count(), 255);
+    assert_eq!(
+        name,
+        long('é'),
+        "the first 255 characters, no trailing space"
+    );
+    assert_eq!(p["headline"], long('t'));
+    // Shorter values are as before.
+    let p = api
+        .created(
+            json!({"first_name": "Mary", "last_name": "Smith", "title": "CTO", "company": "Acme"}),
+        )
+        .await;
+    assert_eq!(p["name"], "Mary Smith");
+    assert_eq!(p["headline"], "CTO at Acme");
+}
+
 // ---------------------------------------------------------------- DELETE
 
 #[tokio::test]

@@ -110,8 +110,14 @@ where
             Err(Attempt::Failed(e)) => return Err(e),
         }
     }
-    Err(ApiError::Unavailable {
+    Err(kept_changing("the item"))
+}
+
+/// A write that lost its race [`WRITE_ATTEMPTS`] times: a collision that may pass, so a 503
+/// with `Retry-After`, not the caller's fault.
+fn kept_changing(what: &str) -> ApiError {
+    ApiError::Unavailable {
         retry_after: RETRY_AFTER_SECONDS,
-        cause: format!("the item kept changing: {WRITE_ATTEMPTS} writes lost their race"),
-    })
+        cause: format!("{what} kept changing: {WRITE_ATTEMPTS} writes lost their race"),
+    }
 }

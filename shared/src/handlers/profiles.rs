@@ -4,7 +4,7 @@ use lambda_http::Request;
 use lambda_http::http::header;
 use serde_json::{Value, json};
 
-use super::{conditional_write, profile_id};
+use super::{WRITE_ATTEMPTS, conditional_write, kept_changing, profile_id};
 use crate::app::App;
 use crate::auth::{Caller, Scope};
 use crate::error::ApiError;
@@ -42,34 +42,52 @@ pub async fn create_profile(app: &App, req: &Request) -> Result<Reply, ApiError>
         .into_iter()
         .map(|c| Contact::new(c, now))
         .collect();
-    // A principal's first profile takes the free primary mark. If another create of theirs
-    // claims it first, this one is written without it.
     let store = &app.store;
     let tenant = &caller.tenant;
-    let first = store.primary_of(tenant, &caller.principal).await?.is_none();
-    let written = if first {
-        let claimed = Profile {
+    let plain =
+        |profile: Profile| store.write_profile(tenant, None, profile, &contacts, PrimaryMark::Keep);
+    let claimed = |previous: Option<ProfileId>| {
+        let profile = Profile {
             is_primary: true,
             ..profile.clone()
         };
-        let claim = PrimaryMark::Claim { previous: None };
-        match store
-            .write_profile(tenant, None, claimed, &contacts, claim)
-            .await
-        {
-            Err(StoreError::VersionChanged) => {
-                store
-                    .write_profile(tenant, None, profile, &contacts, PrimaryMark::Keep)
-                    .await
-            }
-            other => other,
-        }
-    } else {
-        store
-            .write_profile(tenant, None, profile, &contacts, PrimaryMark::Keep)
-            .await
+        store.write_profile(
+            tenant,
+            None,
+            profile,
+            &contacts,
+            PrimaryMark::Claim { previous },
+        )
     };
-    let profile = written?;
+    let profile = match input.primary {
+        // Not primary, even as the principal's first profile.
+        Some(false) => plain(profile.clone()).await?,
+        // The principal's primary, the mark taken from the one that holds it, in the same
+        // transaction; re-read while another move wins the race.
+        Some(true) => {
+            let mut written = None;
+            for _ in 0..WRITE_ATTEMPTS {
+                let previous = store.primary_of(tenant, &caller.principal).await?;
+                match claimed(previous).await {
+                    Err(StoreError::VersionChanged) => continue,
+                    other => {
+                        written = Some(other?);
+                        break;
+                    }
+                }
+            }
+            written.ok_or_else(|| kept_changing("the primary mark"))?
+        }
+        // A principal's first profile takes the free primary mark. If another create of
+        // theirs claims it first, this one is written without it.
+        None => match store.primary_of(tenant, &caller.principal).await? {
+            Some(_) => plain(profile.clone()).await?,
+            None => match claimed(None).await {
+                Err(StoreError::VersionChanged) => plain(profile.clone()).await?,
+                other => other?,
+            },
+        },
+    };
     let reply = Reply::json(201, profile.to_json(Some(&contacts))?)
         .header(header::LOCATION, format!("/profiles/{}", profile.id));
     Ok(with_etag(reply, &profile))
@@ -143,16 +161,24 @@ async fn write_existing(app: &App, req: &Request, kind: BodyKind) -> Result<Repl
                 _ => ProfileFields::default(),
             };
             model::apply_patch(&mut fields, input.patch.clone())?;
-            let mark = if input.make_primary {
-                primary_claim(app, caller, current).await?
-            } else {
-                PrimaryMark::Keep
+            let mark = match input.primary {
+                Some(true) => primary_claim(app, caller, current).await?,
+                Some(false) if current.is_primary => {
+                    return Err(ApiError::bad_field(
+                        "is_primary",
+                        "this is its owner's primary profile: the mark moves when another \
+                         profile is made primary (is_primary: true there)",
+                    )
+                    .into());
+                }
+                // false on a profile that is not primary: as it is.
+                Some(false) | None => PrimaryMark::Keep,
             };
             let next = Profile {
                 fields,
                 updated_at: Timestamp::now_after(current.updated_at),
                 version: current.version + 1,
-                is_primary: current.is_primary || input.make_primary,
+                is_primary: current.is_primary || input.primary == Some(true),
                 ..current.clone()
             };
             let saved = app

@@ -27,7 +27,6 @@ pub const READ_ONLY_FIELDS: &[&str] = &[
     "version",
     "photo_url",
     "country",
-    "is_primary",
 ];
 
 /// Declares the writable fields once: the stored struct, the merge patch, and its parser.
@@ -180,8 +179,10 @@ pub enum BodyKind {
 pub struct ProfileInput {
     pub patch: ProfilePatch,
     pub contacts: Vec<NewContact>,
-    /// `"is_primary": true` in a PATCH or PUT: make this its owner's primary profile.
-    pub make_primary: bool,
+    /// `is_primary` as sent: `true` makes the profile its owner's primary one (moving the
+    /// mark from the previous one); `false` on create makes one that is not; `false` on a
+    /// write of a profile that is not primary changes nothing.
+    pub primary: Option<bool>,
 }
 
 impl ProfileInput {
@@ -194,18 +195,9 @@ impl ProfileInput {
                 continue;
             }
             if key == "is_primary" {
-                match (kind, value) {
-                    (BodyKind::Create, _) => errors.push(
-                        "is_primary",
-                        "cannot be set on create: a principal's first profile is primary; \
-                         move the mark later with PATCH {\"is_primary\": true}",
-                    ),
-                    (_, Value::Bool(true)) => input.make_primary = true,
-                    (_, Value::Bool(false)) => errors.push(
-                        "is_primary",
-                        "only true is accepted: the mark moves when another profile is made primary",
-                    ),
-                    _ => errors.push("is_primary", "must be true"),
+                match value {
+                    Value::Bool(b) => input.primary = Some(*b),
+                    _ => errors.push("is_primary", "must be true or false"),
                 }
             } else if key == "contacts" {
                 if kind == BodyKind::Create {
@@ -330,21 +322,24 @@ impl Profile {
             .flatten()
             .map(|p| p.as_str())
             .collect();
-        (!parts.is_empty()).then(|| parts.join(" "))
+        // Cut to a name's 255 characters: a client may PUT back what it read.
+        Name::cut(&parts.join(" ")).map(|n| n.to_string())
     }
 
-    /// `headline` if set, else "title at company", or whichever of the two is set.
+    /// `headline` if set, else "title at company", or whichever of the two is set (cut to
+    /// 255 characters, like `name`).
     pub fn display_headline(&self) -> Option<String> {
         let f = &self.fields;
         if let Some(h) = &f.headline {
             return Some(h.to_string());
         }
-        match (&f.title, &f.company) {
-            (Some(t), Some(c)) => Some(format!("{t} at {c}")),
-            (Some(t), None) => Some(t.to_string()),
-            (None, Some(c)) => Some(c.to_string()),
-            (None, None) => None,
-        }
+        let derived = match (&f.title, &f.company) {
+            (Some(t), Some(c)) => format!("{t} at {c}"),
+            (Some(t), None) => t.to_string(),
+            (None, Some(c)) => c.to_string(),
+            (None, None) => return None,
+        };
+        Name::cut(&derived).map(|h| h.to_string())
     }
 
     /// The slug this profile should get when it has none: made from its display name.

@@ -89,6 +89,15 @@ impl<const MAX: usize> Text<MAX> {
         }
         Ok(Self(trimmed.to_owned()))
     }
+
+    /// The longest valid value `raw` begins with: trimmed and cut to `MAX` characters. For
+    /// values the server derives from valid parts (a profile's computed `name` and
+    /// `headline`), so that every value the API shows passes its own validation and a client
+    /// can send it back. `None` when nothing is left.
+    pub fn cut(raw: &str) -> Option<Self> {
+        let cut: String = raw.trim().chars().take(MAX).collect();
+        Self::new(cut.trim_end()).ok()
+    }
 }
 
 impl<const MAX: usize> Field for Text<MAX> {

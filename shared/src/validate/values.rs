@@ -60,6 +60,7 @@ impl Phone {
         if raw.len() > 64 {
             return Err("is not a phone number".into());
         }
+        let raw = Self::spelling(raw)?;
         let number = phonenumber::parse(None, raw).map_err(|_| {
             "not a valid phone number: use the international form with a + and the country code, such as +14155552671".to_owned()
         })?;
@@ -69,6 +70,38 @@ impl Phone {
         Ok(Self(
             number.format().mode(phonenumber::Mode::E164).to_string(),
         ))
+    }
+}
+
+impl Phone {
+    /// The number of a human spelling: an optional `tel:`, then one leading `+` and digits,
+    /// grouped by spaces, dots, dashes and parentheses. Anything else (a second `+`, `*`,
+    /// `#`, letters such as an extension, which E.164 would drop) is refused rather than
+    /// guessed at; libphonenumber alone would skip such characters.
+    fn spelling(raw: &str) -> Result<&str, String> {
+        let number = match raw.get(..4) {
+            Some(scheme) if scheme.eq_ignore_ascii_case("tel:") => raw[4..].trim_start(),
+            _ => raw,
+        };
+        let digits = number.strip_prefix('+').unwrap_or(number);
+        let mut depth = 0u8;
+        for c in digits.chars() {
+            match c {
+                '0'..='9' | ' ' | '.' | '-' => {}
+                '(' if depth == 0 => depth = 1,
+                ')' if depth == 1 => depth = 0,
+                other => {
+                    return Err(format!(
+                        "not a phone number: {other:?} is not part of one (use digits with one \
+                         leading +, grouped by spaces, dots, dashes or parentheses)"
+                    ));
+                }
+            }
+        }
+        if depth != 0 {
+            return Err("not a phone number: a parenthesis is not closed".into());
+        }
+        Ok(number)
     }
 }
 
@@ -304,6 +337,52 @@ mod tests {
         assert_eq!(p.as_str(), "+49658245684");
         for bad in ["415 555 2671", "+1 555", "phone", &"+1".repeat(40)] {
             assert!(parse::<Phone>(json!(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_phone_number_takes_the_usual_spellings_and_refuses_stray_symbols() {
+        for good in [
+            "+14155552671",
+            "+1 415 555 2671",
+            "+1.415.555.2671",
+            "+1-415-555-2671",
+            "+1 (415) 555-2671",
+            "tel:+1-415-555-2671",
+            "TEL:+14155552671",
+        ] {
+            let p: Phone = parse(json!(good)).unwrap_or_else(|e| panic!("{good}: {e:?}"));
+            assert_eq!(p.as_str(), "+14155552671", "{good}");
+        }
+        for bad in [
+            "+1415249327*3",
+            "++14152493273",
+            "+1 415 555 2671 ext. 12",
+            "+1 415 555 2671#",
+            "+1 (415 555 2671",
+            "+1 415) 555 2671",
+            "+1 ((415)) 555 2671",
+            "tel:+1-415-555-2671;ext=1",
+            "+1/415/555/2671",
+        ] {
+            assert!(parse::<Phone>(json!(bad)).is_err(), "{bad}");
+        }
+    }
+
+    proptest! {
+        /// Any character that is not part of a phone number's spelling, anywhere in a valid
+        /// number, makes it refused.
+        #[test]
+        fn a_stray_symbol_anywhere_is_refused(
+            at in 0usize..=15,
+            stray in any::<char>().prop_filter("not a spelling character", |c| {
+                !(c.is_ascii_digit() || c.is_whitespace() || "+.-()".contains(*c))
+            }),
+        ) {
+            let number = "+1 415 555 2671";
+            let at = at.min(number.len());
+            let spelled = format!("{}{stray}{}", &number[..at], &number[at..]);
+            prop_assert!(Phone::new(&spelled).is_err(), "{spelled:?}");
         }
     }
 
