@@ -3,6 +3,7 @@
 //! resets, hangs, slows or throttles. Every such outage is a 503 problem+json with
 //! `Retry-After`, inside the function's time budget, and loses nothing: once the proxy passes
 //! again, the data is what it was, or has a write whole, never half.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use std::time::{Duration, Instant};
 

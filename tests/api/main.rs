@@ -8,6 +8,7 @@ mod caller;
 mod contacts;
 mod faults;
 mod listing;
+mod load;
 mod local_api;
 mod profiles;
 mod store;
