@@ -5,9 +5,10 @@
 //! again, the data is what it was, or has a write whole, never half.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use local_api::Storage;
+use local_api::{Options, Storage};
 use profiles_tests::fault_proxy::{Fault, FaultProxy};
 use profiles_tests::{Engine, Runner, json};
 use serde_json::Value;
@@ -24,6 +25,8 @@ const FUNCTION_TIMEOUT: Duration = Duration::from_secs(10);
 struct Faulty {
     api: Runner,
     proxy: FaultProxy,
+    /// Every line the runner and its functions log.
+    log: Arc<Mutex<Vec<String>>>,
     _engine: Engine,
 }
 
@@ -43,10 +46,20 @@ impl Faulty {
             url: proxy.url.clone(),
             table: format!("faults-{}", uuid::Uuid::now_v7().simple()),
         };
-        let api = Runner::start(&template, storage, 4).await;
+        let log: Arc<Mutex<Vec<String>>> = Arc::default();
+        let sink = log.clone();
+        let options = Options {
+            storage,
+            log: Some(Arc::new(move |line: &str| {
+                sink.lock().unwrap().push(line.to_owned())
+            })),
+            ..Default::default()
+        };
+        let api = Runner::start_with(&template, options).await;
         Self {
             api,
             proxy,
+            log,
             _engine: engine,
         }
     }
@@ -115,7 +128,14 @@ impl Faulty {
             ),
         );
         self.proxy.set(Fault::Pass);
+        let mut traces = Vec::new();
         for (what, r) in [("GET", read), ("PATCH", patch), ("POST", create)] {
+            traces.push(
+                r.response.headers()["x-trace-id"]
+                    .to_str()
+                    .unwrap()
+                    .to_owned(),
+            );
             assert!(
                 r.took < bound,
                 "{fault:?}: {what} took {:?}, over {bound:?}",
@@ -136,6 +156,25 @@ impl Faulty {
             assert!(
                 self.proxy.requests() > seen,
                 "{fault:?}: the engine was asked"
+            );
+        }
+        // The cause is in the request's log line (a function's output reaches the runner's
+        // log a moment after its answer).
+        for trace in traces {
+            let logged = || {
+                self.log
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .any(|l| l.contains(&trace) && l.contains(r#""status":503,"cause":"#))
+            };
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while !logged() && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            assert!(
+                logged(),
+                "{fault:?}: no log line with the cause for {trace}"
             );
         }
     }
@@ -202,6 +241,54 @@ async fn a_throttling_engine_is_a_503_with_retry_after() {
     let before = f.seeded().await;
     f.outage(&before, Fault::Throttle, Duration::from_secs(5))
         .await;
+    f.unchanged(&before).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodbs_other_passing_errors_are_503s_too() {
+    let f = Faulty::start(true).await;
+    let before = f.seeded().await;
+    for (status, code) in [
+        (400, "ThrottlingException"),
+        (400, "RequestLimitExceeded"),
+        (500, "InternalServerError"),
+    ] {
+        f.outage(
+            &before,
+            Fault::Error { status, code },
+            Duration::from_secs(5),
+        )
+        .await;
+    }
+    f.unchanged(&before).await;
+}
+
+/// Every transaction cancelled because another holds its items, past the retries: a
+/// collision that may pass, so a 503, not a 409 or a 500. (Reads pass.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_that_keep_colliding_are_503s_and_write_nothing() {
+    let f = Faulty::start(true).await;
+    let before = f.seeded().await;
+    let path = format!("/profiles/{}", before["id"].as_str().unwrap());
+    f.proxy.set(Fault::ConflictingTransactions);
+    let (patch, create, delete) = tokio::join!(
+        f.send(
+            reqwest::Method::PATCH,
+            &path,
+            Some(json!({"title": "During"}))
+        ),
+        f.send(
+            reqwest::Method::POST,
+            "/profiles",
+            Some(json!({"name": "During"}))
+        ),
+        f.send(reqwest::Method::DELETE, &path, None),
+    );
+    f.proxy.set(Fault::Pass);
+    for r in [patch, create, delete] {
+        assert_eq!(r.response.headers()["retry-after"], "1");
+        assert_problem(r.response, 503, "service_unavailable").await;
+    }
     f.unchanged(&before).await;
 }
 

@@ -33,6 +33,12 @@ pub enum Fault {
     /// Answer as DynamoDB does when throttling: `400`, `__type`
     /// `…#ProvisionedThroughputExceededException`; the engine never sees it.
     Throttle,
+    /// Answer with DynamoDB's error `code` (`ThrottlingException`, `InternalServerError`, ...)
+    /// and `status`; the engine never sees it.
+    Error { status: u16, code: &'static str },
+    /// Pass everything but `TransactWriteItems`, which is cancelled as when another
+    /// transaction holds its items (`TransactionConflict`); the engine never sees it.
+    ConflictingTransactions,
 }
 
 /// A running proxy. Dropping it stops it.
@@ -152,14 +158,26 @@ async fn connection(
                 while let Ok(1..) = client.read(&mut sink).await {}
                 return;
             }
-            Fault::Throttle => {
-                if client.write_all(&throttled()).await.is_err() {
+            Fault::Throttle | Fault::Error { .. } => {
+                let (status, code) = match now {
+                    Fault::Error { status, code } => (status, code),
+                    _ => (400, "ProvisionedThroughputExceededException"),
+                };
+                if client.write_all(&error(status, code, "")).await.is_err() {
+                    return;
+                }
+                continue;
+            }
+            Fault::ConflictingTransactions if is_transaction(&request) => {
+                let reasons = r#","CancellationReasons":[{"Code":"TransactionConflict","Message":"Transaction is ongoing for the item"}]"#;
+                let answer = error(400, "TransactionCanceledException", reasons);
+                if client.write_all(&answer).await.is_err() {
                     return;
                 }
                 continue;
             }
             Fault::Slow(wait) => tokio::time::sleep(wait).await,
-            Fault::Pass | Fault::ResetMidResponse => {}
+            Fault::Pass | Fault::ResetMidResponse | Fault::ConflictingTransactions => {}
         }
         let Ok(answer) = forward(upstream, &request).await else {
             return;
@@ -232,12 +250,32 @@ async fn forward(upstream: SocketAddr, request: &[u8]) -> std::io::Result<Vec<u8
     Ok(answer)
 }
 
-/// DynamoDB's answer when a table's throughput is exceeded.
-fn throttled() -> Vec<u8> {
-    let body = r#"{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"The level of configured provisioned throughput for the table was exceeded. Consider increasing your provisioning level with the UpdateTable API."}"#;
+/// Whether `request` is a `TransactWriteItems` call (its `x-amz-target` header).
+fn is_transaction(request: &[u8]) -> bool {
+    let head_end = find(request, b"\r\n\r\n").unwrap_or(request.len());
+    String::from_utf8_lossy(&request[..head_end])
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .any(|(name, value)| {
+            name.trim().eq_ignore_ascii_case("x-amz-target")
+                && value.trim().ends_with(".TransactWriteItems")
+        })
+}
+
+/// DynamoDB's answer for the error `code` with `status`; `extra` is appended to its JSON
+/// object (`,"Member":...`).
+fn error(status: u16, code: &str, extra: &str) -> Vec<u8> {
+    let body = format!(
+        r#"{{"__type":"com.amazonaws.dynamodb.v20120810#{code}","message":"injected by the fault proxy"{extra}}}"#
+    );
+    let reason = if status == 400 {
+        "Bad Request"
+    } else {
+        "Internal Server Error"
+    };
     format!(
-        "HTTP/1.1 400 Bad Request\r\ncontent-type: application/x-amz-json-1.0\r\n\
-         x-amzn-requestid: fault-proxy-throttled\r\ncontent-length: {}\r\n\r\n{body}",
+        "HTTP/1.1 {status} {reason}\r\ncontent-type: application/x-amz-json-1.0\r\n\
+         x-amzn-requestid: fault-proxy\r\ncontent-length: {}\r\n\r\n{body}",
         body.len()
     )
     .into_bytes()

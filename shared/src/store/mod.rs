@@ -473,6 +473,28 @@ mod tests {
     }
 
     #[test]
+    fn throttling_and_dynamodbs_own_failures_may_pass_and_nothing_else_does() {
+        for code in [
+            "ThrottlingException",
+            "ProvisionedThroughputExceededException",
+            "RequestLimitExceeded",
+            "InternalServerError",
+            "ServiceUnavailable",
+        ] {
+            assert!(is_transient_code(code), "{code}");
+        }
+        for code in [
+            "ValidationException",
+            "ConditionalCheckFailedException",
+            "ResourceNotFoundException",
+            "TransactionCanceledException",
+            "AccessDeniedException",
+        ] {
+            assert!(!is_transient_code(code), "{code}");
+        }
+    }
+
+    #[test]
     fn an_items_size_is_its_names_and_values_as_dynamodb_counts_them() {
         let item: Item = [
             ("PK".to_owned(), s("abc")),                            // 2 + 3
