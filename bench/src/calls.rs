@@ -17,6 +17,8 @@ pub(crate) struct Call {
     pub(crate) params: Vec<(&'static str, String)>,
     pub(crate) query: Vec<(&'static str, String)>,
     pub(crate) body: Option<Value>,
+    /// Request headers beyond the content type.
+    pub(crate) headers: Vec<(&'static str, String)>,
     /// The tenant the authorizer's context names ([`BENCH_TENANT`] by default).
     pub(crate) tenant: Option<String>,
 }
@@ -29,8 +31,14 @@ impl Call {
             params: Vec::new(),
             query: Vec::new(),
             body: None,
+            headers: Vec::new(),
             tenant: None,
         }
+    }
+
+    pub(crate) fn header(mut self, k: &'static str, v: &str) -> Self {
+        self.headers.push((k, v.to_owned()));
+        self
     }
 
     pub(crate) fn param(mut self, k: &'static str, v: &str) -> Self {
@@ -108,6 +116,10 @@ impl Call {
         };
         e["headers"]["Content-Type"] = json!(self.media_type());
         e["multiValueHeaders"]["Content-Type"] = json!([self.media_type()]);
+        for (k, v) in &self.headers {
+            e["headers"][*k] = json!(v);
+            e["multiValueHeaders"][*k] = json!([v]);
+        }
         Ok(e)
     }
 
@@ -127,6 +139,9 @@ impl Call {
             url.query_pairs_mut().append_pair(k, v);
         }
         let mut r = client.request(method, url);
+        for (k, v) in &self.headers {
+            r = r.header(*k, v);
+        }
         if let Some(b) = &self.body {
             r = r
                 .header("content-type", self.media_type())

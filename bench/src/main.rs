@@ -362,6 +362,62 @@ async fn run(
         println!("| {name} | {hp:.3} | {rp:.3} | {:.2}× |", hp / rp);
     }
 
+    // 2c. What Idempotency-Key costs a create: its record written in the same transaction,
+    // and what a replay (the transaction refused, the record read back) costs.
+    {
+        let run = uuid::Uuid::now_v7().simple().to_string();
+        let create = |name: String| {
+            let mut call = Call::new("create-profile", "POST").body(json!({ "name": name }));
+            call.tenant = Some(format!("bench-idempotency-{run}"));
+            call
+        };
+        let (mut plain, mut keyed, mut replayed) = (Vec::new(), Vec::new(), Vec::new());
+        for i in 0..n {
+            for (call, times, status) in [
+                (create(format!("Plain {i}")), &mut plain, 201),
+                (
+                    create(format!("Keyed {i}")).header("Idempotency-Key", &format!("k{i}")),
+                    &mut keyed,
+                    201,
+                ),
+                (
+                    create(format!("Keyed {i}")).header("Idempotency-Key", &format!("k{i}")),
+                    &mut replayed,
+                    201,
+                ),
+            ] {
+                let req = call.request()?;
+                let t = Instant::now();
+                let r = shared::lambda::respond(&req, h::create_profile(app, &req)).await;
+                times.push(ms(t.elapsed()));
+                if r.status() != status {
+                    return Err(format!("create-profile answered {} in-process", r.status()).into());
+                }
+            }
+        }
+        println!("\n### Idempotency-Key on a create (in-process, {n} each; p50 ms)\n");
+        println!("| create | p50 | vs plain |\n|---|---|---|");
+        let base = percentile(&plain, 50.0);
+        for (name, times) in [
+            ("plain", &plain),
+            (
+                "with a new Idempotency-Key (its record in the same transaction)",
+                &keyed,
+            ),
+            (
+                "replayed (same key and body: the transaction refused, the record returned)",
+                &replayed,
+            ),
+        ] {
+            let p = percentile(times, 50.0);
+            println!(
+                "| {name} | {p:.3} | {:+.3} ms ({:.2}×) |",
+                p - base,
+                p / base
+            );
+        }
+    }
+
     // 3. Sizes.
     println!("\n### Binary size (MB; zip -9 of the binary named bootstrap)\n");
     println!(

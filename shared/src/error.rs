@@ -74,6 +74,9 @@ pub enum ApiError {
     PayloadTooLarge(String),
     /// 415: a body that is not JSON.
     UnsupportedMediaType(String),
+    /// 422: an `Idempotency-Key` already used for another request (its method, path or body
+    /// differ).
+    IdempotencyKeyReused,
     /// 503: a dependency is down, slow or throttling; the caller may retry after
     /// `retry_after` seconds. The log line gets `cause`.
     Unavailable { retry_after: u32, cause: String },
@@ -114,6 +117,7 @@ impl ApiError {
             Self::PreconditionFailed => 412,
             Self::PayloadTooLarge(_) => 413,
             Self::UnsupportedMediaType(_) => 415,
+            Self::IdempotencyKeyReused => 422,
             Self::Unavailable { .. } => 503,
             Self::Internal(_) => 500,
         }
@@ -140,6 +144,10 @@ impl fmt::Display for ApiError {
             Self::PayloadTooLarge(detail) | Self::UnsupportedMediaType(detail) => {
                 f.write_str(detail)
             }
+            Self::IdempotencyKeyReused => f.write_str(
+                "Idempotency-Key: this key was used within the last 24 hours for another \
+                 request (another body or path); use a new key for a new request",
+            ),
             Self::Unavailable { retry_after, .. } => write!(
                 f,
                 "the service is briefly unavailable; retry in {retry_after} s"

@@ -8,6 +8,7 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::{Map, Value, json};
 
 use crate::error::ApiError;
+use crate::idempotency::{self, StoredAnswer};
 use crate::model::MAX_CONTACTS;
 use crate::store::{MAX_ITEM_BYTES, StoreError, Unique};
 
@@ -293,6 +294,45 @@ impl Reply {
         self
     }
 
+    /// This answer as an idempotency record keeps it: status, body text, headers.
+    pub fn stored(&self) -> StoredAnswer {
+        StoredAnswer {
+            status: self.status.as_u16(),
+            body: self.body.as_ref().map(Value::to_string).unwrap_or_default(),
+            headers: self
+                .headers
+                .iter()
+                .map(|(name, value)| (name.as_str().to_owned(), value.clone()))
+                .collect(),
+        }
+    }
+
+    /// A kept answer again, marked `Idempotent-Replayed: true`.
+    pub fn replay(answer: StoredAnswer) -> Result<Self, ApiError> {
+        let body = match answer.body.as_str() {
+            "" => None,
+            text => Some(
+                serde_json::from_str(text)
+                    .map_err(|e| ApiError::internal("replay a kept answer", e))?,
+            ),
+        };
+        let mut reply = Self {
+            status: StatusCode::from_u16(answer.status)
+                .map_err(|e| ApiError::internal("replay a kept answer", e))?,
+            body,
+            headers: Vec::new(),
+        };
+        for (name, value) in answer.headers {
+            let name = header::HeaderName::from_bytes(name.as_bytes())
+                .map_err(|e| ApiError::internal("replay a kept answer", e))?;
+            reply = reply.header(name, value);
+        }
+        Ok(reply.header(
+            header::HeaderName::from_static(idempotency::REPLAYED),
+            "true",
+        ))
+    }
+
     fn into_response(self, content_type: &'static str, trace_id: &str) -> Response<Body> {
         let mut response = Response::new(match &self.body {
             Some(v) => Body::Text(v.to_string()),
@@ -328,6 +368,7 @@ pub fn problem(err: &ApiError, trace_id: &str) -> Response<Body> {
         ApiError::PreconditionFailed => ("precondition_failed", "Precondition failed."),
         ApiError::PayloadTooLarge(_) => ("payload_too_large", "Payload too large."),
         ApiError::UnsupportedMediaType(_) => ("unsupported_media_type", "Unsupported media type."),
+        ApiError::IdempotencyKeyReused => ("idempotency_key_reused", "Unprocessable content."),
         ApiError::Unavailable { .. } => ("service_unavailable", "Service unavailable."),
         ApiError::Internal(_) => ("internal_error", "Internal server error."),
     };
@@ -440,6 +481,9 @@ impl From<StoreError> for ApiError {
                 field: None,
             },
             StoreError::ProfileMissing => Self::NotFound("profile"),
+            // A used key's answer is replayed by the handler when the request is the same
+            // one; anything that reaches here is another request with that key.
+            StoreError::KeyUsed(_) => Self::IdempotencyKeyReused,
             StoreError::TooLarge => Self::PayloadTooLarge(format!(
                 "the profile would exceed the {MAX_ITEM_BYTES}-byte limit of a stored profile; shorten some fields"
             )),

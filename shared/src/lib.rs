@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 pub mod handlers;
 pub mod http;
+pub mod idempotency;
 pub mod lambda;
 pub mod listing;
 pub mod model;

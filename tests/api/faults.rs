@@ -369,3 +369,50 @@ async fn an_authorizer_that_cannot_reach_the_table_is_a_503_never_a_401() {
         "and the key works again at once"
     );
 }
+
+/// The crash the idempotency record is for: a create commits, its answer is lost on the way
+/// back (the connection reset after the transaction was sent), the caller gets a 503 and
+/// retries with its key. Exactly one profile, and the retry gets the first answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_whose_answer_was_lost_then_retried_with_its_key_makes_exactly_one() {
+    let f = Faulty::start(true).await;
+    let holder = f.seeded().await;
+    let holder_path = format!("/profiles/{}/contacts", holder["id"].as_str().unwrap());
+    let post = |path: &str, key: &str, body: Value| {
+        f.api
+            .http
+            .post(f.api.url(path))
+            .header("Idempotency-Key", key)
+            .json(&body)
+            .send()
+    };
+    for (path, body, key) in [
+        ("/profiles", json!({"name": "Exactly once"}), "lost-1"),
+        (
+            holder_path.as_str(),
+            json!({"key": "email", "value": "once@example.com"}),
+            "lost-2",
+        ),
+    ] {
+        f.proxy.set(Fault::ResetTransactions);
+        let r = post(path, key, body.clone()).await.unwrap();
+        f.proxy.set(Fault::Pass);
+        assert_eq!(r.status(), 503, "{path}: the answer was lost");
+        let r = post(path, key, body.clone()).await.unwrap();
+        assert_eq!(r.status(), 201, "{path}");
+        assert_eq!(
+            r.headers()["idempotent-replayed"],
+            "true",
+            "{path}: the write had committed"
+        );
+        let replayed: Value = r.json().await.unwrap();
+        let listed = if path == "/profiles" {
+            f.get("/profiles?filter[name]=Exactly%20once").await["data"].clone()
+        } else {
+            f.get(path).await["data"].clone()
+        };
+        let listed = listed.as_array().unwrap();
+        assert_eq!(listed.len(), 1, "{path}: exactly one");
+        assert_eq!(listed[0]["id"], replayed["id"]);
+    }
+}

@@ -677,7 +677,13 @@ async fn the_readme_curl_session_works_as_written() {
     assert_eq!(contacts["data"].as_array().unwrap().len(), 2);
     let page: Value = serde_json::from_str(lines[5]).unwrap();
     assert_eq!(page["data"][0]["id"], created["id"]);
-    assert_eq!(&lines[6..], ["204", "404", "401"]);
+    // The retried create: the same Location twice, the second replayed.
+    let (first, retry) = (lines[6], lines[7]);
+    assert!(first.starts_with("201 /profiles/"), "{first}");
+    assert!(first.ends_with(" replayed="), "{first}");
+    let location = first.split(' ').nth(1).unwrap();
+    assert_eq!(retry, format!("201 {location} replayed=true"));
+    assert_eq!(&lines[8..], ["204", "404", "401"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,6 +7,7 @@
 mod caller;
 mod contacts;
 mod faults;
+mod idempotency;
 mod listing;
 mod load;
 mod local_api;

@@ -39,6 +39,9 @@ pub enum Fault {
     /// Pass everything but `TransactWriteItems`, which is cancelled as when another
     /// transaction holds its items (`TransactionConflict`); the engine never sees it.
     ConflictingTransactions,
+    /// Pass everything, but cut off the answer to each `TransactWriteItems` as
+    /// [`Fault::ResetMidResponse`] does: the engine commits, the caller never hears so.
+    ResetTransactions,
 }
 
 /// A running proxy. Dropping it stops it.
@@ -177,12 +180,20 @@ async fn connection(
                 continue;
             }
             Fault::Slow(wait) => tokio::time::sleep(wait).await,
-            Fault::Pass | Fault::ResetMidResponse | Fault::ConflictingTransactions => {}
+            Fault::Pass
+            | Fault::ResetMidResponse
+            | Fault::ConflictingTransactions
+            | Fault::ResetTransactions => {}
         }
         let Ok(answer) = forward(upstream, &request).await else {
             return;
         };
-        if now == Fault::ResetMidResponse {
+        let reset = match now {
+            Fault::ResetMidResponse => true,
+            Fault::ResetTransactions => is_transaction(&request),
+            _ => false,
+        };
+        if reset {
             let _ = client.write_all(&answer[..answer.len() / 2]).await;
             // Closing with a zero linger sends RST, not FIN.
             let _ = client.set_zero_linger();

@@ -736,6 +736,7 @@ impl Api {
         let app = App {
             store: shared::store::Store::new(client, config.table_name.clone()),
             config,
+            clock: Default::default(),
         };
         let api = Api {
             engine: self.engine.clone(),

@@ -5,13 +5,13 @@ use lambda_http::Request;
 use lambda_http::http::header;
 use serde_json::{Value, json};
 
-use super::{conditional_write, profile_id};
+use super::{conditional_write, idempotency_claim, profile_id, replay};
 use crate::app::App;
 use crate::auth::{Caller, Scope};
 use crate::error::{ApiError, FieldErrors};
 use crate::http::{self, Reply};
 use crate::model::{self, BodyKind, Contact, NewContact, ProfileId, Timestamp};
-use crate::store::ContactWrite;
+use crate::store::{ContactWrite, Idempotent, StoreError};
 
 fn contact_ids(req: &Request) -> Result<(ProfileId, uuid::Uuid), ApiError> {
     let profile = profile_id(req)?;
@@ -81,14 +81,31 @@ pub async fn create_contact(app: &App, req: &Request) -> Result<Reply, ApiError>
     let profile = profile_id(req)?;
     let body = http::json_object(req, false)?;
     let input = NewContact::from_body(&body, BodyKind::Create, None)?;
+    let path = format!("/profiles/{profile}/contacts");
+    let claim = idempotency_claim(app, req, &caller, "create-contact", &path, &body)?;
     let contact = Contact::new(input, Timestamp::now());
-    app.store
-        .write_contact(&caller.tenant, &profile, ContactWrite::Create(&contact))
-        .await?;
-    Ok(contact_reply(201, &contact)?.header(
-        header::LOCATION,
-        format!("/profiles/{profile}/contacts/{}", contact.id),
-    ))
+    let created = |c: &Contact| -> Result<Reply, ApiError> {
+        Ok(contact_reply(201, c)?.header(header::LOCATION, format!("{path}/{}", c.id)))
+    };
+    // With Idempotency-Key, the answer is recorded in the write's own transaction.
+    let answer = |c: &Contact| created(c).map(|r| r.stored()).map_err(|e| e.to_string());
+    let idem = claim.as_ref().map(|claim| Idempotent {
+        claim,
+        answer: &answer,
+    });
+    let written = app
+        .store
+        .write_contact(
+            &caller.tenant,
+            &profile,
+            ContactWrite::Create(&contact, idem),
+        )
+        .await;
+    match (written, &claim) {
+        (Ok(()), _) => created(&contact),
+        (Err(StoreError::KeyUsed(used)), Some(claim)) => replay(claim, used),
+        (Err(e), _) => Err(e.into()),
+    }
 }
 
 /// `GET /profiles/{profile_id}/contacts/{contact_id}`.

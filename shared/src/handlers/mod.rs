@@ -7,6 +7,7 @@ mod contacts;
 mod profiles;
 
 use lambda_http::{Body, Request, Response};
+use serde_json::{Map, Value};
 
 pub use contacts::{create_contact, delete_contact, get_contact, list_contacts, update_contact};
 pub use profiles::{
@@ -15,9 +16,11 @@ pub use profiles::{
 };
 
 use crate::app::App;
+use crate::auth::Caller;
 use crate::budget::RETRY_AFTER_SECONDS;
 use crate::error::ApiError;
-use crate::http::{self, WriteConditions};
+use crate::http::{self, Reply, WriteConditions};
+use crate::idempotency::{Claim, IdempotencyKey, UsedKey};
 use crate::lambda::respond;
 use crate::model::{self, ProfileId};
 use crate::store::StoreError;
@@ -51,6 +54,41 @@ fn profile_id(req: &Request) -> Result<ProfileId, ApiError> {
     http::path_param(req, "profile_id")
         .and_then(model::parse_id)
         .ok_or(ApiError::NotFound("profile"))
+}
+
+/// The claim of an idempotent POST, when the request sends `Idempotency-Key`: the key of
+/// this caller (tenant and principal) for `operation`, fingerprinted by the method, `path`
+/// (one spelling per route: an alias is the route it stands for) and the parsed `body`.
+fn idempotency_claim(
+    app: &App,
+    req: &Request,
+    caller: &Caller,
+    operation: &str,
+    path: &str,
+    body: &Map<String, Value>,
+) -> Result<Option<Claim>, ApiError> {
+    let Some(key) = IdempotencyKey::of(req)? else {
+        return Ok(None);
+    };
+    Ok(Some(Claim::new(
+        &key,
+        &caller.tenant,
+        &caller.principal,
+        operation,
+        req.method().as_str(),
+        path,
+        &Value::Object(body.clone()),
+        app.clock.now(),
+    )))
+}
+
+/// The answer to an idempotent POST whose key was used: the first answer again when this is
+/// the same request, a 422 when it is another.
+fn replay(claim: &Claim, used: UsedKey) -> Result<Reply, ApiError> {
+    if used.fingerprint != claim.fingerprint {
+        return Err(ApiError::IdempotencyKeyReused);
+    }
+    Reply::replay(used.answer)
 }
 
 /// How many times a write is recomputed when a concurrent write to the same item wins.

@@ -4,7 +4,9 @@ use lambda_http::Request;
 use lambda_http::http::header;
 use serde_json::{Value, json};
 
-use super::{WRITE_ATTEMPTS, conditional_write, kept_changing, profile_id};
+use super::{
+    WRITE_ATTEMPTS, conditional_write, idempotency_claim, kept_changing, profile_id, replay,
+};
 use crate::app::App;
 use crate::auth::{Caller, Scope};
 use crate::error::ApiError;
@@ -13,7 +15,7 @@ use crate::listing::ListQuery;
 use crate::model::{
     self, BodyKind, Contact, Profile, ProfileFields, ProfileId, ProfileInput, Timestamp,
 };
-use crate::store::{PrimaryMark, ProfilePartition, StoreError, StoredProfile};
+use crate::store::{Idempotent, PrimaryMark, ProfilePartition, StoreError, StoredProfile};
 
 fn with_etag(reply: Reply, profile: &Profile) -> Reply {
     reply.header(header::ETAG, profile.etag())
@@ -24,6 +26,7 @@ pub async fn create_profile(app: &App, req: &Request) -> Result<Reply, ApiError>
     let caller = Caller::with_scope(req, Scope::Create)?;
     let body = http::json_object(req, false)?;
     let input = ProfileInput::parse(&body, BodyKind::Create)?;
+    let claim = idempotency_claim(app, req, &caller, "create-profile", "/profiles", &body)?;
     let mut fields = ProfileFields::default();
     model::apply_patch(&mut fields, input.patch)?;
     let now = Timestamp::now();
@@ -44,53 +47,68 @@ pub async fn create_profile(app: &App, req: &Request) -> Result<Reply, ApiError>
         .collect();
     let store = &app.store;
     let tenant = &caller.tenant;
-    let plain =
-        |profile: Profile| store.write_profile(tenant, None, profile, &contacts, PrimaryMark::Keep);
+    // With Idempotency-Key, the answer is recorded in the create's own transaction.
+    let answer = |p: &Profile| {
+        created(p, &contacts)
+            .map(|r| r.stored())
+            .map_err(|e| e.to_string())
+    };
+    let idem = claim.as_ref().map(|claim| Idempotent {
+        claim,
+        answer: &answer,
+    });
+    let plain = |profile: Profile| {
+        store.write_profile(tenant, None, profile, &contacts, PrimaryMark::Keep, idem)
+    };
     let claimed = |previous: Option<ProfileId>| {
         let profile = Profile {
             is_primary: true,
             ..profile.clone()
         };
-        store.write_profile(
-            tenant,
-            None,
-            profile,
-            &contacts,
-            PrimaryMark::Claim { previous },
-        )
+        let mark = PrimaryMark::Claim { previous };
+        store.write_profile(tenant, None, profile, &contacts, mark, idem)
     };
-    let profile = match input.primary {
+    let written = match input.primary {
         // Not primary, even as the principal's first profile.
-        Some(false) => plain(profile.clone()).await?,
+        Some(false) => plain(profile.clone()).await,
         // The principal's primary, the mark taken from the one that holds it, in the same
         // transaction; re-read while another move wins the race.
         Some(true) => {
-            let mut written = None;
+            let mut written = Err(StoreError::VersionChanged);
             for _ in 0..WRITE_ATTEMPTS {
                 let previous = store.primary_of(tenant, &caller.principal).await?;
-                match claimed(previous).await {
-                    Err(StoreError::VersionChanged) => continue,
-                    other => {
-                        written = Some(other?);
-                        break;
-                    }
+                written = claimed(previous).await;
+                if !matches!(written, Err(StoreError::VersionChanged)) {
+                    break;
                 }
             }
-            written.ok_or_else(|| kept_changing("the primary mark"))?
+            match written {
+                Err(StoreError::VersionChanged) => Err(kept_changing("the primary mark"))?,
+                other => other,
+            }
         }
         // A principal's first profile takes the free primary mark. If another create of
         // theirs claims it first, this one is written without it.
         None => match store.primary_of(tenant, &caller.principal).await? {
-            Some(_) => plain(profile.clone()).await?,
+            Some(_) => plain(profile.clone()).await,
             None => match claimed(None).await {
-                Err(StoreError::VersionChanged) => plain(profile.clone()).await?,
-                other => other?,
+                Err(StoreError::VersionChanged) => plain(profile.clone()).await,
+                other => other,
             },
         },
     };
-    let reply = Reply::json(201, profile.to_json(Some(&contacts))?)
+    match (written, &claim) {
+        (Ok(profile), _) => created(&profile, &contacts),
+        (Err(StoreError::KeyUsed(used)), Some(claim)) => replay(claim, used),
+        (Err(e), _) => Err(e.into()),
+    }
+}
+
+/// The answer to a create: 201, the profile with its contacts, `Location` and `ETag`.
+fn created(profile: &Profile, contacts: &[Contact]) -> Result<Reply, ApiError> {
+    let reply = Reply::json(201, profile.to_json(Some(contacts))?)
         .header(header::LOCATION, format!("/profiles/{}", profile.id));
-    Ok(with_etag(reply, &profile))
+    Ok(with_etag(reply, profile))
 }
 
 /// `GET /profiles/{profile_id}`: the profile with its contacts.
@@ -183,7 +201,7 @@ async fn write_existing(app: &App, req: &Request, kind: BodyKind) -> Result<Repl
             };
             let saved = app
                 .store
-                .write_profile(tenant, Some(&stored), next, &[], mark)
+                .write_profile(tenant, Some(&stored), next, &[], mark, None)
                 .await?;
             let reply = if http::prefers_minimal(req) {
                 Reply::empty(204)

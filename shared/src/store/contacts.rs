@@ -4,15 +4,19 @@
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure, Update};
 
 use super::schema::{self, Item};
-use super::{Store, StoreError, TxError, to_item};
+use super::{Idempotent, Store, StoreError, TxError, to_item};
 use crate::auth::TenantId;
 use crate::model::{Contact, ContactValue, MAX_CONTACTS, ProfileId};
 
 /// A change to one contact of a profile.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub enum ContactWrite<'a> {
-    Create(&'a Contact),
-    Update { old: &'a Contact, new: &'a Contact },
+    /// A new contact; with `idem`, its idempotency record commits in the same transaction.
+    Create(&'a Contact, Option<Idempotent<'a, Contact>>),
+    Update {
+        old: &'a Contact,
+        new: &'a Contact,
+    },
     Delete(&'a Contact),
 }
 
@@ -43,7 +47,7 @@ impl Store {
         write: ContactWrite<'_>,
     ) -> Result<(), StoreError> {
         let (add, remove) = match write {
-            ContactWrite::Create(c) => (Some(c), None),
+            ContactWrite::Create(c, _) => (Some(c), None),
             ContactWrite::Update { old, new } if old.value != new.value => (Some(new), Some(old)),
             ContactWrite::Update { .. } => (None, None),
             ContactWrite::Delete(c) => (None, Some(c)),
@@ -53,10 +57,10 @@ impl Store {
             profile,
             add,
             remove,
-            matches!(write, ContactWrite::Create(_)),
+            matches!(write, ContactWrite::Create(..)),
         )?;
         let contact_op = match write {
-            ContactWrite::Create(c) => {
+            ContactWrite::Create(c, _) => {
                 self.put(self.contact_item(tenant, profile, c)?, Some(schema::IS_NEW))?
             }
             ContactWrite::Update { old, new } => {
@@ -67,11 +71,25 @@ impl Store {
                 Some(old.version),
             )?,
         };
-        let reasons = match self.transact_retrying(vec![index_update, contact_op]).await {
+        let mut items = vec![index_update, contact_op];
+        let idem = match write {
+            ContactWrite::Create(c, Some(idem)) => {
+                items.push(self.idempotency_put(tenant, idem, c)?);
+                Some(idem)
+            }
+            _ => None,
+        };
+        let reasons = match self.transact_retrying(items).await {
             Ok(()) => return Ok(()),
             Err(TxError::Failed(e)) => return Err(e),
             Err(TxError::Cancelled(reasons)) => reasons,
         };
+        // A used key first: the value may be "taken" only because that request committed.
+        if let Some(idem) = idem
+            && reasons.failed(Some(2))
+        {
+            return Err(self.used_key(tenant, idem.claim, &reasons, 2).await);
+        }
         if reasons.failed(Some(0)) {
             let stored = match reasons.item(0) {
                 Some(item) => Some(item.clone()),

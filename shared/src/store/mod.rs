@@ -11,6 +11,7 @@
 
 mod apikeys;
 mod contacts;
+mod idempotency;
 mod list;
 mod profiles;
 pub mod schema;
@@ -29,6 +30,7 @@ use crate::config::Config;
 
 pub use apikeys::Revoked;
 pub use contacts::ContactWrite;
+pub use idempotency::Idempotent;
 pub use list::{Page, READ_BUDGET};
 pub use profiles::{PrimaryMark, ProfilePartition, StoredProfile};
 pub use schema::Item;
@@ -65,6 +67,8 @@ pub enum StoreError {
     ProfileMissing,
     /// The item would pass [`MAX_ITEM_BYTES`] (or DynamoDB's own item limit).
     TooLarge,
+    /// An idempotent write's key already has a live record: this one. Nothing was written.
+    KeyUsed(crate::idempotency::UsedKey),
     /// DynamoDB is unreachable, timing out or throttling: worth retrying after `retry_after`
     /// seconds.
     Unavailable { retry_after: u32, cause: String },
@@ -140,6 +144,7 @@ impl fmt::Display for StoreError {
             Self::TooManyContacts => f.write_str("too many contacts"),
             Self::ProfileMissing => f.write_str("no such profile"),
             Self::TooLarge => write!(f, "item over {MAX_ITEM_BYTES} bytes"),
+            Self::KeyUsed(_) => f.write_str("the idempotency key is used"),
             Self::Unavailable { cause, .. } => write!(f, "DynamoDB unavailable: {cause}"),
             Self::Backend { context, cause } => write!(f, "{context}: {cause}"),
         }

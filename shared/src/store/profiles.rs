@@ -8,7 +8,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 
 use super::schema::{self, Item, PartitionItem};
-use super::{MAX_ITEM_BYTES, Reasons, Store, StoreError, TxError, Unique, from_item, to_item};
+use super::{
+    Idempotent, MAX_ITEM_BYTES, Reasons, Store, StoreError, TxError, Unique, from_item, to_item,
+};
 use crate::auth::{PrincipalId, TenantId};
 use crate::model::{Contact, Profile, ProfileId, parse_id};
 use crate::validate::{Name, Slug};
@@ -66,6 +68,7 @@ struct Plan {
     slug: Option<usize>,
     external_id: Option<usize>,
     primary: Option<usize>,
+    idempotency: Option<usize>,
 }
 
 /// The profile id a guard or pointer item names.
@@ -205,7 +208,8 @@ impl Store {
     /// Writes a new or changed profile (with a new profile's initial contacts), and moves
     /// its owner's primary mark as `mark` says. A profile without a slug gets one made from
     /// its name, with a numeric suffix while taken. An update whose `old` version is no
-    /// longer current, or a claim of the mark that lost a race, is `VersionChanged`.
+    /// longer current, or a claim of the mark that lost a race, is `VersionChanged`. With
+    /// `idem`, its record commits in the same transaction; a key already used is `KeyUsed`.
     pub async fn write_profile(
         &self,
         tenant: &TenantId,
@@ -213,6 +217,7 @@ impl Store {
         mut new: Profile,
         contacts: &[Contact],
         mark: PrimaryMark,
+        idem: Option<Idempotent<'_, Profile>>,
     ) -> Result<Profile, StoreError> {
         let derived = match new.fields.slug {
             Some(_) => None,
@@ -233,12 +238,23 @@ impl Store {
                     _ => candidate,
                 });
             }
-            let plan = self.plan(tenant, old, &new, contacts, mark)?;
+            let mut plan = self.plan(tenant, old, &new, contacts, mark)?;
+            if let Some(idem) = idem {
+                plan.idempotency = Some(plan.items.len());
+                plan.items.push(self.idempotency_put(tenant, idem, &new)?);
+            }
             let reasons = match self.transact_retrying(plan.items).await {
                 Ok(()) => return Ok(new),
                 Err(TxError::Failed(e)) => return Err(e),
                 Err(TxError::Cancelled(reasons)) => reasons,
             };
+            // A used key explains the cancellation first: the other conditions may have
+            // failed only because that first request committed.
+            if let (Some(at), Some(idem)) = (plan.idempotency, idem)
+                && reasons.failed(Some(at))
+            {
+                return Err(self.used_key(tenant, idem.claim, &reasons, at).await);
+            }
             if reasons.failed(plan.primary) || (old.is_some() && reasons.failed(Some(plan.profile)))
             {
                 return Err(StoreError::VersionChanged);

@@ -8,6 +8,7 @@
 //! | slug guard | `T#<tenant>#SLUG#<slug>` | `GUARD` | — |
 //! | external id guard | `T#<tenant>#EXT#<external_id>` | `GUARD` | — |
 //! | primary-profile pointer | `T#<tenant>#OWNER#<principal>` | `PRIMARY` | — |
+//! | idempotency record | `T#<tenant>#IDEM#<scope digest>` | `IDEMPOTENCY` | — |
 //!
 //! A profile and its contacts share one partition, so one Query reads them all and a
 //! delete finds everything to remove. The list indexes are sparse (only profiles carry their
@@ -47,6 +48,13 @@ pub const REVOKED_AT: &str = "revoked_at";
 
 /// The condition of a write that creates its item.
 pub const IS_NEW: &str = "attribute_not_exists(PK)";
+/// An idempotency record's expiry (seconds since the epoch): the table's TTL attribute.
+pub const EXPIRES_AT: &str = "expires_at";
+/// The condition of a write of an idempotency record: none yet, or one whose expiry
+/// (`:now` and later) has passed. TTL deletes expired items lazily, so the condition does
+/// not rely on it.
+pub const IS_NEW_OR_EXPIRED: &str = "attribute_not_exists(PK) OR expires_at < :now";
+
 /// The condition of a write to an item that must exist.
 pub const EXISTS: &str = "attribute_exists(PK)";
 /// The condition of a write that holds to the version in `:expected`.
@@ -178,6 +186,16 @@ pub fn primary_pointer(tenant: &TenantId, owner: &str) -> Item {
 }
 
 const PRIMARY_SK: &str = "PRIMARY";
+
+/// The idempotency record of a key, by its scope's digest (`idempotency::Claim::scope`).
+pub fn idempotency_record(tenant: &TenantId, scope: &str) -> Item {
+    HashMap::from([
+        (PK.to_owned(), s(format!("T#{tenant}#IDEM#{scope}"))),
+        (SK.to_owned(), s(IDEMPOTENCY_SK.to_owned())),
+    ])
+}
+
+const IDEMPOTENCY_SK: &str = "IDEMPOTENCY";
 
 /// The primary key of a contact item.
 pub fn contact_key(tenant: &TenantId, profile: &ProfileId, contact: &uuid::Uuid) -> Item {
