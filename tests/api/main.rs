@@ -11,5 +11,6 @@ mod idempotency;
 mod listing;
 mod load;
 mod local_api;
+mod openapi;
 mod profiles;
 mod store;

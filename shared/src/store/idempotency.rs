@@ -99,3 +99,39 @@ impl Store {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+    use super::*;
+    use crate::store::schema::Item;
+
+    #[test]
+    fn the_record_keeps_its_expiry_in_the_tables_ttl_attribute() {
+        let record = IdempotencyItem {
+            fingerprint: "f".into(),
+            answer: StoredAnswer {
+                status: 201,
+                body: "{}".into(),
+                headers: vec![("location".into(), "/profiles/x".into())],
+            },
+            expires_at: 86_400,
+        };
+        let item: Item = serde_dynamo::to_item(&record).unwrap();
+        assert_eq!(
+            item[schema::EXPIRES_AT],
+            AttributeValue::N("86400".into()),
+            "a number of seconds, as TTL wants"
+        );
+        assert!(schema::IS_NEW_OR_EXPIRED.contains(schema::EXPIRES_AT));
+        let template = include_str!("../../../template.yaml");
+        let ttl = format!(
+            "TimeToLiveSpecification:\n        AttributeName: {}",
+            schema::EXPIRES_AT
+        );
+        assert!(template.contains(&ttl), "the table's TTL attribute");
+        let back: IdempotencyItem = serde_dynamo::from_item(item).unwrap();
+        assert_eq!(back.answer, record.answer);
+    }
+}
