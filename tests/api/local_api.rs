@@ -1000,6 +1000,35 @@ async fn a_cached_authorizer_runs_once_per_credential_within_its_ttl() {
 }
 
 /// The template's usage plan: burst 10, 2.5 requests/s, per usage key (per credential).
+/// The usage plan's limits are template parameters: `--parameter-overrides` sets them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_throttle_takes_its_limits_from_the_template_parameters() {
+    let options = Options {
+        parameter_overrides: vec![
+            ("ThrottleBurstLimit".into(), "3".into()),
+            ("ThrottleRateLimit".into(), "0.1".into()),
+        ],
+        ..Default::default()
+    };
+    let template = Template::load(&repo_path("template.yaml")).unwrap();
+    let api = Runner::start_with(&template, options).await;
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        let r = api
+            .http
+            .get(api.url("/profiles?limit=1"))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(
+        statuses,
+        [200, 200, 200, 429, 429],
+        "a burst of 3, then 0.1/s"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_credential_is_throttled_on_its_own_bucket() {
     let api = Runner::start_default().await;

@@ -96,7 +96,11 @@ fn sized(doc: &Value, schema: &Value, n: usize) -> Option<Value> {
         "string" => match (schema["format"].as_str(), schema["pattern"].as_str()) {
             (Some("uri"), _) => Some(json!(format!("https://acme.com/{}", "a".repeat(n - 17)))),
             (Some(_), _) => None,
-            (None, Some("\\S" | "^[a-z0-9-]+$") | None) => Some(json!("a".repeat(n))),
+            // Plain text (the pattern only refuses blanks and control characters), or a slug.
+            (None, Some(p)) if p.starts_with("^[^\\u0000") || p == "^[a-z0-9-]+$" => {
+                Some(json!("a".repeat(n)))
+            }
+            (None, None) => Some(json!("a".repeat(n))),
             (None, Some(_)) => None,
         },
         "array" => {

@@ -147,35 +147,34 @@ impl Template {
                 .flatten()
                 .any(|s| reference(&s["ApiId"]) == Some(("Ref", api.to_owned())));
             if names_api {
-                return throttle(id, &res["Properties"]["Throttle"]);
+                return self.throttle(id, &res["Properties"]["Throttle"]);
             }
         }
         let own = &props["Auth"]["UsagePlan"];
         match own["CreateUsagePlan"].as_str() {
-            Some("PER_API" | "SHARED") => throttle(api, &own["Throttle"]),
+            Some("PER_API" | "SHARED") => self.throttle(api, &own["Throttle"]),
             _ => Ok(None),
         }
     }
-}
 
-/// A `Throttle` of a usage plan; `None` when absent (no throttle).
-fn throttle(owner: &str, v: &Value) -> Result<Option<Throttle>, Error> {
-    if v.is_null() {
-        return Ok(None);
-    }
-    let number = |key: &str| -> Result<f64, Error> {
-        match &v[key] {
-            Value::Number(n) => n.as_f64(),
-            Value::String(s) => s.parse().ok(),
-            _ => None,
+    /// A `Throttle` of a usage plan, its limits numbers or `!Ref`s to parameters; `None`
+    /// when absent (no throttle).
+    fn throttle(&self, owner: &str, v: &Value) -> Result<Option<Throttle>, Error> {
+        if v.is_null() {
+            return Ok(None);
         }
-        .filter(|n| n.is_finite() && *n >= 0.0)
-        .ok_or_else(|| format!("template.yaml: {owner}: Throttle.{key} is not a number").into())
-    };
-    Ok(Some(Throttle {
-        burst: number("BurstLimit")? as u32,
-        rate: number("RateLimit")?,
-    }))
+        let number = |key: &str| -> Result<f64, Error> {
+            let what = format!("{owner}: Throttle.{key}");
+            self.resolve(&v[key], "", &what)?
+                .and_then(|s| s.parse::<f64>().ok())
+                .filter(|n| n.is_finite() && *n >= 0.0)
+                .ok_or_else(|| format!("template.yaml: {what} is not a number").into())
+        };
+        Ok(Some(Throttle {
+            burst: number("BurstLimit")? as u32,
+            rate: number("RateLimit")?,
+        }))
+    }
 }
 
 fn gateway_response(api: &str, kind: &str, r: &Value) -> Result<GatewayResponse, Error> {
