@@ -16,6 +16,7 @@ use shared::app::App;
 use shared::config::Config;
 
 pub mod fault_proxy;
+pub mod openapi;
 
 pub use serde_json::json;
 
@@ -389,7 +390,22 @@ impl Api {
         let response = shared::handlers::by_binary(function, &self.app, event.request())
             .await
             .unwrap_or_else(|| panic!("no function {function}"));
-        Reply::from(response)
+        let reply = Reply::from(response);
+        // Every answer is one the document describes (support/openapi.rs).
+        let (method, resource) = (event.0["httpMethod"].as_str(), event.0["resource"].as_str());
+        if let (Some(method), Some(resource)) = (method, resource) {
+            let body = (!reply.raw_body.is_empty()).then_some(&reply.body);
+            if let Err(drift) = openapi::check(
+                method,
+                resource,
+                reply.status,
+                reply.header("content-type"),
+                body,
+            ) {
+                panic!("the answer is not as docs/openapi.yaml describes it: {drift}");
+            }
+        }
+        reply
     }
 
     pub async fn create(&self, body: Value) -> Reply {
