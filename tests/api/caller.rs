@@ -337,7 +337,9 @@ async fn create_with_is_primary_true_takes_the_mark_and_false_leaves_it() {
 async fn is_primary_false_on_the_primary_or_not_a_boolean_or_on_anothers_profile_is_refused() {
     let api = Api::start().await;
     let mine = id_of(&api.created(json!({"name": "Mine"})).await);
+    // false on the primary one: a well-formed request its state refuses.
     let r = api.patch(&mine, json!({"is_primary": false})).await;
+    assert_eq!(r.assert_problem(409), "primary_mark_stays");
     assert_eq!(r.error_fields(), vec!["is_primary"]);
     let r = api.patch(&mine, json!({"is_primary": "yes"})).await;
     assert_eq!(r.error_fields(), vec!["is_primary"]);

@@ -181,12 +181,16 @@ async fn write_existing(app: &App, req: &Request, kind: BodyKind) -> Result<Repl
             model::apply_patch(&mut fields, input.patch.clone())?;
             let mark = match input.primary {
                 Some(true) => primary_claim(app, caller, current).await?,
+                // A well-formed request that this profile's state refuses: a 409.
                 Some(false) if current.is_primary => {
-                    return Err(ApiError::bad_field(
-                        "is_primary",
-                        "this is its owner's primary profile: the mark moves when another \
-                         profile is made primary (is_primary: true there)",
-                    )
+                    return Err(ApiError::Conflict {
+                        code: "primary_mark_stays",
+                        detail: "is_primary: this is its owner's primary profile; the mark \
+                                 moves when another profile is made primary (is_primary: true \
+                                 there)"
+                            .into(),
+                        field: Some("is_primary".into()),
+                    }
                     .into());
                 }
                 // false on a profile that is not primary: as it is.
