@@ -87,3 +87,10 @@ e["methodArn"] = "arn:aws:execute-api:us-east-1:123456789012:abcdef123/prod/GET"
 json.dump(e, open("authorizer.json", "w"), indent=2)
 open("authorizer.json", "a").write("\n")
 ' "$id"
+gen create-photo-upload POST '/profiles/{profile_id}/photo' "/profiles/$id/photo" \
+  '{"content_type":"image/png"}' application/json
+# process-photo's event: S3's ObjectCreated notification of one upload (the local runner
+# sends the same shape; the key is URL-encoded as S3 sends it).
+sam local generate-event s3 put --region us-east-1 \
+  --bucket profiles-local-123456789012-us-east-1-photos \
+  --key "uploads/tenant-a/$id/0192f3a2-0000-7000-8000-000000000001" > process-photo.json

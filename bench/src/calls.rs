@@ -255,6 +255,9 @@ impl Fixtures {
                 .body(json!({"name": "Acme Corp", "website_url": "https://acme.com"})),
             "delete-profile" => Call::new(binary, "DELETE").param("profile_id", &self.profile(3).await?),
             "list-contacts" => Call::new(binary, "GET").param("profile_id", p),
+            "create-photo-upload" => Call::new(binary, "POST")
+                .param("profile_id", p)
+                .body(json!({"content_type": "image/jpeg"})),
             "create-contact" => Call::new(binary, "POST")
                 .param("profile_id", &self.profile(0).await?)
                 .body(json!({"key": "phone", "value": "+1 (415) 555-2671"})),

@@ -5,7 +5,9 @@
 //! function's own binary through the Lambda Runtime API ([`runtime`]), and its proxy
 //! response goes back as HTTP; API Gateway's own answers follow the template's
 //! `GatewayResponses` ([`responses`]). Data lives in an embedded DynamoDB (dynoxide) or any
-//! engine named by URL, with a development API key made there ([`devkey`]).
+//! engine named by URL, with a development API key made there ([`devkey`]); objects in an
+//! embedded S3 whose object-created events invoke the functions the template subscribes
+//! ([`s3`]).
 
 pub mod authorizer;
 pub mod binaries;
@@ -13,6 +15,7 @@ pub mod devkey;
 pub mod event;
 pub mod responses;
 pub mod runtime;
+pub mod s3;
 mod start;
 pub mod template;
 pub mod throttle;
@@ -70,6 +73,8 @@ pub struct Options {
     pub state_dir: Option<PathBuf>,
     /// Where every log line (requests, and the functions' own output) also goes.
     pub log: Option<LogSink>,
+    /// The embedded S3's port on 127.0.0.1 (0: a free one).
+    pub s3_port: u16,
 }
 
 impl Default for Options {
@@ -83,6 +88,7 @@ impl Default for Options {
             parameter_overrides: Vec::new(),
             state_dir: None,
             log: None,
+            s3_port: 0,
         }
     }
 }
@@ -107,6 +113,12 @@ pub struct Server {
     buckets: throttle::Buckets,
     log: Option<LogSink>,
     engine: std::sync::Mutex<Option<EngineTask>>,
+    /// The embedded S3's URL (the functions' `S3_ENDPOINT`), its folder, and the credentials
+    /// it checks signatures against (the functions').
+    pub s3_endpoint: String,
+    pub s3_root: PathBuf,
+    pub s3_credentials: s3::Credentials,
+    s3: tokio::sync::Mutex<Option<s3::EmbeddedS3>>,
 }
 
 /// The embedded engine's task: the sender that stops it, and its handle.

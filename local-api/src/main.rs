@@ -18,6 +18,11 @@ struct Cli {
     /// Listen on 127.0.0.1:N (0 picks a free port)
     #[arg(long, value_name = "N", default_value_t = 3000)]
     port: u16,
+    /// The embedded S3 (photo uploads, and photo_url) on 127.0.0.1:N (default: the port
+    /// after --port, or a free one with --port 0). A fixed port keeps kept photo URLs working
+    /// across restarts
+    #[arg(long, value_name = "N")]
+    s3_port: Option<u16>,
     /// Keep the data in DIR/profiles.db (default .local/ in the repo), the development API
     /// key in DIR/dev-api-key and the engine's URL in DIR/engine-endpoint (for `cargo run -p
     /// keys -- --local`)
@@ -55,6 +60,7 @@ struct Cli {
 
 struct Args {
     port: u16,
+    s3_port: u16,
     storage: Storage,
     state_dir: PathBuf,
     parameter_overrides: Vec<(String, String)>,
@@ -84,6 +90,11 @@ fn parse_args() -> Args {
     };
     Args {
         port: cli.port,
+        s3_port: cli.s3_port.unwrap_or(if cli.port == 0 {
+            0
+        } else {
+            cli.port.saturating_add(1)
+        }),
         storage,
         state_dir,
         parameter_overrides: cli.parameter_overrides,
@@ -169,6 +180,7 @@ async fn run(
             parameter_overrides: args.parameter_overrides,
             state_dir: Some(args.state_dir.clone()),
             log: None,
+            s3_port: args.s3_port,
         },
     )
     .await?;
@@ -181,6 +193,11 @@ async fn run(
         Storage::File(f) => format!("data: {} ({state})", f.display()),
         Storage::Endpoint { url, table } => format!("data: table {table} at {url} ({state})"),
     });
+    lines.push(format!(
+        "S3: {} (objects in {})",
+        server.s3_endpoint,
+        server.s3_root.display()
+    ));
     if let Some(file) = &server.engine_endpoint_file {
         lines.push(format!(
             "engine: {} (in {}, for `cargo run -p keys -- --local ...`)",

@@ -1,11 +1,13 @@
 //! Starting and stopping the runner: the engine (embedded, or one named by URL), the
-//! template's table on it, the development key, and a pool for every function served.
+//! template's table on it, the embedded S3 with the template's buckets, the development
+//! key, and a pool for every function served.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::runtime::{Environment, Pool, Pools};
+use crate::s3::EmbeddedS3;
 use crate::template::{Api, Error, Template};
 use crate::{Options, Server, Storage, TABLE};
 use crate::{authorizer, devkey, throttle};
@@ -62,6 +64,72 @@ impl Server {
         };
         vars.push(("DYNAMODB_ENDPOINT".to_owned(), endpoint.clone()));
 
+        // The functions' role credentials, as Lambda sets them: passed through to another
+        // engine, else made for this run. The embedded S3 checks signatures against them.
+        let credentials = crate::s3::Credentials {
+            access_key_id: vars
+                .iter()
+                .find(|(k, _)| k == "AWS_ACCESS_KEY_ID")
+                .map_or_else(|| "ASIALOCALFUNCTIONROLE".to_owned(), |(_, v)| v.clone()),
+            secret_access_key: vars
+                .iter()
+                .find(|(k, _)| k == "AWS_SECRET_ACCESS_KEY")
+                .map_or_else(
+                    || uuid::Uuid::new_v4().simple().to_string(),
+                    |(_, v)| v.clone(),
+                ),
+        };
+        if !vars.iter().any(|(k, _)| k == "AWS_ACCESS_KEY_ID") {
+            vars.push((
+                "AWS_ACCESS_KEY_ID".into(),
+                credentials.access_key_id.clone(),
+            ));
+            vars.push((
+                "AWS_SECRET_ACCESS_KEY".into(),
+                credentials.secret_access_key.clone(),
+            ));
+            // A role's credentials carry a session token; presigned uploads must include it.
+            vars.push((
+                "AWS_SESSION_TOKEN".into(),
+                format!("local-session-{}", uuid::Uuid::new_v4().simple()),
+            ));
+        }
+
+        // The embedded S3: objects under the state directory when the data is kept there.
+        let (s3_root, temporary) = match (&options.storage, &options.state_dir) {
+            (Storage::Memory, _) | (_, None) => (
+                std::env::temp_dir().join(format!("local-api-s3-{}", uuid::Uuid::new_v4())),
+                true,
+            ),
+            (_, Some(dir)) => (dir.join("s3"), false),
+        };
+        let buckets: Vec<String> = template.buckets()?.into_iter().map(|(_, n)| n).collect();
+        let public = template
+            .origins()?
+            .into_iter()
+            .map(|o| {
+                let prefix = if o.path.is_empty() {
+                    String::new()
+                } else {
+                    format!("{}/", o.path)
+                };
+                (o.bucket, prefix)
+            })
+            .collect();
+        let (s3, created) = EmbeddedS3::start(
+            s3_root,
+            temporary,
+            options.s3_port,
+            &credentials,
+            &buckets,
+            public,
+        )
+        .await?;
+        vars.push(("S3_ENDPOINT".to_owned(), s3.endpoint.clone()));
+        let template = &template
+            .clone()
+            .with_local(&options.region, Some(&s3.endpoint));
+
         let config = shared::config::Config::from_lookup(|k| match k {
             "TABLE_NAME" => Some(table.clone()),
             "DYNAMODB_ENDPOINT" => Some(endpoint.clone()),
@@ -96,9 +164,14 @@ impl Server {
             vars,
         };
         let mut pools = Pools::new();
+        let subscriptions = template.s3_subscriptions()?;
         for function in template.functions(&table)? {
             let serves_a_route = routes.iter().any(|r| r.function == function.id);
-            if !serves_a_route && !authorizer_functions.contains(&function.id.as_str()) {
+            let subscribed = subscriptions.iter().any(|s| s.function == function.id);
+            if !serves_a_route
+                && !subscribed
+                && !authorizer_functions.contains(&function.id.as_str())
+            {
                 continue;
             }
             let Some(binary) = options.binaries.get(&function.binary) else {
@@ -115,6 +188,23 @@ impl Server {
             .with_log(options.log.clone());
             pools.insert(function.id.clone(), Arc::new(pool));
         }
+
+        let log: crate::runtime::LogSink = {
+            let sink = options.log.clone();
+            Arc::new(move |line: &str| {
+                tracing::info!("{line}");
+                if let Some(sink) = &sink {
+                    sink(line);
+                }
+            })
+        };
+        tokio::spawn(crate::s3::deliver(
+            created,
+            Arc::new(subscriptions),
+            pools.clone(),
+            options.region.clone(),
+            log,
+        ));
 
         let store = shared::store::Store::new(client, table.clone());
         // In-memory data forgets the key with the data: a new one each start, kept nowhere.
@@ -152,6 +242,10 @@ impl Server {
             buckets: throttle::Buckets::default(),
             log: options.log,
             engine: std::sync::Mutex::new(engine),
+            s3_endpoint: s3.endpoint.clone(),
+            s3_root: s3.root.clone(),
+            s3_credentials: credentials,
+            s3: tokio::sync::Mutex::new(Some(s3)),
         })
     }
 
@@ -168,6 +262,9 @@ impl Server {
         if let Some((stop, task)) = engine {
             let _ = stop.send(());
             let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        }
+        if let Some(mut s3) = self.s3.lock().await.take() {
+            s3.stop().await;
         }
         // The engine is gone: its URL no longer leads anywhere.
         if let Some(file) = &self.engine_endpoint_file

@@ -1,9 +1,12 @@
 //! What outlives an invocation: the configuration and the store, built once per execution
 //! environment at init and shared by every request the process serves.
 
+use std::sync::OnceLock;
+
 use crate::config::{Config, ConfigError};
+use crate::error::ApiError;
 use crate::idempotency::Clock;
-use crate::store::Store;
+use crate::store::{Bucket, Store};
 
 #[derive(Debug)]
 pub struct App {
@@ -11,19 +14,34 @@ pub struct App {
     pub store: Store,
     /// What idempotency keys expire by (tests move it forward).
     pub clock: Clock,
+    /// The photo bucket's client, made on first use: only the functions that touch photos
+    /// pay for it, and only when they do.
+    bucket: OnceLock<Bucket>,
 }
 
 impl App {
     pub fn new(config: Config) -> Self {
         let store = Store::from_config(&config);
+        Self::with_store(config, store)
+    }
+
+    /// An App on a store built elsewhere (tests count its operations).
+    pub fn with_store(config: Config, store: Store) -> Self {
         Self {
             config,
             store,
             clock: Clock::default(),
+            bucket: OnceLock::new(),
         }
     }
 
     pub fn from_env() -> Result<Self, ConfigError> {
         Config::from_env().map(Self::new)
+    }
+
+    /// The photo bucket (`PHOTO_BUCKET`; unset, a 500 naming it).
+    pub fn bucket(&self) -> Result<&Bucket, ApiError> {
+        let name = self.config.photo_bucket()?;
+        Ok(self.bucket.get_or_init(|| Bucket::new(&self.config, name)))
     }
 }

@@ -29,6 +29,14 @@ pub struct Config {
     /// The DynamoDB client's timeouts are derived from it ([`crate::budget`]). When unset,
     /// the template's default, [`DEFAULT_FUNCTION_TIMEOUT_SECONDS`].
     pub function_timeout: std::time::Duration,
+    /// `PHOTO_BUCKET`: the photo bucket (set by the template for every function; only the
+    /// photo functions and delete-profile use it).
+    pub photo_bucket: Option<String>,
+    /// `PHOTO_BASE_URL`: where the photo distribution serves accepted photos (process-photo's
+    /// only); a photo's `photo_url` is this and its path.
+    pub photo_base_url: Option<String>,
+    /// `S3_ENDPOINT`: a local S3-compatible server's URL (path-style). Never set in production.
+    pub s3_endpoint: Option<String>,
 }
 
 /// The function timeout assumed when `FUNCTION_TIMEOUT_SECONDS` is unset: the template's
@@ -94,11 +102,13 @@ impl Config {
                 secret_access_key: Secret::new(secret),
                 session_token: non_empty("AWS_SESSION_TOKEN").map(Secret::new),
             },
-            _ if dynamodb_endpoint.is_some() => StaticCredentials {
-                access_key_id: "local".into(),
-                secret_access_key: Secret::new("local".into()),
-                session_token: None,
-            },
+            _ if dynamodb_endpoint.is_some() || non_empty("S3_ENDPOINT").is_some() => {
+                StaticCredentials {
+                    access_key_id: "local".into(),
+                    secret_access_key: Secret::new("local".into()),
+                    session_token: None,
+                }
+            }
             _ => {
                 return Err(ConfigError(
                     "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set (Lambda sets them; \
@@ -139,12 +149,23 @@ impl Config {
             cursor_key,
             jwt,
             dynamodb_endpoint,
+            photo_bucket: non_empty("PHOTO_BUCKET"),
+            photo_base_url: non_empty("PHOTO_BASE_URL"),
+            s3_endpoint: non_empty("S3_ENDPOINT"),
             region: non_empty("AWS_REGION").unwrap_or_else(|| "us-east-1".into()),
         })
     }
 }
 
 impl Config {
+    /// The photo bucket. Its absence is a deployment mistake (the template sets it), answered
+    /// as a 500 with the cause in the log.
+    pub fn photo_bucket(&self) -> Result<&str, crate::error::ApiError> {
+        self.photo_bucket.as_deref().ok_or_else(|| {
+            crate::error::ApiError::internal("configuration", "PHOTO_BUCKET is not set")
+        })
+    }
+
     /// The cursor-signing key. Its absence is a deployment mistake (the template sets it for
     /// list-profiles), answered as a 500 with the cause in the log.
     pub fn cursor_key(&self) -> Result<&Secret, crate::error::ApiError> {

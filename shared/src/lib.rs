@@ -13,6 +13,7 @@ pub mod idempotency;
 pub mod lambda;
 pub mod listing;
 pub mod model;
+pub mod photo;
 pub mod store;
 pub mod validate;
 

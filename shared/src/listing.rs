@@ -466,7 +466,7 @@ mod tests {
                 name: name.map(|n| Name::new(n).unwrap()),
                 ..Default::default()
             },
-            photo_url: None,
+            photo: None,
             owner_id: "owner".into(),
             created_at: now,
             updated_at: now,

@@ -683,7 +683,9 @@ async fn the_readme_curl_session_works_as_written() {
     assert!(first.ends_with(" replayed="), "{first}");
     let location = first.split(' ').nth(1).unwrap();
     assert_eq!(retry, format!("201 {location} replayed=true"));
-    assert_eq!(&lines[8..], ["204", "404", "401"]);
+    // The photo: S3 took the form, and photo_url serves it until the profile goes.
+    assert_eq!(&lines[8..10], ["204", "200 image/png"]);
+    assert_eq!(&lines[10..], ["204", "404", "401", "404"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1323,7 +1325,25 @@ fn parameter_overrides_must_name_template_parameters() {
     let template = template
         .with_parameter_overrides(&[("JwtIssuer".into(), "https://i.test".into())])
         .unwrap();
+    // A distribution's domain resolves only where an S3 stands in for it.
+    assert!(template.functions("t").is_err());
+    let template = template.with_local("eu-west-1", Some("http://127.0.0.1:9"));
     let functions = template.functions("t").unwrap();
+    let process = functions
+        .iter()
+        .find(|f| f.id == "ProcessPhotoFunction")
+        .unwrap();
+    let bucket = "profiles-local-123456789012-eu-west-1-photos";
+    assert!(process.env.contains(&(
+        "PHOTO_BASE_URL".into(),
+        format!("http://127.0.0.1:9/{bucket}/photos")
+    )));
+    assert!(
+        process
+            .env
+            .contains(&("PHOTO_BUCKET".into(), bucket.into()))
+    );
+    assert_eq!(process.memory_mb, 512);
     let authorizer = functions
         .iter()
         .find(|f| f.id == "AuthorizerFunction")

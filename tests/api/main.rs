@@ -12,5 +12,6 @@ mod listing;
 mod load;
 mod local_api;
 mod openapi;
+mod photos;
 mod profiles;
 mod store;

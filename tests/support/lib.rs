@@ -749,11 +749,8 @@ impl Api {
                 .interceptor(counter.clone())
                 .build(),
         );
-        let app = App {
-            store: shared::store::Store::new(client, config.table_name.clone()),
-            config,
-            clock: Default::default(),
-        };
+        let store = shared::store::Store::new(client, config.table_name.clone());
+        let app = App::with_store(config, store);
         let api = Api {
             engine: self.engine.clone(),
             app,

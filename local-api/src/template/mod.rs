@@ -2,10 +2,14 @@
 //! event of every function, alias routes included), each API's authorizers, gateway
 //! responses and usage-plan throttle, its parameters, and its DynamoDB table definition.
 //! This file reads routes, functions and parameters; `api` the APIs (authorizers, gateway
-//! responses, throttles); `table` the table, which it also creates.
+//! responses, throttles); `table` the table, which it also creates; `s3` the buckets, the
+//! functions' S3 events and the CloudFront distributions' S3 origins.
 
 mod api;
+mod s3;
 mod table;
+
+pub use s3::{Origin, S3Subscription};
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -168,11 +172,18 @@ impl Route {
     }
 }
 
+/// What `${AWS::StackName}` is locally.
+pub const STACK_NAME: &str = "profiles-local";
+
 #[derive(Clone)]
 pub struct Template {
     doc: Value,
     /// Parameter values given at start (`--parameter-overrides`), over the `Default`s.
     parameters: BTreeMap<String, String>,
+    /// What `${AWS::Region}` is.
+    region: String,
+    /// The embedded S3's URL, once it runs: what a distribution's domain resolves to.
+    s3_endpoint: Option<String>,
 }
 
 fn text(v: &Value, what: &str) -> Result<String, Error> {
@@ -188,7 +199,17 @@ impl Template {
         Ok(Self {
             doc,
             parameters: BTreeMap::new(),
+            region: "us-east-1".into(),
+            s3_endpoint: None,
         })
+    }
+
+    /// The same template deployed in `region`, with `s3_endpoint` standing in for S3 and
+    /// CloudFront.
+    pub fn with_local(mut self, region: &str, s3_endpoint: Option<&str>) -> Self {
+        self.region = region.to_owned();
+        self.s3_endpoint = s3_endpoint.map(str::to_owned);
+        self
     }
 
     /// The same template with parameter values set, as `sam deploy --parameter-overrides`
@@ -293,12 +314,14 @@ impl Template {
         Ok(routes)
     }
 
-    /// The binary of every function the runner runs: each route's, and each authorizer a
-    /// route uses.
+    /// The binary of every function the runner runs: each route's, each authorizer a route
+    /// uses, and each function an S3 event invokes.
     pub fn served_binaries(&self) -> Result<Vec<String>, Error> {
         let routes = self.routes()?;
         let apis = self.apis()?;
+        let subscriptions = self.s3_subscriptions()?;
         let mut ids: Vec<&str> = routes.iter().map(|r| r.function.as_str()).collect();
+        ids.extend(subscriptions.iter().map(|s| s.function.as_str()));
         for r in &routes {
             if let (Some(api), Some(name)) = (&r.api, &r.authorizer)
                 && let Some(a) = apis.iter().find(|a| a.id == *api)
@@ -384,6 +407,10 @@ impl Template {
             {
                 Ok(None)
             }
+            Value::Tagged(t) if t.tag == "Sub" => {
+                let raw = text(&t.value, what)?;
+                self.sub(&raw, table_name, what).map(Some)
+            }
             Value::Tagged(t) if t.tag == "Ref" => {
                 let name = text(&t.value, what)?;
                 if let Some(value) = self.parameters.get(&name) {
@@ -395,6 +422,7 @@ impl Template {
                 }
                 match self.doc["Resources"][name.as_str()]["Type"].as_str() {
                     Some("AWS::DynamoDB::Table") => Ok(Some(table_name.to_owned())),
+                    Some("AWS::S3::Bucket") => self.bucket_name(&name).map(Some),
                     _ => Err(
                         format!("template.yaml: {what}: cannot resolve !Ref {name} locally").into(),
                     ),
@@ -404,6 +432,71 @@ impl Template {
                 format!("template.yaml: {what}: only scalars and !Ref are resolved locally").into(),
             ),
         }
+    }
+}
+
+impl Template {
+    /// A `!Sub` string as the deployed stack would see it: `${AWS::StackName}`,
+    /// `${AWS::AccountId}`, `${AWS::Region}`, `${AWS::Partition}`, `${AWS::URLSuffix}`, a
+    /// parameter, the table or a bucket by logical id, and `https://${<distribution>.DomainName}`
+    /// as the embedded S3's stand-in URL for that distribution; `${!x}` is a literal `${x}`.
+    fn sub(&self, raw: &str, table_name: &str, what: &str) -> Result<String, Error> {
+        let mut out = String::new();
+        let mut rest = raw;
+        while let Some(at) = rest.find("${") {
+            out.push_str(&rest[..at]);
+            let after = &rest[at + 2..];
+            let end = after
+                .find('}')
+                .ok_or_else(|| format!("template.yaml: {what}: an unclosed ${{ in !Sub"))?;
+            let name = &after[..end];
+            rest = &after[end + 1..];
+            if let Some(literal) = name.strip_prefix('!') {
+                out.push_str(&format!("${{{literal}}}"));
+                continue;
+            }
+            let value = match name {
+                "AWS::StackName" => STACK_NAME.to_owned(),
+                "AWS::AccountId" => crate::ACCOUNT_ID.to_owned(),
+                "AWS::Region" => self.region.clone(),
+                "AWS::Partition" => "aws".to_owned(),
+                "AWS::URLSuffix" => "amazonaws.com".to_owned(),
+                _ => match name.split_once('.') {
+                    Some((id, "DomainName"))
+                        if self.doc["Resources"][id]["Type"].as_str()
+                            == Some("AWS::CloudFront::Distribution") =>
+                    {
+                        // The scheme comes with it: the stand-in is plain HTTP.
+                        let Some(head) = out.strip_suffix("https://") else {
+                            return Err(format!(
+                                "template.yaml: {what}: {id}.DomainName resolves locally only \
+                                 as https://${{{id}.DomainName}}"
+                            )
+                            .into());
+                        };
+                        out = head.to_owned();
+                        self.distribution_url(id)?
+                    }
+                    Some(_) => {
+                        return Err(format!(
+                            "template.yaml: {what}: cannot resolve ${{{name}}} locally"
+                        )
+                        .into());
+                    }
+                    None => {
+                        let reference = Value::Tagged(Box::new(yaml_serde::value::TaggedValue {
+                            tag: yaml_serde::value::Tag::new("Ref"),
+                            value: Value::String(name.to_owned()),
+                        }));
+                        self.resolve(&reference, table_name, what)?
+                            .unwrap_or_default()
+                    }
+                },
+            };
+            out.push_str(&value);
+        }
+        out.push_str(rest);
+        Ok(out)
     }
 }
 

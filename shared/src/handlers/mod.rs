@@ -4,12 +4,14 @@
 //! read → check `If-Match` → compute → conditional write.
 
 mod contacts;
+mod photos;
 mod profiles;
 
 use lambda_http::{Body, Request, Response};
 use serde_json::{Map, Value};
 
 pub use contacts::{create_contact, delete_contact, get_contact, list_contacts, update_contact};
+pub use photos::{PHOTO_CACHE_CONTROL, Processed, create_photo_upload, process_photos};
 pub use profiles::{
     create_profile, delete_profile, get_primary_profile, get_profile, list_profiles,
     replace_profile, update_profile,
@@ -44,6 +46,7 @@ pub async fn by_binary(binary: &str, app: &App, req: Request) -> Option<Response
         "get-contact" => respond(req, get_contact(app, req)).await,
         "update-contact" => respond(req, update_contact(app, req)).await,
         "delete-contact" => respond(req, delete_contact(app, req)).await,
+        "create-photo-upload" => respond(req, create_photo_upload(app, req)).await,
         _ => return None,
     })
 }

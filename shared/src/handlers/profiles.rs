@@ -33,7 +33,7 @@ pub async fn create_profile(app: &App, req: &Request) -> Result<Reply, ApiError>
     let profile = Profile {
         id: uuid::Uuid::now_v7(),
         fields,
-        photo_url: None,
+        photo: None,
         owner_id: caller.principal.as_str().to_owned(),
         created_at: now,
         updated_at: now,
@@ -241,7 +241,7 @@ async fn primary_claim(
     Ok(PrimaryMark::Claim { previous })
 }
 
-/// `DELETE /profiles/{profile_id}`: the profile, its contacts and its unique values.
+/// `DELETE /profiles/{profile_id}`: the profile, its contacts, its unique values and its photo.
 pub async fn delete_profile(app: &App, req: &Request) -> Result<Reply, ApiError> {
     let caller = Caller::with_scope(req, Scope::Delete)?;
     let id = profile_id(req)?;
@@ -254,7 +254,20 @@ pub async fn delete_profile(app: &App, req: &Request) -> Result<Reply, ApiError>
         },
         |read: &ProfilePartition| read.profile.version,
         |read: ProfilePartition| async move {
+            let photo = read.profile.photo.clone();
             app.store.delete_profile(tenant, read).await?;
+            // Its photo goes with it. After the delete commits, so a failed delete leaves a
+            // profile whose photo still shows; a photo this fails to delete is only logged
+            // (the profile is gone, the answer stands) under the key to remove.
+            if let Some(photo) = photo {
+                let deleted = match app.bucket() {
+                    Ok(bucket) => bucket.delete(&photo.key).await.map_err(ApiError::from),
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = deleted {
+                    tracing::error!(key = %photo.key, error = %e, "deleted profile's photo left behind");
+                }
+            }
             Ok(Reply::empty(204))
         },
     )

@@ -268,6 +268,12 @@ impl Timestamp {
     }
 }
 
+impl From<time::OffsetDateTime> for Timestamp {
+    fn from(t: time::OffsetDateTime) -> Self {
+        Self(t.to_offset(time::UtcOffset::UTC))
+    }
+}
+
 impl std::fmt::Display for Timestamp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.0.format(TIMESTAMP_FORMAT) {
@@ -292,14 +298,24 @@ impl<'de> Deserialize<'de> for Timestamp {
     }
 }
 
+/// A profile's accepted photo: the upload it came from (a UUID v7, so later uploads order
+/// after earlier ones), its object in the bucket, and the URL the API shows as `photo_url`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Photo {
+    pub upload: Uuid,
+    pub key: String,
+    pub url: String,
+}
+
 /// A stored profile: always valid, because it is only ever built from validated parts.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Profile {
     pub id: ProfileId,
     #[serde(flatten)]
     pub fields: ProfileFields,
+    /// The accepted photo (`photo_url`), set only by process-photo.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub photo_url: Option<String>,
+    pub photo: Option<Photo>,
     pub owner_id: String,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -368,7 +384,8 @@ impl Profile {
             None => Value::Null,
         };
         out.insert("country".into(), country);
-        out.insert("photo_url".into(), self.photo_url.clone().into());
+        let photo_url = self.photo.as_ref().map(|p| p.url.clone());
+        out.insert("photo_url".into(), photo_url.into());
         out.insert("owner_id".into(), Value::String(self.owner_id.clone()));
         out.insert("is_primary".into(), self.is_primary.into());
         out.insert(

@@ -7,7 +7,9 @@ use aws_sdk_dynamodb::types::TransactWriteItem;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValuesOnConditionCheckFailure};
 use serde::{Deserialize, Serialize};
 
-use super::{MAX_ITEM_BYTES, Reasons, Store, StoreError, from_item, item_size, schema, to_item};
+use super::{
+    MAX_ITEM_BYTES, Reasons, Store, StoreError, TxError, from_item, item_size, schema, to_item,
+};
 use crate::auth::TenantId;
 use crate::idempotency::{Claim, StoredAnswer, UsedKey};
 
@@ -65,6 +67,26 @@ impl Store {
             .build()
             .map_err(|e| StoreError::backend("build put", e))?;
         Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// Records `idem`'s answer to `written` alone, for an idempotent POST that writes nothing
+    /// else to the table: committed only while the key has no live record; a used key is
+    /// `KeyUsed`.
+    pub async fn remember<T>(
+        &self,
+        tenant: &TenantId,
+        idem: Idempotent<'_, T>,
+        written: &T,
+    ) -> Result<(), StoreError> {
+        let put = self.idempotency_put(tenant, idem, written)?;
+        match self.transact_retrying(vec![put]).await {
+            Ok(()) => Ok(()),
+            Err(TxError::Failed(e)) => Err(e),
+            Err(TxError::Cancelled(reasons)) if reasons.failed(Some(0)) => {
+                Err(self.used_key(tenant, idem.claim, &reasons, 0).await)
+            }
+            Err(TxError::Cancelled(reasons)) => Err(reasons.unexpected("record idempotent answer")),
+        }
     }
 
     /// The error of a transaction whose idempotency record (at `at`) failed its condition:

@@ -2,7 +2,7 @@
 //! serde_dynamo, and the store's own error type. This file holds what every aggregate shares
 //! (the client, the one transaction call and its cancellation reasons, the put/delete/get
 //! helpers, item size); each aggregate has its file: `profiles` (with the primary pointer),
-//! `contacts`, `list`, `apikeys`; `schema` is the key scheme and the attribute names.
+//! `contacts`, `list`, `apikeys`; `bucket` is the photo bucket (S3); `schema` is the key scheme and the attribute names.
 //!
 //! Uniqueness (slug, external id) and cascades are transactions, so a failure part-way leaves
 //! nothing half-written; every write of an existing item is conditional on the version it was
@@ -10,6 +10,7 @@
 //! decided in one place, `impl From<StoreError> for ApiError` (`crate::error`).
 
 mod apikeys;
+mod bucket;
 mod contacts;
 mod idempotency;
 mod list;
@@ -29,6 +30,7 @@ use crate::budget::RETRY_AFTER_SECONDS;
 use crate::config::Config;
 
 pub use apikeys::Revoked;
+pub use bucket::Bucket;
 pub use contacts::ContactWrite;
 pub use idempotency::Idempotent;
 pub use list::{Page, READ_BUDGET};
@@ -89,7 +91,7 @@ impl StoreError {
 
     /// An SDK call's failure: an outage, a timeout, a response cut off, or throttling is
     /// [`StoreError::Unavailable`], anything else [`StoreError::Backend`].
-    fn sdk<E, R>(context: &'static str, err: SdkError<E, R>) -> Self
+    pub(crate) fn sdk<E, R>(context: &'static str, err: SdkError<E, R>) -> Self
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: fmt::Debug,
@@ -131,6 +133,10 @@ fn is_transient_code(code: &str) -> bool {
             | "RequestLimitExceeded"
             | "InternalServerError"
             | "ServiceUnavailable"
+            // S3's
+            | "SlowDown"
+            | "InternalError"
+            | "RequestTimeout"
     )
 }
 
@@ -145,7 +151,7 @@ impl fmt::Display for StoreError {
             Self::ProfileMissing => f.write_str("no such profile"),
             Self::TooLarge => write!(f, "item over {MAX_ITEM_BYTES} bytes"),
             Self::KeyUsed(_) => f.write_str("the idempotency key is used"),
-            Self::Unavailable { cause, .. } => write!(f, "DynamoDB unavailable: {cause}"),
+            Self::Unavailable { cause, .. } => write!(f, "storage unavailable: {cause}"),
             Self::Backend { context, cause } => write!(f, "{context}: {cause}"),
         }
     }
@@ -157,11 +163,8 @@ impl std::error::Error for StoreError {}
 /// the Lambda environment directly, skipping the SDK's default provider chains (profile
 /// files, IMDS, SSO), which cost cold-start time and are never used in Lambda.
 pub fn dynamodb_client(config: &Config) -> Client {
-    use aws_sdk_dynamodb::config::retry::RetryConfig;
-    use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
     use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 
-    use crate::budget::Budget;
     let c = &config.credentials;
     let credentials = Credentials::new(
         c.access_key_id.clone(),
@@ -170,13 +173,43 @@ pub fn dynamodb_client(config: &Config) -> Client {
         None,
         "environment",
     );
-    // rustls on ring, with the platform's root certificates, built once per process.
-    let http = aws_smithy_http_client::Builder::new()
+    let (timeouts, retries) = budgeted(config);
+    let mut builder = aws_sdk_dynamodb::Config::builder()
+        .http_client(https_client())
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(config.region.clone()))
+        .credentials_provider(credentials)
+        .timeout_config(timeouts)
+        .retry_config(retries);
+    if let Some(endpoint) = &config.dynamodb_endpoint {
+        builder = builder.endpoint_url(endpoint);
+    }
+    Client::from_conf(builder.build())
+}
+
+/// The HTTPS client of every SDK client: rustls on ring, with the platform's root
+/// certificates.
+fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
         .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
             aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
         ))
-        .build_https();
-    // Timeouts and retries that fit the function's own timeout (crate::budget says how).
+        .build_https()
+}
+
+/// Timeouts and retries that fit the function's own timeout ([`crate::budget`] says how),
+/// for every SDK client.
+/// (The SDK crates share these types; DynamoDB's re-exports name them.)
+fn budgeted(
+    config: &Config,
+) -> (
+    aws_sdk_dynamodb::config::timeout::TimeoutConfig,
+    aws_sdk_dynamodb::config::retry::RetryConfig,
+) {
+    use aws_sdk_dynamodb::config::retry::RetryConfig;
+    use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
+
+    use crate::budget::Budget;
     let budget = Budget::for_timeout(config.function_timeout);
     let timeouts = TimeoutConfig::builder()
         .connect_timeout(budget.connect)
@@ -187,17 +220,7 @@ pub fn dynamodb_client(config: &Config) -> Client {
         .with_max_attempts(budget.max_attempts)
         .with_initial_backoff(budget.initial_backoff)
         .with_max_backoff(budget.max_backoff);
-    let mut builder = aws_sdk_dynamodb::Config::builder()
-        .http_client(http)
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(config.region.clone()))
-        .credentials_provider(credentials)
-        .timeout_config(timeouts)
-        .retry_config(retries);
-    if let Some(endpoint) = &config.dynamodb_endpoint {
-        builder = builder.endpoint_url(endpoint);
-    }
-    Client::from_conf(builder.build())
+    (timeouts, retries)
 }
 
 /// The table, seen through the operations the API needs.

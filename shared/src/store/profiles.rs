@@ -464,7 +464,7 @@ mod tests {
             profile: Profile {
                 id: uuid::Uuid::now_v7(),
                 fields: Default::default(),
-                photo_url: None,
+                photo: None,
                 owner_id: "o".into(),
                 created_at: now,
                 updated_at: now,

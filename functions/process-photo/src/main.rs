@@ -1,0 +1,7 @@
+//! process-photo: the photo bucket's `ObjectCreated` events under `uploads/`. Wiring only; the
+//! handler is `shared::handlers::process_photos`.
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), shared::lambda::Error> {
+    shared::lambda::serve_photo_events().await
+}

@@ -1,0 +1,114 @@
+//! The photo bucket: the S3 calls the photo functions and delete-profile make (read an upload,
+//! write a photo, delete either), through aws-sdk-s3, in the store's own error type.
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::primitives::ByteStream;
+
+use super::StoreError;
+use crate::config::Config;
+
+/// One bucket, seen through the calls the API makes.
+#[derive(Clone, Debug)]
+pub struct Bucket {
+    client: Client,
+    name: String,
+}
+
+/// Builds the S3 client from configuration alone, as [`super::dynamodb_client`] builds
+/// DynamoDB's: the Lambda environment's region and credentials, the same HTTPS client and
+/// the same time budget; path-style URLs on a local endpoint.
+fn s3_client(config: &Config) -> Client {
+    use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+
+    let c = &config.credentials;
+    let credentials = Credentials::new(
+        c.access_key_id.clone(),
+        c.secret_access_key.expose().to_owned(),
+        c.session_token.as_ref().map(|t| t.expose().to_owned()),
+        None,
+        "environment",
+    );
+    let (timeouts, retries) = super::budgeted(config);
+    let mut builder = aws_sdk_s3::Config::builder()
+        .http_client(super::https_client())
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(config.region.clone()))
+        .credentials_provider(credentials)
+        .timeout_config(timeouts)
+        .retry_config(retries);
+    if let Some(endpoint) = &config.s3_endpoint {
+        builder = builder.endpoint_url(endpoint).force_path_style(true);
+    }
+    Client::from_conf(builder.build())
+}
+
+impl Bucket {
+    pub fn new(config: &Config, name: &str) -> Self {
+        Self {
+            client: s3_client(config),
+            name: name.to_owned(),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// An object's bytes, or `None` when there is no such object (any more).
+    pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let got = self
+            .client
+            .get_object()
+            .bucket(&self.name)
+            .key(key)
+            .send()
+            .await;
+        let object = match got {
+            Ok(o) => o,
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_key()) => return Ok(None),
+            Err(e) => return Err(StoreError::sdk("get object", e)),
+        };
+        let bytes = object
+            .body
+            .collect()
+            .await
+            .map_err(|e| StoreError::Unavailable {
+                retry_after: crate::budget::RETRY_AFTER_SECONDS,
+                cause: format!("read object {key}: {e}"),
+            })?;
+        Ok(Some(bytes.to_vec()))
+    }
+
+    /// Writes an object with its media type and caching rule.
+    pub async fn put(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+        cache_control: &str,
+    ) -> Result<(), StoreError> {
+        self.client
+            .put_object()
+            .bucket(&self.name)
+            .key(key)
+            .content_type(content_type)
+            .cache_control(cache_control)
+            .body(ByteStream::from(bytes))
+            .send()
+            .await
+            .map_err(|e| StoreError::sdk("put object", e))?;
+        Ok(())
+    }
+
+    /// Deletes an object; one already gone is no error (S3 answers 204 either way).
+    pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_object()
+            .bucket(&self.name)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| StoreError::sdk("delete object", e))?;
+        Ok(())
+    }
+}
