@@ -417,7 +417,7 @@ struct Quiet {
     api: Api,
     app: App,
     /// Serving while the test runs; its folder is removed when dropped.
-    _s3: local_api::s3::EmbeddedS3,
+    s3: local_api::s3::EmbeddedS3,
     bucket: String,
 }
 
@@ -460,7 +460,7 @@ impl Quiet {
         Self {
             api: Api::on(engine),
             app: App::new(config),
-            _s3: s3,
+            s3,
             bucket,
         }
     }
@@ -625,4 +625,30 @@ fn the_s3_event_fixture_and_the_runners_events_name_an_upload() {
         ours["Records"][0]["s3"]["object"]["key"],
         "uploads/t/a+b%2Bc"
     );
+}
+
+/// S3 down while an upload is processed: the invocation fails as unavailable (Lambda retries
+/// it, and the upload is still there to retry with), within the function's time budget, and
+/// the profile does not change.
+#[tokio::test]
+async fn s3_down_fails_the_invocation_for_a_retry_and_changes_nothing() {
+    let mut w = Quiet::start().await;
+    let id = id_of(&w.api.create(json!({"name": "Acme"})).await.body);
+    let up = w.put_upload(&id, png(10, 10)).await;
+    w.s3.stop().await;
+    let started = Instant::now();
+    let failed = process_photos(&w.app, w.event_of(&up, 10))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(failed, shared::error::ApiError::Unavailable { .. }),
+        "{failed:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "within the budget"
+    );
+    let shown = w.api.get(&id).await.body;
+    assert_eq!(shown["version"], 1);
+    assert_eq!(shown["photo_url"], Value::Null);
 }
