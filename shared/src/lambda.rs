@@ -119,31 +119,35 @@ pub async fn serve_authorizer() -> Result<(), lambda_http::Error> {
     .await
 }
 
-/// Runs process-photo ([`crate::handlers::process_photos`]) as this process's function: S3's
-/// event notifications in, nothing out. An invocation that fails (S3 or DynamoDB unavailable,
-/// or our bug) is an error Lambda retries, as it does every asynchronous invocation.
-pub async fn serve_photo_events() -> Result<(), lambda_http::Error> {
+/// Runs `handler` on S3's event notifications as this process's function (process-photo
+/// passes `shared::handlers::process_photos`): an event in, nothing out. An invocation that
+/// fails (S3 or DynamoDB unavailable, or our bug) is an error Lambda retries, as it does
+/// every asynchronous invocation.
+pub async fn serve_s3_events<F, Fut>(handler: F) -> Result<(), lambda_http::Error>
+where
+    F: Fn(&'static App, aws_lambda_events::event::s3::S3Event) -> Fut
+        + Send
+        + Sync
+        + Copy
+        + 'static,
+    Fut: Future<Output = Result<(), ApiError>> + Send,
+{
     use lambda_http::lambda_runtime::{Diagnostic, LambdaEvent};
-
-    use crate::handlers::process_photos;
 
     lambda_http::tracing::init_default_subscriber();
     let app: &'static App = Box::leak(Box::new(App::from_env()?));
     lambda_http::lambda_runtime::run(lambda_http::service_fn(
         move |event: LambdaEvent<aws_lambda_events::event::s3::S3Event>| async move {
-            match process_photos(app, event.payload).await {
-                Ok(_) => Ok(()),
-                Err(e) => {
-                    let error_type = match &e {
-                        ApiError::Unavailable { .. } => "Unavailable",
-                        _ => "ProcessPhotoError",
-                    };
-                    Err(Diagnostic {
-                        error_type: error_type.to_owned(),
-                        error_message: e.to_string(),
-                    })
+            handler(app, event.payload).await.map_err(|e| {
+                let error_type = match &e {
+                    ApiError::Unavailable { .. } => "Unavailable",
+                    _ => "S3EventError",
+                };
+                Diagnostic {
+                    error_type: error_type.to_owned(),
+                    error_message: e.to_string(),
                 }
-            }
+            })
         },
     ))
     .await

@@ -3,5 +3,10 @@
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), shared::lambda::Error> {
-    shared::lambda::serve_photo_events().await
+    shared::lambda::serve_s3_events(|app, event| async move {
+        shared::handlers::process_photos(app, event)
+            .await
+            .map(|_| ())
+    })
+    .await
 }

@@ -2,7 +2,8 @@
 //! serde_dynamo, and the store's own error type. This file holds what every aggregate shares
 //! (the client, the one transaction call and its cancellation reasons, the put/delete/get
 //! helpers, item size); each aggregate has its file: `profiles` (with the primary pointer),
-//! `contacts`, `list`, `apikeys`; `bucket` is the photo bucket (S3); `schema` is the key scheme and the attribute names.
+//! `contacts`, `list`, `apikeys`; `bucket` is the photo bucket (S3); `client` builds the SDK
+//! clients; `schema` is the key scheme and the attribute names.
 //!
 //! Uniqueness (slug, external id) and cascades are transactions, so a failure part-way leaves
 //! nothing half-written; every write of an existing item is conditional on the version it was
@@ -11,6 +12,7 @@
 
 mod apikeys;
 mod bucket;
+mod client;
 mod contacts;
 mod idempotency;
 mod list;
@@ -31,6 +33,8 @@ use crate::config::Config;
 
 pub use apikeys::Revoked;
 pub use bucket::Bucket;
+pub use client::dynamodb_client;
+use client::{budgeted, https_client};
 pub use contacts::ContactWrite;
 pub use idempotency::Idempotent;
 pub use list::{Page, READ_BUDGET};
@@ -158,70 +162,6 @@ impl fmt::Display for StoreError {
 }
 
 impl std::error::Error for StoreError {}
-
-/// Builds the DynamoDB client from configuration alone: region and credentials come from
-/// the Lambda environment directly, skipping the SDK's default provider chains (profile
-/// files, IMDS, SSO), which cost cold-start time and are never used in Lambda.
-pub fn dynamodb_client(config: &Config) -> Client {
-    use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
-
-    let c = &config.credentials;
-    let credentials = Credentials::new(
-        c.access_key_id.clone(),
-        c.secret_access_key.expose().to_owned(),
-        c.session_token.as_ref().map(|t| t.expose().to_owned()),
-        None,
-        "environment",
-    );
-    let (timeouts, retries) = budgeted(config);
-    let mut builder = aws_sdk_dynamodb::Config::builder()
-        .http_client(https_client())
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(config.region.clone()))
-        .credentials_provider(credentials)
-        .timeout_config(timeouts)
-        .retry_config(retries);
-    if let Some(endpoint) = &config.dynamodb_endpoint {
-        builder = builder.endpoint_url(endpoint);
-    }
-    Client::from_conf(builder.build())
-}
-
-/// The HTTPS client of every SDK client: rustls on ring, with the platform's root
-/// certificates.
-fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
-    aws_smithy_http_client::Builder::new()
-        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-        ))
-        .build_https()
-}
-
-/// Timeouts and retries that fit the function's own timeout ([`crate::budget`] says how),
-/// for every SDK client.
-/// (The SDK crates share these types; DynamoDB's re-exports name them.)
-fn budgeted(
-    config: &Config,
-) -> (
-    aws_sdk_dynamodb::config::timeout::TimeoutConfig,
-    aws_sdk_dynamodb::config::retry::RetryConfig,
-) {
-    use aws_sdk_dynamodb::config::retry::RetryConfig;
-    use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
-
-    use crate::budget::Budget;
-    let budget = Budget::for_timeout(config.function_timeout);
-    let timeouts = TimeoutConfig::builder()
-        .connect_timeout(budget.connect)
-        .operation_attempt_timeout(budget.attempt)
-        .operation_timeout(budget.operation)
-        .build();
-    let retries = RetryConfig::standard()
-        .with_max_attempts(budget.max_attempts)
-        .with_initial_backoff(budget.initial_backoff)
-        .with_max_backoff(budget.max_backoff);
-    (timeouts, retries)
-}
 
 /// The table, seen through the operations the API needs.
 #[derive(Clone, Debug)]
