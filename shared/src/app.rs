@@ -39,6 +39,12 @@ impl App {
         Config::from_env().map(Self::new)
     }
 
+    /// The same App on `bucket`'s client (tests record its calls).
+    pub fn with_bucket(self, bucket: Bucket) -> Self {
+        let _ = self.bucket.set(bucket);
+        self
+    }
+
     /// The photo bucket (`PHOTO_BUCKET`; unset, a 500 naming it).
     pub fn bucket(&self) -> Result<&Bucket, ApiError> {
         let name = self.config.photo_bucket()?;

@@ -13,5 +13,6 @@ mod load;
 mod local_api;
 mod openapi;
 mod photos;
+mod policies;
 mod profiles;
 mod store;

@@ -3,12 +3,16 @@
 //! responses and usage-plan throttle, its parameters, and its DynamoDB table definition.
 //! This file reads routes, functions and parameters; `api` the APIs (authorizers, gateway
 //! responses, throttles); `table` the table, which it also creates; `s3` the buckets, the
-//! functions' S3 events and the CloudFront distributions' S3 origins; `sub` resolves `!Sub`.
+//! functions' S3 events and the CloudFront distributions' S3 origins; `sub` resolves `!Sub`;
+//! `policy` the functions' inline IAM statements.
 
 mod api;
+mod policy;
 mod s3;
 mod sub;
 mod table;
+
+pub use policy::Allow;
 
 pub use s3::{Origin, S3Subscription};
 
@@ -429,9 +433,33 @@ impl Template {
                     ),
                 }
             }
-            _ => Err(
-                format!("template.yaml: {what}: only scalars and !Ref are resolved locally").into(),
-            ),
+            Value::Tagged(t) if t.tag == "GetAtt" => match reference(v) {
+                Some((_, target)) => match target.split_once('.') {
+                    Some((id, "Arn")) => self.arn(id, table_name, what).map(Some),
+                    _ => Err(format!(
+                        "template.yaml: {what}: cannot resolve !GetAtt {target} locally"
+                    )
+                    .into()),
+                },
+                None => Err(format!("template.yaml: {what}: a malformed !GetAtt").into()),
+            },
+            _ => Err(format!(
+                "template.yaml: {what}: only scalars, !Ref, !Sub and !GetAtt …Arn are resolved locally"
+            )
+            .into()),
+        }
+    }
+
+    /// The ARN of the table or a bucket, as the local stack would have it.
+    pub(super) fn arn(&self, id: &str, table_name: &str, what: &str) -> Result<String, Error> {
+        match self.doc["Resources"][id]["Type"].as_str() {
+            Some("AWS::DynamoDB::Table") => Ok(format!(
+                "arn:aws:dynamodb:{}:{}:table/{table_name}",
+                self.region,
+                crate::ACCOUNT_ID
+            )),
+            Some("AWS::S3::Bucket") => Ok(format!("arn:aws:s3:::{}", self.bucket_name(id)?)),
+            _ => Err(format!("template.yaml: {what}: no local ARN for {id}").into()),
         }
     }
 }

@@ -47,6 +47,7 @@ impl Template {
                         out = head.to_owned();
                         self.distribution_url(id)?
                     }
+                    Some((id, "Arn")) => self.arn(id, table_name, what)?,
                     Some(_) => {
                         return Err(format!(
                             "template.yaml: {what}: cannot resolve ${{{name}}} locally"

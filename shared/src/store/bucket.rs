@@ -17,7 +17,7 @@ pub struct Bucket {
 /// Builds the S3 client from configuration alone, as [`super::dynamodb_client`] builds
 /// DynamoDB's: the Lambda environment's region and credentials, the same HTTPS client and
 /// the same time budget; path-style URLs on a local endpoint.
-fn s3_client(config: &Config) -> Client {
+pub fn s3_client(config: &Config) -> Client {
     use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 
     let c = &config.credentials;
@@ -44,8 +44,13 @@ fn s3_client(config: &Config) -> Client {
 
 impl Bucket {
     pub fn new(config: &Config, name: &str) -> Self {
+        Self::with_client(s3_client(config), name)
+    }
+
+    /// The bucket through a client built elsewhere (tests record its calls).
+    pub fn with_client(client: Client, name: &str) -> Self {
         Self {
-            client: s3_client(config),
+            client,
             name: name.to_owned(),
         }
     }

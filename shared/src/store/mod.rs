@@ -32,7 +32,7 @@ use crate::budget::RETRY_AFTER_SECONDS;
 use crate::config::Config;
 
 pub use apikeys::Revoked;
-pub use bucket::Bucket;
+pub use bucket::{Bucket, s3_client};
 pub use client::dynamodb_client;
 use client::{budgeted, https_client};
 pub use contacts::ContactWrite;

@@ -1,0 +1,360 @@
+//! Every function's IAM policy, proven against the calls it makes: each function runs its
+//! scenarios (every path that reaches a different AWS action) in process, on a real engine
+//! and a real embedded S3, through clients that record each call as IAM sees it (action and
+//! resource ARN). Every call must be allowed by the function's own statements in
+//! `template.yaml`, as the template reader resolves them; every action a statement grants
+//! must have been used; and removing any one action from a policy must refuse a call.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use profiles_tests::{Api, Engine, Event, IamRecorder, TestCaller, id_of, repo_path};
+use serde_json::{Value, json};
+use shared::app::App;
+use shared::auth::TenantId;
+use shared::photo::Upload;
+
+type Calls = BTreeSet<(String, String)>;
+
+/// Actions a policy grants that no call names, each with its reason.
+const GRANTED_BUT_NOT_CALLED: &[(&str, &str, &str)] = &[(
+    "ProcessPhotoFunction",
+    "s3:ListBucket",
+    "no call lists the bucket: it makes S3 answer a GetObject of an upload already processed \
+     with 404, not 403 (an event delivered twice)",
+)];
+
+struct World {
+    engine: Engine,
+    _s3: local_api::s3::EmbeddedS3,
+    config: shared::config::Config,
+    bucket: String,
+}
+
+impl World {
+    async fn start() -> Self {
+        let engine = Engine::start().await;
+        let template = local_api::template::Template::load(&repo_path("template.yaml")).unwrap();
+        let bucket = template.buckets().unwrap().remove(0).1;
+        let credentials = local_api::s3::Credentials {
+            access_key_id: "AKIDPOLICY".into(),
+            secret_access_key: "secret".into(),
+        };
+        let root = std::env::temp_dir().join(format!("policies-{}", uuid::Uuid::new_v4()));
+        let (s3, _no_delivery) = local_api::s3::EmbeddedS3::start(
+            root,
+            true,
+            0,
+            &credentials,
+            std::slice::from_ref(&bucket),
+            vec![],
+        )
+        .await
+        .unwrap();
+        let vars: BTreeMap<&str, String> = [
+            ("TABLE_NAME", engine.table.clone()),
+            ("DYNAMODB_ENDPOINT", engine.endpoint.clone()),
+            ("S3_ENDPOINT", s3.endpoint.clone()),
+            ("AWS_ACCESS_KEY_ID", "AKIDPOLICY".into()),
+            ("AWS_SECRET_ACCESS_KEY", "secret".into()),
+            ("PHOTO_BUCKET", bucket.clone()),
+            ("PHOTO_BASE_URL", "https://photos.test".into()),
+        ]
+        .into_iter()
+        .collect();
+        let config = shared::config::Config::from_lookup(|k| vars.get(k).cloned()).unwrap();
+        Self {
+            engine,
+            _s3: s3,
+            config,
+            bucket,
+        }
+    }
+
+    /// The API as a function builds it, without recording: for a scenario's setup.
+    fn plain(&self) -> Api {
+        Api {
+            engine: self.engine.clone(),
+            app: App::new(self.config.clone()),
+            caller: TestCaller::default(),
+        }
+    }
+
+    /// The API whose DynamoDB and S3 clients record every call.
+    fn recording(&self) -> (Api, IamRecorder) {
+        let recorder = IamRecorder::default();
+        let dynamodb = shared::store::dynamodb_client(&self.config);
+        let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+            dynamodb
+                .config()
+                .to_builder()
+                .interceptor(recorder.clone())
+                .build(),
+        );
+        let s3 = shared::store::s3_client(&self.config);
+        let s3 = aws_sdk_s3::Client::from_conf(
+            s3.config()
+                .to_builder()
+                .interceptor(recorder.clone())
+                .build(),
+        );
+        let store = shared::store::Store::new(dynamodb, self.config.table_name.clone());
+        let app = App::with_store(self.config.clone(), store)
+            .with_bucket(shared::store::Bucket::with_client(s3, &self.bucket));
+        let api = Api {
+            engine: self.engine.clone(),
+            app,
+            caller: TestCaller::default(),
+        };
+        (api, recorder)
+    }
+
+    /// An upload for `profile` in the bucket, and the event S3 sends for it.
+    async fn upload(&self, app: &App, profile: &str) -> aws_lambda_events::event::s3::S3Event {
+        let upload = Upload::new(TenantId::new("tenant-a").unwrap(), profile.parse().unwrap());
+        let png = {
+            let mut out = Vec::new();
+            let mut e = png::Encoder::new(&mut out, 2, 2);
+            e.set_color(png::ColorType::Rgb);
+            let mut w = e.write_header().unwrap();
+            w.write_image_data(&[7; 12]).unwrap();
+            w.finish().unwrap();
+            out
+        };
+        let size = png.len() as u64;
+        app.bucket()
+            .unwrap()
+            .put(&upload.key(), png, "image/png", "no-store")
+            .await
+            .unwrap();
+        let created = local_api::s3::Created {
+            event_name: "ObjectCreated:Post",
+            bucket: self.bucket.clone(),
+            key: upload.key(),
+            size,
+            etag: String::new(),
+        };
+        serde_json::from_value(local_api::s3::event(&created, "us-east-1", "Uploaded")).unwrap()
+    }
+}
+
+/// What `binary` calls in its scenarios.
+async fn scenarios(w: &World, binary: &str) -> Calls {
+    let p = w.plain();
+    let (r, rec) = w.recording();
+    let profile = |body: Value| {
+        let p = &p;
+        async move { id_of(&p.created(body).await) }
+    };
+    let ok = |reply: profiles_tests::Reply| {
+        assert!(
+            reply.status < 300,
+            "{binary}: {} {}",
+            reply.status,
+            reply.raw_body
+        );
+    };
+    match binary {
+        "authorizer" => {
+            let (key, _) = shared::apikeys::create(
+                &p.app.store,
+                &TenantId::new("tenant-a").unwrap(),
+                &shared::auth::PrincipalId::new("user-1").unwrap(),
+                shared::auth::Scopes::all(),
+                None,
+            )
+            .await
+            .unwrap();
+            let mut e: Value = serde_json::from_str(
+                &std::fs::read_to_string(repo_path("events/authorizer.json")).unwrap(),
+            )
+            .unwrap();
+            e["headers"]["Authorization"] = json!(format!("Bearer {}", key.expose()));
+            e["multiValueHeaders"]["Authorization"] = json!([format!("Bearer {}", key.expose())]);
+            let answer =
+                shared::authorizer::authorize(&r.app, serde_json::from_value(e).unwrap()).await;
+            assert!(answer.is_ok(), "{answer:?}");
+        }
+        "create-profile" => {
+            ok(r.create(json!({"name": "A", "external_id": "x-1"})).await);
+            // Claiming the primary mark reads the pointer.
+            ok(r.create(json!({"name": "B", "is_primary": true})).await);
+            // A taken external id: its holder is named.
+            assert_eq!(
+                r.create(json!({"name": "C", "external_id": "x-1"}))
+                    .await
+                    .status,
+                409
+            );
+        }
+        "get-profile" => ok(r.get(&profile(json!({"name": "A"})).await).await),
+        "get-primary-profile" => {
+            profile(json!({"name": "A"})).await;
+            ok(r.me().await);
+        }
+        "list-profiles" => {
+            profile(json!({"name": "A", "external_id": "x-list"})).await;
+            ok(r.list(&[]).await);
+            ok(r.list(&[("filter[external_id]", "x-list")]).await);
+        }
+        "update-profile" | "replace-profile" => {
+            profile(json!({"name": "First"})).await;
+            let id = profile(json!({"name": "Second", "slug": format!("{binary}-1")})).await;
+            let body = json!({"name": "Second", "slug": format!("{binary}-2"), "is_primary": true});
+            let reply = if binary == "update-profile" {
+                r.patch(&id, body).await
+            } else {
+                r.put(&id, body).await
+            };
+            ok(reply);
+        }
+        "delete-profile" => {
+            let id = profile(json!({"name": "A"})).await;
+            let event = w.upload(&p.app, &id).await;
+            shared::handlers::process_photos(&p.app, event)
+                .await
+                .unwrap();
+            ok(r.delete(&id).await);
+        }
+        "list-contacts" => ok(r.list_contacts(&profile(json!({"name": "A"})).await).await),
+        "create-contact" => {
+            let id = profile(json!({"name": "A"})).await;
+            ok(
+                r.create_contact(&id, json!({"key": "email", "value": "a@b.co"}))
+                    .await,
+            );
+        }
+        "get-contact" | "update-contact" | "delete-contact" => {
+            let id = profile(json!({"name": "A"})).await;
+            let contact = p
+                .created_contact(&id, json!({"key": "email", "value": "a@b.co"}))
+                .await;
+            let cid = contact["id"].as_str().unwrap();
+            ok(match binary {
+                "get-contact" => r.get_contact(&id, cid).await,
+                "update-contact" => {
+                    r.update_contact("PATCH", &id, cid, json!({"value": "c@d.co"}))
+                        .await
+                }
+                _ => r.delete_contact(&id, cid).await,
+            });
+        }
+        "create-photo-upload" => {
+            let id = profile(json!({"name": "A"})).await;
+            let reply = r
+                .send(
+                    "create-photo-upload",
+                    Event::load("create-photo-upload")
+                        .profile_id(&id)
+                        .header("Idempotency-Key", "policy-1"),
+                )
+                .await;
+            assert_eq!(reply.status, 201, "{}", reply.raw_body);
+            // The form is signed with this function's credentials: the client's POST is this
+            // role's s3:PutObject.
+            let key = reply.body["fields"]["key"].as_str().unwrap();
+            let mut calls = rec.take();
+            calls.insert((
+                "s3:PutObject".into(),
+                format!("arn:aws:s3:::{}/{key}", w.bucket),
+            ));
+            return calls;
+        }
+        "process-photo" => {
+            let id = profile(json!({"name": "A"})).await;
+            for _ in 0..2 {
+                // The second replaces the first, whose object is deleted.
+                let event = w.upload(&p.app, &id).await;
+                let done = shared::handlers::process_photos(&r.app, event)
+                    .await
+                    .unwrap();
+                assert!(
+                    matches!(done[0], shared::handlers::Processed::Accepted { .. }),
+                    "{done:?}"
+                );
+            }
+        }
+        other => panic!("no scenario for {other}: every function needs one"),
+    }
+    rec.take()
+}
+
+/// Run on a thread of its own with a large stack: fifteen functions' handlers polled from one
+/// future overflow a debug build's default 2 MB test-thread stack.
+#[test]
+fn every_function_calls_only_what_its_policy_allows_and_its_policy_allows_only_what_it_calls() {
+    let run = || {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_stack_size(64 << 20)
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(prove_policies())
+    };
+    std::thread::Builder::new()
+        .stack_size(64 << 20)
+        .spawn(run)
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+async fn prove_policies() {
+    let w = World::start().await;
+    let template = local_api::template::Template::load(&repo_path("template.yaml"))
+        .unwrap()
+        .with_local("us-east-1", Some("http://127.0.0.1:9"));
+    let functions = template.functions(&w.engine.table).unwrap();
+    assert_eq!(functions.len(), 15, "every function has its scenarios");
+    for f in &functions {
+        let calls = Box::pin(scenarios(&w, &f.binary)).await;
+        assert!(!calls.is_empty(), "{}: its scenarios called nothing", f.id);
+        let policy = template.policies(&f.id, &w.engine.table).unwrap();
+        let allowed = |policy: &[local_api::template::Allow],
+                       (action, resource): &(String, String)| {
+            policy.iter().any(|s| s.allows(action, resource))
+        };
+        for call in &calls {
+            assert!(
+                allowed(&policy, call),
+                "{}: {} on {} is not in its policy",
+                f.id,
+                call.0,
+                call.1
+            );
+        }
+        let granted: BTreeSet<&str> = policy
+            .iter()
+            .flat_map(|s| s.actions.iter().map(String::as_str))
+            .collect();
+        for action in granted {
+            let excused = GRANTED_BUT_NOT_CALLED
+                .iter()
+                .any(|(id, a, _)| *id == f.id && *a == action);
+            let used = calls.iter().any(|(a, _)| a.eq_ignore_ascii_case(action));
+            assert!(
+                used || excused,
+                "{}: its policy grants {action}, which it never calls",
+                f.id
+            );
+            if excused {
+                continue;
+            }
+            // Without this one action, some call is refused: the test would catch its removal.
+            let reduced: Vec<local_api::template::Allow> = policy
+                .iter()
+                .map(|s| local_api::template::Allow {
+                    actions: s.actions.iter().filter(|a| *a != action).cloned().collect(),
+                    resources: s.resources.clone(),
+                })
+                .collect();
+            assert!(
+                calls.iter().any(|c| !allowed(&reduced, c)),
+                "{}: removing {action} refuses nothing",
+                f.id
+            );
+        }
+    }
+}
