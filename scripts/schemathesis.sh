@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 command -v st >/dev/null || python3 -m pip install --quiet --disable-pip-version-check 'schemathesis==4.32.5'
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 log=$(mktemp)
-cargo run --quiet --locked -p local-api -- --memory --port "$port" \
+cargo run --quiet --locked -p local-api -- --memory --port "$port" --s3-port 0 \
   --parameter-overrides ThrottleBurstLimit=100000 ThrottleRateLimit=100000 >"$log" 2>&1 &
 runner=$!
 trap 'kill $runner 2>/dev/null || true; rm -f "$log"' EXIT
@@ -21,5 +21,5 @@ key=$(grep -o 'KEY=prof_[A-Za-z0-9_-]*' "$log" | head -n 1 | cut -d= -f2)
 [ -n "$key" ] || { echo "the runner printed no key" >&2; cat "$log" >&2; exit 1; }
 cd tests/schemathesis
 SCHEMATHESIS_HOOKS=hooks st --config-file schemathesis.toml run ../../docs/openapi.yaml \
-  --url "http://127.0.0.1:$port" -H "Authorization: Bearer $key" \
+  --url "http://127.0.0.1:$port/prod" -H "Authorization: Bearer $key" \
   --checks all --seed 1 --workers 2 "$@"

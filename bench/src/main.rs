@@ -243,7 +243,7 @@ async fn run(
     let bearer = format!("Bearer {}", server.dev_api_key.expose());
     let server = std::sync::Arc::new(server);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
+    let base = server.api_url(&format!("http://{}", listener.local_addr()?));
     tokio::spawn(server.clone().serve(listener, std::future::pending()));
     let client = reqwest::Client::new();
     println!(

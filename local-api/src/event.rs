@@ -43,6 +43,11 @@ pub struct Incoming<'a> {
     pub request_id: &'a str,
     /// The stage of the route's API.
     pub stage: &'a str,
+    /// What precedes the API's own path in the URL called: `/<stage>` on execute-api's
+    /// default endpoint, nothing on a root-mounted custom domain.
+    pub base_path: &'a str,
+    /// The API's own path (the URL's path less `base_path`): the event's `path`.
+    pub path: &'a str,
 }
 
 /// The REST API (v1) proxy event for a request on a matched route, as API Gateway builds it.
@@ -55,6 +60,8 @@ pub fn rest_event(matched: &Matched<'_>, incoming: &Incoming<'_>) -> Value {
         source_ip,
         request_id,
         stage,
+        base_path,
+        path,
     } = *incoming;
     let (route, params) = (matched.route, &matched.params);
     let mut single = Map::new();
@@ -98,7 +105,7 @@ pub fn rest_event(matched: &Matched<'_>, incoming: &Incoming<'_>) -> Value {
         .unwrap_or_default();
     json!({
         "resource": route.resource,
-        "path": uri.path(),
+        "path": path,
         "httpMethod": method,
         "headers": or_null(single),
         "multiValueHeaders": or_null(multi),
@@ -118,7 +125,7 @@ pub fn rest_event(matched: &Matched<'_>, incoming: &Incoming<'_>) -> Value {
                 "userAgent": headers.get("user-agent").and_then(|v| v.to_str().ok()),
             },
             "domainName": headers.get("host").and_then(|v| v.to_str().ok()),
-            "path": format!("/{stage}{}", uri.path()),
+            "path": format!("{base_path}{path}"),
             "resourcePath": route.resource,
             "httpMethod": method,
             "protocol": "HTTP/1.1",

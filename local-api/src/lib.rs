@@ -44,6 +44,16 @@ use crate::template::{Api, ApiKeySource, Route};
 /// The table name the local API uses on its own engine.
 pub const TABLE: &str = "profiles";
 
+/// Where the API is served on the runner's host.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mount {
+    /// Under `/<stage>`, as API Gateway's default execute-api endpoint serves a REST API.
+    #[default]
+    Stage,
+    /// At the root, as a custom domain with an empty base path mapping serves it.
+    Root,
+}
+
 /// Where the data lives.
 #[derive(Clone, Debug)]
 pub enum Storage {
@@ -75,6 +85,8 @@ pub struct Options {
     pub log: Option<LogSink>,
     /// The embedded S3's port on 127.0.0.1 (0: a free one).
     pub s3_port: u16,
+    /// Where the API is served.
+    pub mount: Mount,
 }
 
 impl Default for Options {
@@ -89,6 +101,7 @@ impl Default for Options {
             state_dir: None,
             log: None,
             s3_port: 0,
+            mount: Mount::Stage,
         }
     }
 }
@@ -119,6 +132,7 @@ pub struct Server {
     pub s3_root: PathBuf,
     pub s3_credentials: s3::Credentials,
     s3: tokio::sync::Mutex<Option<s3::EmbeddedS3>>,
+    pub mount: Mount,
 }
 
 /// The embedded engine's task: the sender that stops it, and its handle.
@@ -141,6 +155,56 @@ impl Server {
         tracing::info!("{line}");
         if let Some(sink) = &self.log {
             sink(line);
+        }
+    }
+
+    /// The base path and the API's own path of a request path: under [`Mount::Stage`], the
+    /// first segment is the stage (`/prod/profiles` → `/prod`, `/profiles`).
+    fn split_path<'p>(&self, full: &'p str) -> (&'p str, &'p str) {
+        if self.mount == Mount::Root {
+            return ("", full);
+        }
+        let rest = full.strip_prefix('/').unwrap_or(full);
+        match rest.find('/') {
+            Some(at) => full.split_at(at + 1),
+            None => (full, "/"),
+        }
+    }
+
+    /// The stage a route is served under: its API's `StageName`.
+    fn stage_of(&self, route: &Route) -> &str {
+        route
+            .api
+            .as_deref()
+            .and_then(|id| self.apis.get(id))
+            .map_or(STAGE, |a| a.stage.as_str())
+    }
+
+    /// The URL of an API path (`/profiles/me`) on `origin`: under the stage of the API whose
+    /// route matches it (the only API's when none does) under [`Mount::Stage`].
+    pub fn url_of(&self, origin: &str, path: &str) -> String {
+        if self.mount == Mount::Root {
+            return format!("{origin}{path}");
+        }
+        let bare = path.split('?').next().unwrap_or(path);
+        let stage = self
+            .routes
+            .iter()
+            .find(|r| r.matches(bare).is_some())
+            .map(|r| self.stage_of(r))
+            .unwrap_or_else(|| self.only_api().map_or(STAGE, |a| a.stage.as_str()));
+        format!("{origin}/{stage}{path}")
+    }
+
+    /// The base URL of the API on `origin` (`http://127.0.0.1:3000`): with its stage
+    /// under [`Mount::Stage`] (the template's only API's, else SAM's implicit one's).
+    pub fn api_url(&self, origin: &str) -> String {
+        match self.mount {
+            Mount::Root => origin.to_owned(),
+            Mount::Stage => {
+                let stage = self.only_api().map_or(STAGE, |a| a.stage.as_str());
+                format!("{origin}/{stage}")
+            }
         }
     }
 
@@ -284,7 +348,12 @@ impl Server {
         request_id: &str,
         trace: &str,
     ) -> (axum::response::Response, String, String) {
-        let Some(matched) = route(&self.routes, method.as_str(), uri.path()) else {
+        let (base_path, path) = self.split_path(uri.path());
+        let matched = route(&self.routes, method.as_str(), path).filter(|m| {
+            // Under a stage, only that stage's API's routes.
+            self.mount == Mount::Root || self.stage_of(m.route) == base_path.trim_start_matches('/')
+        });
+        let Some(matched) = matched else {
             let ctx = responses::Context {
                 request_id,
                 headers,
@@ -306,6 +375,8 @@ impl Server {
                 source_ip: &source_ip,
                 request_id,
                 stage: api.map_or(STAGE, |a| a.stage.as_str()),
+                base_path,
+                path,
             },
         );
         let gateway = |kind: Kind, event: &Value| {

@@ -28,6 +28,10 @@ struct Cli {
     /// keys -- --local`)
     #[arg(long, value_name = "DIR")]
     state_dir: Option<PathBuf>,
+    /// Serve the API at the root of the host, as a custom domain with an empty base path
+    /// does, instead of under /<stage> as API Gateway's default endpoint does
+    #[arg(long)]
+    root: bool,
     /// Keep the data in memory: gone when this stops (with a new development API key at
     /// every start)
     #[arg(long, conflicts_with = "dynamodb_endpoint")]
@@ -59,6 +63,7 @@ struct Cli {
 }
 
 struct Args {
+    root: bool,
     port: u16,
     s3_port: u16,
     storage: Storage,
@@ -89,6 +94,7 @@ fn parse_args() -> Args {
         (None, false) => Storage::File(state_dir.join("profiles.db")),
     };
     Args {
+        root: cli.root,
         port: cli.port,
         s3_port: cli.s3_port.unwrap_or(if cli.port == 0 {
             0
@@ -181,11 +187,16 @@ async fn run(
             state_dir: Some(args.state_dir.clone()),
             log: None,
             s3_port: args.s3_port,
+            mount: if args.root {
+                local_api::Mount::Root
+            } else {
+                local_api::Mount::Stage
+            },
         },
     )
     .await?;
 
-    let url = format!("http://{}", listener.local_addr()?);
+    let url = server.api_url(&format!("http://{}", listener.local_addr()?));
     let mut lines = vec![format!("Profiles API on {url}")];
     let state = if server.created_table { "new" } else { "kept" };
     lines.push(match &storage {

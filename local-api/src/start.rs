@@ -246,6 +246,7 @@ impl Server {
             s3_root: s3.root.clone(),
             s3_credentials: credentials,
             s3: tokio::sync::Mutex::new(Some(s3)),
+            mount: options.mount,
         })
     }
 

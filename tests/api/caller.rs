@@ -411,7 +411,7 @@ async fn profiles_all_lists_only_the_callers_own_with_cursors_bound_to_it() {
     assert_eq!(page.body["data"][0]["id"], theirs_b["id"]);
     let cursor = page.body["next_cursor"].as_str().unwrap().to_owned();
     let link = page.header("link").unwrap().to_owned();
-    assert!(link.starts_with("</profiles/all?"), "{link}");
+    assert!(link.starts_with("</prod/profiles/all?"), "{link}");
     assert!(!link.contains("owner_id"), "{link}");
     let next = colleague
         .list_own(&[("limit", "1"), ("cursor", &cursor)])

@@ -38,7 +38,8 @@ async fn create_contact_normalizes_by_key_and_answers_201_with_location_and_etag
     let cid = c["id"].as_str().unwrap();
     assert_eq!(
         r.header("location").unwrap(),
-        format!("/profiles/{p}/contacts/{cid}")
+        format!("/prod/profiles/{p}/contacts/{cid}"),
+        "the stage the request came through comes first"
     );
     assert_eq!(r.header("etag"), Some("\"1\""));
 

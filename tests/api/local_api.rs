@@ -150,6 +150,8 @@ async fn assert_bad_gateway(r: reqwest::Response, status: u16, message: &str) {
 async fn every_template_route_answers_over_http() {
     let api = start().await;
     let u = |p: &str| format!("{}{p}", api.url);
+    // Location and Link are followed literally: they name the stage, as execute-api needs.
+    let f = |target: &str| api.follow(target);
     let r = api
         .http
         .post(u("/profiles"))
@@ -164,7 +166,7 @@ async fn every_template_route_answers_over_http() {
     let created: Value = r.json().await.unwrap();
     assert_eq!(
         location,
-        format!("/profiles/{}", created["id"].as_str().unwrap())
+        format!("/prod/profiles/{}", created["id"].as_str().unwrap())
     );
 
     // The caller's first profile is its primary one.
@@ -184,13 +186,13 @@ async fn every_template_route_answers_over_http() {
         .unwrap();
     assert_eq!(r.status(), 201, "the alias route");
 
-    let r = api.http.get(u(&location)).send().await.unwrap();
+    let r = api.http.get(f(&location)).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Value>().await.unwrap()["slug"], "acme-corp");
 
     let r = api
         .http
-        .patch(u(&location))
+        .patch(f(&location))
         .header("content-type", "application/merge-patch+json")
         .header("prefer", "return=minimal")
         .body(r#"{"tags": null}"#)
@@ -202,7 +204,7 @@ async fn every_template_route_answers_over_http() {
 
     let r = api
         .http
-        .put(u(&location))
+        .put(f(&location))
         .json(&json!({"name": "Replaced"}))
         .send()
         .await
@@ -223,8 +225,17 @@ async fn every_template_route_answers_over_http() {
             .unwrap()
             .contains("rel=\"next\"")
     );
+    let link = r.headers()["link"].to_str().unwrap().to_owned();
     let page: Value = r.json().await.unwrap();
     assert_eq!(page["data"][0]["name"], "Replaced");
+    let next = link
+        .strip_prefix('<')
+        .and_then(|l| l.split_once('>'))
+        .map(|(target, _)| target.to_owned())
+        .unwrap();
+    assert!(next.starts_with("/prod/profiles?"), "{link}");
+    let r = api.http.get(f(&next)).send().await.unwrap();
+    assert_eq!(r.status(), 200, "the next page, at the Link's target");
     let r = api
         .http
         .get(u("/profiles?filter%5Bshoe%5D=9"))
@@ -240,7 +251,7 @@ async fn every_template_route_answers_over_http() {
     let contacts = format!("{location}/contacts");
     let r = api
         .http
-        .post(u(&contacts))
+        .post(f(&contacts))
         .json(&json!({"key": "phone", "value": "+1 415 555 2671"}))
         .send()
         .await
@@ -250,11 +261,11 @@ async fn every_template_route_answers_over_http() {
     let contact = r.headers()["location"].to_str().unwrap().to_owned();
     assert!(contact.starts_with(&format!("{contacts}/")));
     assert_eq!(r.json::<Value>().await.unwrap()["value"], "+14155552671");
-    let r = api.http.get(u(&contact)).send().await.unwrap();
+    let r = api.http.get(f(&contact)).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let r = api
         .http
-        .patch(u(&contact))
+        .patch(f(&contact))
         .header("content-type", "application/merge-patch+json")
         .body(r#"{"external_id": "crm-1"}"#)
         .send()
@@ -263,14 +274,14 @@ async fn every_template_route_answers_over_http() {
     assert_eq!(r.status(), 200);
     let r = api
         .http
-        .put(u(&contact))
+        .put(f(&contact))
         .json(&json!({"key": "email", "value": "a@example.com"}))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["etag"], "\"3\"");
-    let r = api.http.get(u(&contacts)).send().await.unwrap();
+    let r = api.http.get(f(&contacts)).send().await.unwrap();
     assert_eq!(
         r.json::<Value>().await.unwrap()["data"]
             .as_array()
@@ -278,15 +289,15 @@ async fn every_template_route_answers_over_http() {
             .len(),
         1
     );
-    let r = api.http.delete(u(&contact)).send().await.unwrap();
+    let r = api.http.delete(f(&contact)).send().await.unwrap();
     assert_eq!(r.status(), 204);
-    let r = api.http.get(u(&contact)).send().await.unwrap();
+    let r = api.http.get(f(&contact)).send().await.unwrap();
     assert_eq!(r.status(), 404);
     assert_eq!(r.headers()["content-type"], "application/problem+json");
 
-    let r = api.http.delete(u(&location)).send().await.unwrap();
+    let r = api.http.delete(f(&location)).send().await.unwrap();
     assert_eq!(r.status(), 204);
-    let r = api.http.delete(u(&location)).send().await.unwrap();
+    let r = api.http.delete(f(&location)).send().await.unwrap();
     assert_eq!(r.status(), 404);
     let trace = r.headers()["x-trace-id"].to_str().unwrap().to_owned();
     let problem: Value = r.json().await.unwrap();
@@ -540,7 +551,7 @@ async fn data_and_the_development_key_in_the_state_dir_survive_a_restart() {
     let api = Runner::start_with(&template, options()).await;
     assert!(!api.server.created_table, "the table is kept");
     assert_eq!(api.key(), key, "the same development key");
-    let r = api.http.get(api.url(&location)).send().await.unwrap();
+    let r = api.http.get(api.follow(&location)).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Value>().await.unwrap()["name"], "Kept");
     api.server.stop().await;
@@ -638,11 +649,14 @@ async fn the_readme_curl_session_works_as_written() {
         .filter(|l| !l.starts_with("```"))
         .collect::<Vec<_>>()
         .join("\n");
-    assert!(script.contains("API=http://localhost:3000"));
+    assert!(script.contains("API=http://localhost:3000/prod"));
     assert!(script.contains("KEY=$(cat .local/dev-api-key)"));
     let api = Runner::start_default().await;
     let script = script
-        .replace("API=http://localhost:3000", &format!("API={}", api.url))
+        .replace(
+            "API=http://localhost:3000/prod",
+            &format!("API={}", api.url),
+        )
         .replace(
             "KEY=$(cat .local/dev-api-key)",
             &format!("KEY={}", api.key()),
@@ -679,7 +693,7 @@ async fn the_readme_curl_session_works_as_written() {
     assert_eq!(page["data"][0]["id"], created["id"]);
     // The retried create: the same Location twice, the second replayed.
     let (first, retry) = (lines[6], lines[7]);
-    assert!(first.starts_with("201 /profiles/"), "{first}");
+    assert!(first.starts_with("201 /prod/profiles/"), "{first}");
     assert!(first.ends_with(" replayed="), "{first}");
     let location = first.split(' ').nth(1).unwrap();
     assert_eq!(retry, format!("201 {location} replayed=true"));
@@ -948,11 +962,15 @@ async fn a_cached_authorizer_runs_once_per_credential_within_its_ttl() {
     assert_eq!(r.status(), 201);
     let location = r.headers()["location"].to_str().unwrap().to_owned();
     // The cached policy (the whole stage) serves other routes and methods too.
-    for path in [location.as_str(), "/profiles", "/profiles/me"] {
-        let r = api.http.get(api.url(path)).send().await.unwrap();
-        assert_eq!(r.status(), 200, "{path}");
+    for url in [
+        api.follow(&location),
+        api.url("/profiles"),
+        api.url("/profiles/me"),
+    ] {
+        let r = api.http.get(&url).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{url}");
     }
-    let r = api.http.delete(api.url(&location)).send().await.unwrap();
+    let r = api.http.delete(api.follow(&location)).send().await.unwrap();
     assert_eq!(r.status(), 204);
     assert_eq!(runs(), 1, "one authorizer run for five requests");
 
@@ -1285,12 +1303,16 @@ async fn parameter_overrides_reach_the_authorizer_and_no_credential_reaches_the_
         .unwrap();
     assert_eq!(r.status(), 201);
     let location = r.headers()["location"].to_str().unwrap().to_owned();
-    for path in [location.as_str(), "/profiles", "/nowhere"] {
-        api.http.get(api.url(path)).send().await.unwrap();
+    for url in [
+        api.follow(&location),
+        api.url("/profiles"),
+        api.url("/nowhere"),
+    ] {
+        api.http.get(&url).send().await.unwrap();
     }
     let unknown = unknown_key();
     let r = client_with_key(&unknown)
-        .get(api.url(&location))
+        .get(api.follow(&location))
         .send()
         .await
         .unwrap();
@@ -1299,7 +1321,11 @@ async fn parameter_overrides_reach_the_authorizer_and_no_credential_reaches_the_
     // The functions' lines are forwarded as they come: give the last ones a moment.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let log = lines.lock().unwrap().join("\n");
-    for expected in ["[authorizer#1]", "[create-profile#1]", "GET /profiles → "] {
+    for expected in [
+        "[authorizer#1]",
+        "[create-profile#1]",
+        "GET /prod/profiles → ",
+    ] {
         assert!(log.contains(expected), "{expected:?} missing from:\n{log}");
     }
     let signature = token.rsplit('.').next().unwrap();
@@ -1418,4 +1444,78 @@ fn a_routes_authorizer_and_key_come_from_its_api_and_its_event() {
     });
     let err = unknown.routes().unwrap_err().to_string();
     assert!(err.contains("Nobody"), "{err}");
+}
+
+/// Served under its stage, as execute-api serves it, the API's links name the stage; served
+/// at the root, as a custom domain with an empty base path serves it, they do not; both are
+/// followed literally. Outside the stage there is no route.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn location_and_link_resolve_where_the_api_is_mounted() {
+    let template = Template::load(&repo_path("template.yaml")).unwrap();
+    for (mount, base) in [
+        (local_api::Mount::Stage, "/prod"),
+        (local_api::Mount::Root, ""),
+    ] {
+        let options = Options {
+            mount,
+            ..Default::default()
+        };
+        let api = Runner::start_with(&template, options).await;
+        assert_eq!(api.url, format!("{}{base}", api.origin));
+        for name in ["A", "B"] {
+            let r = api
+                .http
+                .post(format!("{}/profiles/create", api.url))
+                .json(&json!({ "name": name }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 201);
+            let location = r.headers()["location"].to_str().unwrap().to_owned();
+            assert!(
+                location.starts_with(&format!("{base}/profiles/")),
+                "{location}"
+            );
+            let r = api.http.get(api.follow(&location)).send().await.unwrap();
+            assert_eq!(r.status(), 200, "{location} from the alias route");
+        }
+        let r = api
+            .http
+            .get(format!("{}/profiles/all?limit=1", api.url))
+            .send()
+            .await
+            .unwrap();
+        let link = r.headers()["link"].to_str().unwrap().to_owned();
+        let target = link.trim_start_matches('<').split('>').next().unwrap();
+        assert!(
+            target.starts_with(&format!("{base}/profiles/all?")),
+            "{link}"
+        );
+        let r = api.http.get(api.follow(target)).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(
+            r.json::<Value>().await.unwrap()["data"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+        if mount == local_api::Mount::Stage {
+            let r = api
+                .http
+                .get(format!("{}/profiles", api.origin))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 404, "no stage, no route");
+            let r = api
+                .http
+                .get(format!("{}/dev/profiles", api.origin))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 404, "another stage, no route");
+        }
+        api.server.stop().await;
+    }
 }

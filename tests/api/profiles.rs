@@ -20,7 +20,8 @@ async fn create_from_empty_body_answers_201_with_defaults_location_and_etag() {
     assert_eq!(uuid.get_version_num(), 7, "ids are time-ordered UUID v7");
     assert_eq!(
         r.header("location"),
-        Some(format!("/profiles/{id}").as_str())
+        Some(format!("/prod/profiles/{id}").as_str()),
+        "the stage the request came through comes first"
     );
     assert_eq!(r.header("etag"), Some("\"1\""));
     assert_eq!(r.body["version"], 1);

@@ -593,6 +593,9 @@ pub fn binaries() -> &'static local_api::binaries::Binaries {
 
 /// A local runner started by a test: real HTTP in front, the functions' binaries behind.
 pub struct Runner {
+    /// `http://127.0.0.1:<port>`.
+    pub origin: String,
+    /// Where the API is: the origin and, by default, `/<stage>` (as execute-api serves it).
     pub url: String,
     pub server: std::sync::Arc<local_api::Server>,
     /// Sends the runner's development API key (`Authorization: Bearer`, every scope, tenant
@@ -640,10 +643,12 @@ impl Runner {
         let server = local_api::Server::start(template, options).await.unwrap();
         let server = std::sync::Arc::new(server);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
+        let origin = format!("http://{}", listener.local_addr().unwrap());
+        let url = server.api_url(&origin);
         tokio::spawn(server.clone().serve(listener, std::future::pending()));
         let http = client_with_key(server.dev_api_key.expose());
         Self {
+            origin,
             url,
             server,
             http,
@@ -697,8 +702,15 @@ impl Runner {
         Self::start(&template, local_api::Storage::Memory, 4).await
     }
 
+    /// The URL of an API path (`/profiles`): under the stage of the API that serves it.
     pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.url)
+        self.server.url_of(&self.origin, path)
+    }
+
+    /// The URL a `Location` or `Link` target names (a path from the host's root), followed
+    /// literally as a client would.
+    pub fn follow(&self, target: &str) -> String {
+        format!("{}{target}", self.origin)
     }
 
     /// How many instances the function `id` has started.

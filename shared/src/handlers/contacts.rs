@@ -85,7 +85,8 @@ pub async fn create_contact(app: &App, req: &Request) -> Result<Reply, ApiError>
     let claim = idempotency_claim(app, req, &caller, "create-contact", &path, &body)?;
     let contact = Contact::new(input, Timestamp::now());
     let created = |c: &Contact| -> Result<Reply, ApiError> {
-        Ok(contact_reply(201, c)?.header(header::LOCATION, format!("{path}/{}", c.id)))
+        let location = format!("{}{path}/{}", http::base_path(req), c.id);
+        Ok(contact_reply(201, c)?.header(header::LOCATION, location))
     };
     // With Idempotency-Key, the answer is recorded in the write's own transaction.
     let answer = |c: &Contact| created(c).map(|r| r.stored()).map_err(|e| e.to_string());

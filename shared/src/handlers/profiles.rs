@@ -27,6 +27,7 @@ pub async fn create_profile(app: &App, req: &Request) -> Result<Reply, ApiError>
     let body = http::json_object(req, false)?;
     let input = ProfileInput::parse(&body, BodyKind::Create)?;
     let claim = idempotency_claim(app, req, &caller, "create-profile", "/profiles", &body)?;
+    let base = http::base_path(req);
     let mut fields = ProfileFields::default();
     model::apply_patch(&mut fields, input.patch)?;
     let now = Timestamp::now();
@@ -49,7 +50,7 @@ pub async fn create_profile(app: &App, req: &Request) -> Result<Reply, ApiError>
     let tenant = &caller.tenant;
     // With Idempotency-Key, the answer is recorded in the create's own transaction.
     let answer = |p: &Profile| {
-        created(p, &contacts)
+        created(&base, p, &contacts)
             .map(|r| r.stored())
             .map_err(|e| e.to_string())
     };
@@ -98,16 +99,16 @@ pub async fn create_profile(app: &App, req: &Request) -> Result<Reply, ApiError>
         },
     };
     match (written, &claim) {
-        (Ok(profile), _) => created(&profile, &contacts),
+        (Ok(profile), _) => created(&base, &profile, &contacts),
         (Err(StoreError::KeyUsed(used)), Some(claim)) => replay(claim, used),
         (Err(e), _) => Err(e.into()),
     }
 }
 
 /// The answer to a create: 201, the profile with its contacts, `Location` and `ETag`.
-fn created(profile: &Profile, contacts: &[Contact]) -> Result<Reply, ApiError> {
+fn created(base: &str, profile: &Profile, contacts: &[Contact]) -> Result<Reply, ApiError> {
     let reply = Reply::json(201, profile.to_json(Some(contacts))?)
-        .header(header::LOCATION, format!("/profiles/{}", profile.id));
+        .header(header::LOCATION, format!("{base}/profiles/{}", profile.id));
     Ok(with_etag(reply, profile))
 }
 
@@ -303,7 +304,8 @@ pub async fn list_profiles(app: &App, req: &Request) -> Result<Reply, ApiError> 
         } else {
             "/profiles"
         };
-        let link = format!("<{path}?{}>; rel=\"next\"", query.next_query(cursor));
+        let base = http::base_path(req);
+        let link = format!("<{base}{path}?{}>; rel=\"next\"", query.next_query(cursor));
         reply = reply.header(header::LINK, link);
     }
     Ok(reply)

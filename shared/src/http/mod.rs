@@ -50,6 +50,27 @@ pub fn resource(req: &Request) -> Option<&str> {
     }
 }
 
+/// Where the API lives on the host the request came to: what precedes the API's own path in
+/// the URL the client called. On API Gateway's default endpoint that is the stage
+/// (`/prod`); behind a custom domain, its base path mapping (`/v1`, or nothing). It is the
+/// request context's full path less the event's path; `Location` and `Link` start with it,
+/// so a client that follows them lands on the API, wherever it is mounted.
+pub fn base_path(req: &Request) -> String {
+    use lambda_http::request::RequestContext;
+    let called = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV1(ctx)) => ctx.path.as_deref(),
+        _ => None,
+    };
+    let own = req.raw_http_path();
+    match called.and_then(|full| full.strip_suffix(own)) {
+        // Only a path prefix of whole segments (never a scheme or host).
+        Some(base) if base.is_empty() || (base.starts_with('/') && !base.ends_with('/')) => {
+            base.to_owned()
+        }
+        _ => String::new(),
+    }
+}
+
 /// A path parameter, if present.
 pub fn path_param<'r>(req: &'r Request, name: &str) -> Option<&'r str> {
     req.path_parameters_ref().and_then(|p| p.first(name))
