@@ -358,3 +358,38 @@ async fn prove_policies() {
         }
     }
 }
+
+/// Operations: every function has an errors and a throttles alarm on its own metrics, and
+/// every alarm notifies the optional topic (README, "Operations").
+#[test]
+fn every_function_has_its_errors_and_throttles_alarms() {
+    let raw = std::fs::read_to_string(repo_path("template.yaml")).unwrap();
+    let doc: yaml_serde::Value = yaml_serde::from_str(&raw).unwrap();
+    let resources = doc["Resources"].as_mapping().unwrap();
+    let of_type = |t: &str| -> Vec<(String, yaml_serde::Value)> {
+        resources
+            .iter()
+            .filter(|(_, r)| r["Type"].as_str() == Some(t))
+            .map(|(k, r)| (k.as_str().unwrap().to_owned(), r.clone()))
+            .collect()
+    };
+    let alarms = of_type("AWS::CloudWatch::Alarm");
+    let functions = of_type("AWS::Serverless::Function");
+    assert_eq!(functions.len(), 15);
+    for (id, _) in &functions {
+        for metric in ["Errors", "Throttles"] {
+            let found = alarms.iter().any(|(_, a)| {
+                let p = &a["Properties"];
+                let dims = format!("{:?}", p["Dimensions"]);
+                p["Namespace"].as_str() == Some("AWS/Lambda")
+                    && p["MetricName"].as_str() == Some(metric)
+                    && dims.contains(&format!("\"{id}\""))
+            });
+            assert!(found, "{id} has no {metric} alarm");
+        }
+    }
+    for (name, alarm) in &alarms {
+        let actions = format!("{:?}", alarm["Properties"]["AlarmActions"]);
+        assert!(actions.contains("AlarmTopicArn"), "{name} notifies no one");
+    }
+}
