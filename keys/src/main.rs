@@ -1,5 +1,6 @@
-//! `keys`: make, list and revoke the Profiles API's API keys (`shared::apikeys`), on a local
-//! engine or on AWS. `cargo run -p keys -- --help` lists the commands and options.
+//! `keys`: make, list and revoke the Profiles API's API keys (`shared::apikeys`), and run the
+//! upgrade backfill (`keys migrate`, `shared::store::backfill`), on a local engine or on AWS.
+//! `cargo run -p keys -- --help` lists the commands and options.
 // A command-line tool: its output is stdout.
 #![allow(clippy::print_stdout)]
 
@@ -84,6 +85,22 @@ enum Command {
         tenant: TenantId,
         key_id: String,
     },
+    /// The upgrade backfill: rewrite every profile stored before the current key scheme (an
+    /// index added since) with the attributes it gives them now. Rewrites nothing the second
+    /// time; resumes from --state; reads at most --rate items a second
+    Migrate {
+        /// Items read per second at most
+        #[arg(long, value_name = "N", default_value_t = 100.0,
+            value_parser = positive)]
+        rate: f64,
+        /// Items read per Scan page
+        #[arg(long, value_name = "N", default_value_t = 100,
+            value_parser = clap::value_parser!(i32).range(1..=1000))]
+        page: i32,
+        /// Keep the cursor in FILE after every page, and start from it when it is there
+        #[arg(long, value_name = "FILE")]
+        state: Option<PathBuf>,
+    },
     /// The usage key of a JWT caller (its issuer, tenant claim and sub) and the two
     /// `aws apigateway` commands that register it (no table is read)
     JwtUsageKey {
@@ -95,6 +112,82 @@ enum Command {
         #[arg(long, value_parser = principal)]
         principal: PrincipalId,
     },
+}
+
+fn positive(raw: &str) -> Result<f64, String> {
+    match raw.parse::<f64>() {
+        Ok(n) if n > 0.0 && n.is_finite() => Ok(n),
+        _ => Err(format!("{raw:?} is not a positive number")),
+    }
+}
+
+/// A backfill cursor as the state file keeps it: the key's string attributes, as JSON.
+fn cursor_to_json(cursor: &shared::store::Item) -> String {
+    let map: serde_json::Map<String, serde_json::Value> = cursor
+        .iter()
+        .filter_map(|(k, v)| Some((k.clone(), serde_json::Value::String(v.as_s().ok()?.clone()))))
+        .collect();
+    serde_json::Value::Object(map).to_string()
+}
+
+fn cursor_from_json(raw: &str) -> Option<shared::store::Item> {
+    let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(raw).ok()?;
+    map.into_iter()
+        .map(|(k, v)| {
+            let s = v.as_str()?.to_owned();
+            Some((k, aws_sdk_dynamodb::types::AttributeValue::S(s)))
+        })
+        .collect()
+}
+
+/// `keys migrate`: the backfill from the state file's cursor (or the beginning), saving the
+/// cursor after every page and removing the file when the table is done.
+async fn migrate(
+    store: &Store,
+    rate: f64,
+    page: i32,
+    state: Option<&std::path::Path>,
+) -> Result<(), Failure> {
+    let start =
+        match state.map(std::fs::read_to_string) {
+            Some(Ok(raw)) => Some(cursor_from_json(&raw).ok_or_else(|| {
+                Failure(format!("{}: not a cursor this command wrote", raw.trim()))
+            })?),
+            _ => None,
+        };
+    if start.is_some() {
+        eprintln!("resuming from the cursor in the state file");
+    }
+    let mut saved: Result<(), Failure> = Ok(());
+    let pace = shared::store::Pace {
+        page,
+        items_per_second: rate,
+    };
+    let total = store
+        .backfill(start, pace, |p| {
+            eprintln!(
+                "scanned {}, rewritten {}, current {}",
+                p.scanned, p.rewritten, p.current
+            );
+            if let (Some(file), Some(cursor)) = (state, &p.cursor) {
+                saved = std::fs::write(file, cursor_to_json(cursor))
+                    .map_err(|e| Failure(format!("{}: {e}", file.display())));
+            }
+            saved.is_ok()
+        })
+        .await
+        .map_err(|e| Failure(e.to_string()))?;
+    saved?;
+    if total.cursor.is_none()
+        && let Some(file) = state
+    {
+        let _ = std::fs::remove_file(file);
+    }
+    println!(
+        "done: {} items scanned, {} profiles rewritten, {} already current",
+        total.scanned, total.rewritten, total.current
+    );
+    Ok(())
 }
 
 fn tenant(raw: &str) -> Result<TenantId, String> {
@@ -284,6 +377,9 @@ async fn run(args: Args) -> Result<(), Failure> {
         }
         // Answered above, without a table.
         Command::JwtUsageKey { .. } => {}
+        Command::Migrate { rate, page, state } => {
+            migrate(&store, rate, page, state.as_deref()).await?;
+        }
         Command::Revoke { tenant, key_id } => {
             if !apikeys::revoke(&store, &tenant, &key_id)
                 .await

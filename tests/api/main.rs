@@ -11,6 +11,7 @@ mod idempotency;
 mod listing;
 mod load;
 mod local_api;
+mod migrate;
 mod openapi;
 mod photos;
 mod policies;

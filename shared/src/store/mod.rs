@@ -11,6 +11,7 @@
 //! decided in one place, `impl From<StoreError> for ApiError` (`crate::error`).
 
 mod apikeys;
+mod backfill;
 mod bucket;
 mod client;
 mod contacts;
@@ -32,6 +33,7 @@ use crate::budget::RETRY_AFTER_SECONDS;
 use crate::config::Config;
 
 pub use apikeys::Revoked;
+pub use backfill::{Pace, Progress};
 pub use bucket::{Bucket, s3_client};
 pub use client::dynamodb_client;
 use client::{budgeted, https_client};

@@ -79,6 +79,13 @@ pub(super) fn guard_owner(guard: &Item) -> Option<ProfileId> {
         .and_then(|id| parse_id(id))
 }
 
+impl StoredProfile {
+    /// What the store keeps beside the profile: its contacts' values.
+    pub(super) fn contact_index(&self) -> &ContactIndex {
+        &self.contact_index
+    }
+}
+
 pub(super) fn decode(item: Item) -> Result<StoredProfile, StoreError> {
     let record: ProfileRecord = from_item("decode profile", item)?;
     Ok(StoredProfile {
@@ -107,7 +114,7 @@ impl Store {
     }
 
     /// A profile item: the record and every key it carries, within [`MAX_ITEM_BYTES`].
-    fn profile_item(
+    pub(super) fn profile_item(
         &self,
         tenant: &TenantId,
         profile: &Profile,

@@ -73,6 +73,18 @@ pub fn profile_partition(tenant: &TenantId, id: &ProfileId) -> AttributeValue {
     s(format!("T#{tenant}#P#{id}"))
 }
 
+/// The tenant and profile a profile item's key names, when `item` is a profile item.
+pub fn profile_of(item: &Item) -> Option<(TenantId, ProfileId)> {
+    if item.get(SK)?.as_s().ok()? != PROFILE_SK {
+        return None;
+    }
+    let pk = item.get(PK)?.as_s().ok()?;
+    let (tenant, id) = pk.strip_prefix("T#")?.rsplit_once("#P#")?;
+    let parsed = (TenantId::new(tenant).ok()?, uuid::Uuid::try_parse(id).ok()?);
+    // Only the canonical spelling is ours.
+    (profile_partition(&parsed.0, &parsed.1).as_s().ok()? == pk).then_some(parsed)
+}
+
 /// The primary key of a profile item.
 pub fn profile_key(tenant: &TenantId, id: &ProfileId) -> Item {
     HashMap::from([
