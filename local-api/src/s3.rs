@@ -173,8 +173,10 @@ impl s3s::access::S3Access for Access {
             return Ok(());
         }
         let read = matches!(cx.method().as_str(), "GET" | "HEAD");
+        // A `..` segment would climb out of the served folder on the file system.
         if let s3s::path::S3Path::Object { bucket, key } = cx.s3_path()
             && read
+            && !key.split('/').any(|segment| segment == "..")
             && self
                 .public
                 .iter()

@@ -652,3 +652,42 @@ async fn s3_down_fails_the_invocation_for_a_retry_and_changes_nothing() {
     assert_eq!(shown["version"], 1);
     assert_eq!(shown["photo_url"], Value::Null);
 }
+
+/// Unsigned reads reach only the distribution's folder: not another folder, even through a
+/// `..` segment sent as is (an HTTP client would normalise it away; a raw request does not).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsigned_reads_cannot_climb_out_of_the_photo_folder() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let api = Runner::start_default().await;
+    let s3 = bucket_of(&api);
+    let bucket = bucket_name();
+    s3.put_object()
+        .bucket(&bucket)
+        .key("private/secret.txt")
+        .body(b"secret".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let host = api
+        .server
+        .s3_endpoint
+        .trim_start_matches("http://")
+        .to_owned();
+    for path in [
+        format!("/{bucket}/private/secret.txt"),
+        format!("/{bucket}/photos/../private/secret.txt"),
+        format!("/{bucket}/photos/%2E%2E/private/secret.txt"),
+    ] {
+        let mut stream = tokio::net::TcpStream::connect(&host).await.unwrap();
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.unwrap();
+        let status = answer.split(' ').nth(1).unwrap_or_default().to_owned();
+        assert!(status.starts_with('4'), "{path}: {answer}");
+        assert!(
+            !answer.contains("secret\r\n") && !answer.ends_with("secret"),
+            "{path}: {answer}"
+        );
+    }
+}
