@@ -80,22 +80,23 @@ fn repo() -> PathBuf {
 fn main() -> Result<(), Error> {
     let opts = opts();
     let template = Template::load(&repo().join("template.yaml"))?;
-    // Every function the API serves, its authorizer included.
-    // The functions a request reaches: process-photo answers S3's events, not requests
-    // (the photo tests measure it end to end).
+    // Every function the runner runs (process-photo included: the runner starts a pool for
+    // each), built; measured, the functions a request reaches (process-photo answers S3's
+    // events, not requests: the photo tests run it end to end).
+    let served = template.served_binaries()?;
     let routed = template.routes()?;
-    let names: Vec<String> = template
-        .served_binaries()?
-        .into_iter()
-        .filter(|n| n == AUTHORIZER || routed.iter().any(|r| r.binary == *n))
+    let names: Vec<String> = served
+        .iter()
+        .filter(|n| *n == AUTHORIZER || routed.iter().any(|r| r.binary == **n))
+        .cloned()
         .collect();
     // The functions alone (and the floor): the feature set `cargo lambda build` compiles.
     eprintln!(
         "bench: building release binaries of {} functions and the floor",
-        names.len()
+        served.len()
     );
     let mut selection = vec!["-p", "bench-floor"];
-    for n in &names {
+    for n in &served {
         selection.extend(["-p", n.as_str()]);
     }
     let binaries = local_api::binaries::build(&repo(), &selection, true)?;
