@@ -583,6 +583,19 @@ async fn an_oversized_or_foreign_object_is_deleted_unread() {
     let outcomes = process_photos(&w.app, event).await.unwrap();
     assert_eq!(outcomes, vec![Processed::NotAnUpload]);
     assert!(!w.exists("uploads/stray.png").await);
+    // Outside uploads/ (a wider event filter): not process-photo's to delete.
+    bucket
+        .put("photos/kept.png", png(2, 2), "image/png", "no-store")
+        .await
+        .unwrap();
+    let created = local_api::s3::Created {
+        key: "photos/kept.png".into(),
+        ..created
+    };
+    let event = serde_json::from_value(local_api::s3::event(&created, "us-east-1", "x")).unwrap();
+    let outcomes = process_photos(&w.app, event).await.unwrap();
+    assert_eq!(outcomes, vec![Processed::NotAnUpload]);
+    assert!(w.exists("photos/kept.png").await);
     assert_eq!(w.api.get(&id).await.body["version"], 1);
 }
 

@@ -108,7 +108,7 @@ pub enum Processed {
     Superseded,
     /// The profile was deleted meanwhile: the upload (and any copy of it) is deleted.
     ProfileGone,
-    /// An object under `uploads/` whose key no grant makes: deleted.
+    /// An object whose key no grant makes: deleted when it is under `uploads/`, else left.
     NotAnUpload,
 }
 
@@ -142,7 +142,11 @@ fn object_key(record: &S3EventRecord) -> String {
 async fn process_upload(app: &App, key: &str, size: Option<i64>) -> Result<Processed, ApiError> {
     let bucket = app.bucket()?;
     let Some(upload) = Upload::parse(key) else {
-        bucket.delete(key).await?;
+        // Only what lands under uploads/ is process-photo's to delete (the template's event
+        // filter says the same; a wider filter must not make it delete photos).
+        if key.starts_with(photo::UPLOADS) {
+            bucket.delete(key).await?;
+        }
         return Ok(Processed::NotAnUpload);
     };
     // The event's size says "too large" without reading 5 MB more.
