@@ -3,13 +3,14 @@
 //! responses and usage-plan throttle, its parameters, and its DynamoDB table definition.
 //! This file reads routes, functions and parameters; `api` the APIs (authorizers, gateway
 //! responses, throttles); `table` the table, which it also creates; `s3` the buckets, the
-//! functions' S3 events and the CloudFront distributions' S3 origins; `sub` resolves `!Sub`;
+//! functions' S3 events and the CloudFront distributions' S3 origins; `resolve` resolves values (`!Ref`,
+//! `!Sub`, `!GetAtt …Arn`);
 //! `policy` the functions' inline IAM statements.
 
 mod api;
 mod policy;
+mod resolve;
 mod s3;
-mod sub;
 mod table;
 
 pub use policy::Allow;
@@ -396,71 +397,6 @@ impl Template {
             });
         }
         Ok(out)
-    }
-
-    /// A property's value as the deployed stack would see it: a scalar as written, `!Ref` to
-    /// a parameter as its override (`--parameter-overrides`) or else its default, `!Ref` to the table as `table_name`. `None` for a secret
-    /// resolved at deploy time (`{{resolve:secretsmanager:…}}`): locally the variable is
-    /// left unset, and the function uses its local-engine default.
-    fn resolve(&self, v: &Value, table_name: &str, what: &str) -> Result<Option<String>, Error> {
-        match v {
-            Value::String(s) => Ok(Some(s.clone())),
-            Value::Number(n) => Ok(Some(n.to_string())),
-            Value::Bool(b) => Ok(Some(b.to_string())),
-            Value::Tagged(t)
-                if t.tag == "Sub" && t.value.as_str().is_some_and(|s| s.contains("{{resolve:")) =>
-            {
-                Ok(None)
-            }
-            Value::Tagged(t) if t.tag == "Sub" => {
-                let raw = text(&t.value, what)?;
-                self.sub(&raw, table_name, what).map(Some)
-            }
-            Value::Tagged(t) if t.tag == "Ref" => {
-                let name = text(&t.value, what)?;
-                if let Some(value) = self.parameters.get(&name) {
-                    return Ok(Some(value.clone()));
-                }
-                let param = &self.doc["Parameters"][name.as_str()];
-                if !param.is_null() {
-                    return self.resolve(&param["Default"], table_name, &name);
-                }
-                match self.doc["Resources"][name.as_str()]["Type"].as_str() {
-                    Some("AWS::DynamoDB::Table") => Ok(Some(table_name.to_owned())),
-                    Some("AWS::S3::Bucket") => self.bucket_name(&name).map(Some),
-                    _ => Err(
-                        format!("template.yaml: {what}: cannot resolve !Ref {name} locally").into(),
-                    ),
-                }
-            }
-            Value::Tagged(t) if t.tag == "GetAtt" => match reference(v) {
-                Some((_, target)) => match target.split_once('.') {
-                    Some((id, "Arn")) => self.arn(id, table_name, what).map(Some),
-                    _ => Err(format!(
-                        "template.yaml: {what}: cannot resolve !GetAtt {target} locally"
-                    )
-                    .into()),
-                },
-                None => Err(format!("template.yaml: {what}: a malformed !GetAtt").into()),
-            },
-            _ => Err(format!(
-                "template.yaml: {what}: only scalars, !Ref, !Sub and !GetAtt …Arn are resolved locally"
-            )
-            .into()),
-        }
-    }
-
-    /// The ARN of the table or a bucket, as the local stack would have it.
-    pub(super) fn arn(&self, id: &str, table_name: &str, what: &str) -> Result<String, Error> {
-        match self.doc["Resources"][id]["Type"].as_str() {
-            Some("AWS::DynamoDB::Table") => Ok(format!(
-                "arn:aws:dynamodb:{}:{}:table/{table_name}",
-                self.region,
-                crate::ACCOUNT_ID
-            )),
-            Some("AWS::S3::Bucket") => Ok(format!("arn:aws:s3:::{}", self.bucket_name(id)?)),
-            _ => Err(format!("template.yaml: {what}: no local ARN for {id}").into()),
-        }
     }
 }
 
