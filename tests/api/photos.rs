@@ -8,37 +8,13 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use profiles_tests::{Api, Engine, Runner, id_of};
+use profiles_tests::{Api, QuietS3, Runner, id_of, jpeg, png};
 use serde_json::{Value, json};
 use shared::app::App;
 use shared::auth::TenantId;
 use shared::handlers::{Processed, process_photos};
 use shared::photo::presign::{self, Target};
 use shared::photo::{Kind, MAX_BYTES, Refused, Upload};
-
-/// A real PNG, `width`×`height`, made by the png crate's encoder.
-fn png(width: u32, height: u32) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut encoder = png::Encoder::new(&mut out, width, height);
-    encoder.set_color(png::ColorType::Rgb);
-    let mut writer = encoder.write_header().unwrap();
-    let data: Vec<u8> = (0..width * height * 3).map(|i| (i % 251) as u8).collect();
-    writer.write_image_data(&data).unwrap();
-    writer.finish().unwrap();
-    out
-}
-
-/// A real JPEG, `width`×`height`, made by jpeg-encoder.
-fn jpeg(width: u16, height: u16) -> Vec<u8> {
-    let mut out = Vec::new();
-    let data: Vec<u8> = (0..u32::from(width) * u32::from(height) * 3)
-        .map(|i| (i % 253) as u8)
-        .collect();
-    jpeg_encoder::Encoder::new(&mut out, 85)
-        .encode(&data, width, height, jpeg_encoder::ColorType::Rgb)
-        .unwrap();
-    out
-}
 
 const GIF: &[u8] = b"GIF89a\x01\x00\x01\x00\x80\x00\x00\xff\xff\xff\x00\x00\x00!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;";
 
@@ -423,45 +399,12 @@ struct Quiet {
 
 impl Quiet {
     async fn start() -> Self {
-        let engine = Engine::start().await;
-        let bucket = "photos".to_owned();
-        let credentials = local_api::s3::Credentials {
-            access_key_id: "AKIDTEST".into(),
-            secret_access_key: "secret".into(),
-        };
-        let root = std::env::temp_dir().join(format!("photos-test-{}", uuid::Uuid::new_v4()));
-        let (s3, _events_dropped) = local_api::s3::EmbeddedS3::start(
-            root,
-            true,
-            0,
-            &credentials,
-            std::slice::from_ref(&bucket),
-            vec![],
-        )
-        .await
-        .unwrap();
-        let (endpoint, table, s3_endpoint) = (
-            engine.endpoint.clone(),
-            engine.table.clone(),
-            s3.endpoint.clone(),
-        );
-        let bucket_env = bucket.clone();
-        let config = shared::config::Config::from_lookup(move |k| match k {
-            "TABLE_NAME" => Some(table.clone()),
-            "DYNAMODB_ENDPOINT" => Some(endpoint.clone()),
-            "S3_ENDPOINT" => Some(s3_endpoint.clone()),
-            "AWS_ACCESS_KEY_ID" => Some("AKIDTEST".into()),
-            "AWS_SECRET_ACCESS_KEY" => Some("secret".into()),
-            "PHOTO_BUCKET" => Some(bucket_env.clone()),
-            "PHOTO_BASE_URL" => Some("https://photos.test".into()),
-            _ => None,
-        })
-        .unwrap();
+        let q = QuietS3::start("photos").await;
         Self {
-            api: Api::on(engine),
-            app: App::new(config),
-            s3,
-            bucket,
+            api: Api::on(q.engine),
+            app: App::new(q.config),
+            s3: q.s3,
+            bucket: q.bucket,
         }
     }
 

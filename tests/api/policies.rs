@@ -7,9 +7,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
-use profiles_tests::{Api, Engine, Event, IamRecorder, TestCaller, id_of, repo_path};
+use profiles_tests::{Api, Engine, Event, IamRecorder, QuietS3, TestCaller, id_of, repo_path};
 use serde_json::{Value, json};
 use shared::app::App;
 use shared::auth::TenantId;
@@ -34,41 +34,14 @@ struct World {
 
 impl World {
     async fn start() -> Self {
-        let engine = Engine::start().await;
         let template = local_api::template::Template::load(&repo_path("template.yaml")).unwrap();
         let bucket = template.buckets().unwrap().remove(0).1;
-        let credentials = local_api::s3::Credentials {
-            access_key_id: "AKIDPOLICY".into(),
-            secret_access_key: "secret".into(),
-        };
-        let root = std::env::temp_dir().join(format!("policies-{}", uuid::Uuid::new_v4()));
-        let (s3, _no_delivery) = local_api::s3::EmbeddedS3::start(
-            root,
-            true,
-            0,
-            &credentials,
-            std::slice::from_ref(&bucket),
-            vec![],
-        )
-        .await
-        .unwrap();
-        let vars: BTreeMap<&str, String> = [
-            ("TABLE_NAME", engine.table.clone()),
-            ("DYNAMODB_ENDPOINT", engine.endpoint.clone()),
-            ("S3_ENDPOINT", s3.endpoint.clone()),
-            ("AWS_ACCESS_KEY_ID", "AKIDPOLICY".into()),
-            ("AWS_SECRET_ACCESS_KEY", "secret".into()),
-            ("PHOTO_BUCKET", bucket.clone()),
-            ("PHOTO_BASE_URL", "https://photos.test".into()),
-        ]
-        .into_iter()
-        .collect();
-        let config = shared::config::Config::from_lookup(|k| vars.get(k).cloned()).unwrap();
+        let q = QuietS3::start(&bucket).await;
         Self {
-            engine,
-            _s3: s3,
-            config,
-            bucket,
+            engine: q.engine,
+            _s3: q.s3,
+            config: q.config,
+            bucket: q.bucket,
         }
     }
 
@@ -113,15 +86,7 @@ impl World {
     /// An upload for `profile` in the bucket, and the event S3 sends for it.
     async fn upload(&self, app: &App, profile: &str) -> aws_lambda_events::event::s3::S3Event {
         let upload = Upload::new(TenantId::new("tenant-a").unwrap(), profile.parse().unwrap());
-        let png = {
-            let mut out = Vec::new();
-            let mut e = png::Encoder::new(&mut out, 2, 2);
-            e.set_color(png::ColorType::Rgb);
-            let mut w = e.write_header().unwrap();
-            w.write_image_data(&[7; 12]).unwrap();
-            w.finish().unwrap();
-            out
-        };
+        let png = profiles_tests::png(2, 2);
         let size = png.len() as u64;
         app.bucket()
             .unwrap()

@@ -5,6 +5,7 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
 
 use super::StoreError;
+use super::client::s3_client;
 use crate::config::Config;
 
 /// One bucket, seen through the calls the API makes.
@@ -12,34 +13,6 @@ use crate::config::Config;
 pub struct Bucket {
     client: Client,
     name: String,
-}
-
-/// Builds the S3 client from configuration alone, as [`super::dynamodb_client`] builds
-/// DynamoDB's: the Lambda environment's region and credentials, the same HTTPS client and
-/// the same time budget; path-style URLs on a local endpoint.
-pub fn s3_client(config: &Config) -> Client {
-    use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
-
-    let c = &config.credentials;
-    let credentials = Credentials::new(
-        c.access_key_id.clone(),
-        c.secret_access_key.expose().to_owned(),
-        c.session_token.as_ref().map(|t| t.expose().to_owned()),
-        None,
-        "environment",
-    );
-    let (timeouts, retries) = super::budgeted(config);
-    let mut builder = aws_sdk_s3::Config::builder()
-        .http_client(super::https_client())
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(config.region.clone()))
-        .credentials_provider(credentials)
-        .timeout_config(timeouts)
-        .retry_config(retries);
-    if let Some(endpoint) = &config.s3_endpoint {
-        builder = builder.endpoint_url(endpoint).force_path_style(true);
-    }
-    Client::from_conf(builder.build())
 }
 
 impl Bucket {

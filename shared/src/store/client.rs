@@ -9,22 +9,14 @@ use crate::config::Config;
 /// the Lambda environment directly, skipping the SDK's default provider chains (profile
 /// files, IMDS, SSO), which cost cold-start time and are never used in Lambda.
 pub fn dynamodb_client(config: &Config) -> Client {
-    use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+    use aws_sdk_dynamodb::config::{BehaviorVersion, Region};
 
-    let c = &config.credentials;
-    let credentials = Credentials::new(
-        c.access_key_id.clone(),
-        c.secret_access_key.expose().to_owned(),
-        c.session_token.as_ref().map(|t| t.expose().to_owned()),
-        None,
-        "environment",
-    );
     let (timeouts, retries) = budgeted(config);
     let mut builder = aws_sdk_dynamodb::Config::builder()
         .http_client(https_client())
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(config.region.clone()))
-        .credentials_provider(credentials)
+        .credentials_provider(credentials(config))
         .timeout_config(timeouts)
         .retry_config(retries);
     if let Some(endpoint) = &config.dynamodb_endpoint {
@@ -33,9 +25,40 @@ pub fn dynamodb_client(config: &Config) -> Client {
     Client::from_conf(builder.build())
 }
 
+/// Builds the S3 client as [`dynamodb_client`] builds DynamoDB's: the same credentials,
+/// HTTPS client and time budget; path-style URLs on a local endpoint.
+pub fn s3_client(config: &Config) -> aws_sdk_s3::Client {
+    use aws_sdk_s3::config::{BehaviorVersion, Region};
+
+    let (timeouts, retries) = budgeted(config);
+    let mut builder = aws_sdk_s3::Config::builder()
+        .http_client(https_client())
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(config.region.clone()))
+        .credentials_provider(credentials(config))
+        .timeout_config(timeouts)
+        .retry_config(retries);
+    if let Some(endpoint) = &config.s3_endpoint {
+        builder = builder.endpoint_url(endpoint).force_path_style(true);
+    }
+    aws_sdk_s3::Client::from_conf(builder.build())
+}
+
+/// The function role's credentials as every SDK client takes them (one type for all).
+fn credentials(config: &Config) -> aws_sdk_dynamodb::config::Credentials {
+    let c = &config.credentials;
+    aws_sdk_dynamodb::config::Credentials::new(
+        c.access_key_id.clone(),
+        c.secret_access_key.expose().to_owned(),
+        c.session_token.as_ref().map(|t| t.expose().to_owned()),
+        None,
+        "environment",
+    )
+}
+
 /// The HTTPS client of every SDK client: rustls on ring, with the platform's root
 /// certificates.
-pub(super) fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
+fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
     aws_smithy_http_client::Builder::new()
         .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
             aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
@@ -46,7 +69,7 @@ pub(super) fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
 /// Timeouts and retries that fit the function's own timeout ([`crate::budget`] says how),
 /// for every SDK client.
 /// (The SDK crates share these types; DynamoDB's re-exports name them.)
-pub(super) fn budgeted(
+fn budgeted(
     config: &Config,
 ) -> (
     aws_sdk_dynamodb::config::timeout::TimeoutConfig,

@@ -34,9 +34,8 @@ use crate::config::Config;
 
 pub use apikeys::Revoked;
 pub use backfill::{Pace, Progress};
-pub use bucket::{Bucket, s3_client};
-pub use client::dynamodb_client;
-use client::{budgeted, https_client};
+pub use bucket::Bucket;
+pub use client::{dynamodb_client, s3_client};
 pub use contacts::ContactWrite;
 pub use idempotency::Idempotent;
 pub use list::{Page, READ_BUDGET};
