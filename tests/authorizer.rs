@@ -69,6 +69,8 @@ fn config_with(
         ("DYNAMODB_ENDPOINT".into(), endpoint.into()),
     ];
     all.extend(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    // The template always sets it; a test's own value comes first and wins.
+    all.push(("JWT_USAGE_KEY".into(), JWT_USAGE.into()));
     Config::from_lookup(move |k| all.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
 }
 
@@ -140,6 +142,8 @@ async fn with_key() -> (Engine, App, Secret, apikeys::ApiKeyRecord) {
 const ISSUER: &str = "https://issuer.example.test/";
 const AUDIENCE: &str = "profiles-api";
 const HS_SECRET: &str = "test-only-hs256-secret-not-for-any-deployment";
+/// The one usage key JWT callers are counted on (the template's `JwtCallersApiKey`).
+const JWT_USAGE: &str = "jwt-callers-test-stack-123456789012";
 
 fn fixture(name: &str) -> String {
     std::fs::read_to_string(repo_path(&format!("tests/fixtures/{name}"))).unwrap()
@@ -192,11 +196,6 @@ fn rs256(claims: &Value) -> String {
     jsonwebtoken::encode(&Header::new(Algorithm::RS256), claims, &key).unwrap()
 }
 
-fn jwt_usage_key(iss: &str, tenant: &str, sub: &str) -> String {
-    let digest = Sha256::digest(format!("{iss}\n{tenant}\n{sub}").as_bytes());
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("jwt-{}", &hex[..32])
-}
 
 // ---------------------------------------------------------------------------------------
 // No credential, conflicting credentials
@@ -528,9 +527,8 @@ async fn hs256_jwt_with_scope_is_allowed() {
         "tenant-j",
         "user-42",
         "profiles.read profiles.lists",
-        &jwt_usage_key(ISSUER, "tenant-j", "user-42"),
+        JWT_USAGE,
     );
-    assert_eq!(answer["usageIdentifierKey"].as_str().unwrap().len(), 36);
 }
 
 #[tokio::test]
@@ -575,7 +573,7 @@ async fn rs256_jwt_is_allowed() {
         "tenant-j",
         "user-42",
         "profiles.read profiles.lists",
-        &jwt_usage_key(ISSUER, "tenant-j", "user-42"),
+        JWT_USAGE,
     );
 }
 
@@ -1105,17 +1103,9 @@ async fn keys_cli_creates_lists_and_revokes_keys() {
         .to_owned();
     let usage_key = format!("usage-{key_id}");
     assert!(text.contains(&format!("usage key:  {usage_key}")), "{text}");
-    assert!(
-        text.contains(&format!(
-            "aws apigateway create-api-key --name profiles-{key_id} --value {usage_key} --enabled"
-        )),
-        "{text}"
-    );
-    assert!(
-        text.contains("aws apigateway create-usage-plan-key --usage-plan-id <UsagePlanId output>"),
-        "{text}"
-    );
-    assert!(text.contains("--key-type API_KEY"), "{text}");
+    // A bare engine names no usage plan: it says so, and how to register later.
+    assert!(text.contains("usage plan: none named"), "{text}");
+    assert!(text.contains("keys register"), "{text}");
 
     // The printed key works.
     let answer = allowed(&app, event(&[("x-api-key", &key)])).await;
@@ -1173,25 +1163,6 @@ async fn keys_cli_creates_lists_and_revokes_keys() {
     .await;
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("profiles.reed"), "{}", stderr(&out));
-    // A JWT caller's usage key, and how to register it.
-    let out = keys(&[
-        "jwt-usage-key",
-        "--issuer",
-        ISSUER,
-        "--tenant",
-        "tenant-j",
-        "--principal",
-        "user-42",
-    ])
-    .await;
-    assert!(out.status.success(), "{}", stderr(&out));
-    let jwt_key = jwt_usage_key(ISSUER, "tenant-j", "user-42");
-    let text = stdout(&out);
-    assert_eq!(text.lines().next(), Some(jwt_key.as_str()), "{text}");
-    assert!(
-        text.contains(&format!("--value {jwt_key} --enabled")),
-        "{text}"
-    );
     let out = keys(&["--help"]).await;
     assert!(out.status.success());
     assert!(stdout(&out).contains("usage: keys"));
@@ -1220,6 +1191,17 @@ async fn keys_cli_creates_lists_and_revokes_keys() {
             format!("{}\n", engine.endpoint),
         )
         .unwrap();
+        // The runner's embedded API Gateway, with one usage plan, and its two files.
+        let registry = std::sync::Arc::new(
+            local_api::gateway::Registry::load(None, ["LocalPlan".to_owned()].into(), &[])
+                .unwrap(),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let gateway_url = format!("http://{}", listener.local_addr().unwrap());
+        let serving = local_api::gateway::serve(registry.clone(), listener);
+        std::fs::write(dir.join("apigateway-endpoint"), &gateway_url).unwrap();
+        std::fs::write(dir.join("usage-plan-id"), "LocalPlan\n").unwrap();
+        let plans = ["LocalPlan".to_owned()];
         let dir_arg = dir.to_str().unwrap();
         let out = keys(&[
             "--local",
@@ -1234,12 +1216,28 @@ async fn keys_cli_creates_lists_and_revokes_keys() {
         ])
         .await;
         assert!(out.status.success(), "{}", stderr(&out));
-        let local_id = stdout(&out)
+        let text = stdout(&out);
+        let local_id = text
             .lines()
             .find_map(|l| l.strip_prefix("key id:"))
             .unwrap()
             .trim()
             .to_owned();
+        let usage_key = format!("usage-{local_id}");
+        assert!(text.contains("usage plan: joined as"), "{text}");
+        assert_eq!(
+            registry.plan_of(&usage_key, &plans).as_deref(),
+            Some("LocalPlan"),
+            "create put the usage key in the plan: {text}"
+        );
+        // register is idempotent: the key and its place in the plan are found, not doubled.
+        let out = keys(&["--local", dir_arg, "register", "--tenant", "tenant-local", &local_id]).await;
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(stdout(&out).contains("already holds"), "{}", stdout(&out));
+        assert_eq!(
+            registry.keys_named(Some(&format!("profiles-{local_id}"))).len(),
+            1
+        );
         // `--local=DIR` anywhere, here right before the key id.
         let out = keys(&[
             "revoke",
@@ -1250,6 +1248,14 @@ async fn keys_cli_creates_lists_and_revokes_keys() {
         ])
         .await;
         assert!(out.status.success(), "{}", stderr(&out));
+        assert!(stdout(&out).contains("taken out and deleted"), "{}", stdout(&out));
+        assert_eq!(registry.plan_of(&usage_key, &plans), None, "revoke took it out");
+        assert!(registry.keys_named(Some(&format!("profiles-{local_id}"))).is_empty());
+        // A revoked key is not registered again.
+        let out = keys(&["--local", dir_arg, "register", "--tenant", "tenant-local", &local_id]).await;
+        assert_eq!(out.status.code(), Some(1));
+        assert!(stderr(&out).contains("revoked"), "{}", stderr(&out));
+        serving.abort();
         let missing = dir.join("nothing-here");
         let out = keys(&[
             "--local",

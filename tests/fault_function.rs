@@ -16,7 +16,7 @@
 //! the request's `x-fault-auth` header says:
 //!
 //! - absent or `allow`: allows the whole stage, for tenant `x-fault-tenant` (else `fault`)
-//!   with every scope, on usage key `x-fault-usage-key` (else `usage-fault`)
+//!   with every scope, on usage key `x-fault-usage-key` (else `USAGE_KEY`)
 //! - `no-usage-key`: allows, without a usage key
 //! - `deny`: a policy that denies the method ARN
 //! - `elsewhere`: a policy that allows only another route
@@ -25,6 +25,9 @@
 
 use lambda_http::lambda_runtime::{self, LambdaEvent, service_fn};
 use serde_json::{Value, json};
+
+/// The usage key it names unless told another: the fault templates' `FaultApiKey`.
+const USAGE_KEY: &str = "usage-fault-of-the-template";
 
 /// The authorizer's answer to a REQUEST event.
 async fn authorize(event: &Value) -> Result<Value, lambda_runtime::Error> {
@@ -49,7 +52,7 @@ async fn authorize(event: &Value) -> Result<Value, lambda_runtime::Error> {
             "number": 7,
             "flag": true,
         },
-        "usageIdentifierKey": header("x-fault-usage-key").unwrap_or("usage-fault"),
+        "usageIdentifierKey": header("x-fault-usage-key").unwrap_or(USAGE_KEY),
     });
     match header("x-fault-auth").unwrap_or("allow") {
         "allow" => Ok(allow),

@@ -239,7 +239,9 @@ async fn run(
     // authorizer function (uncached, as the template says) with the development key. The
     // usage plan's throttle (10/s burst) is lifted: this measures latency, not the limit.
     for api in server.apis.values_mut() {
-        api.throttle = None;
+        for plan in &mut api.plans {
+            plan.throttle = None;
+        }
     }
     let bearer = format!("Bearer {}", server.dev_api_key.expose());
     let server = std::sync::Arc::new(server);

@@ -1,6 +1,7 @@
-//! `keys`: make, list and revoke the Profiles API's API keys (`shared::apikeys`), and run the
-//! upgrade backfill (`keys migrate`, `shared::store::backfill`), on a local engine or on AWS.
-//! `cargo run -p keys -- --help` lists the commands and options.
+//! `keys`: make, list and revoke the Profiles API's API keys (`shared::apikeys`), with each
+//! key's usage key put in (and taken out of) the stack's usage plan (`keys::gateway`), and
+//! run the upgrade backfill (`keys migrate`, `shared::store::backfill`), on the local runner
+//! or on AWS. `cargo run -p keys -- --help` lists the commands and options.
 // A command-line tool: its output is stdout.
 #![allow(clippy::print_stdout)]
 
@@ -14,8 +15,14 @@ use shared::auth::{PrincipalId, Scopes, TenantId};
 use shared::config::Config;
 use shared::store::Store;
 
+use keys::gateway::{Gateway, key_name};
+
+/// The runner's files naming its embedded API Gateway and the usage plan keys join.
+const APIGATEWAY_ENDPOINT_FILE: &str = "apigateway-endpoint";
+const USAGE_PLAN_FILE: &str = "usage-plan-id";
+
 /// The local runner's state directory (`cargo run -p local-api`), where it writes
-/// `engine-endpoint`.
+/// `engine-endpoint`, `apigateway-endpoint` and `usage-plan-id`.
 const DEFAULT_STATE_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../.local");
 
 /// The table the local runner makes (local-api's `TABLE`).
@@ -26,10 +33,15 @@ const DEFAULT_TABLE: &str = "profiles";
 const AFTER_HELP: &str = "\
 scopes: profiles.create profiles.read profiles.lists profiles.update profiles.delete
 
-connection (default: AWS, with the table TABLE_NAME or `profiles`): --local [DIR], or
---endpoint URL (or env DYNAMODB_ENDPOINT) and --table NAME (or env TABLE_NAME). On AWS:
-credentials and region from the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
-AWS_SESSION_TOKEN, AWS_REGION); no profile files.
+where (one of):
+  --local [DIR]    the local runner: its engine, table `profiles`, and its embedded API
+                   Gateway's usage plan (from the files it writes in DIR, default .local/)
+  --deployed       AWS: the table --table NAME (or env TABLE_NAME; default profiles), and the
+                   usage plan --usage-plan ID (or env USAGE_PLAN_ID): the stack's outputs
+                   TableName and UsagePlanId. Credentials and region from the environment
+                   (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION)
+  --endpoint URL   a DynamoDB-compatible engine (or env DYNAMODB_ENDPOINT) and --table; no
+                   usage plan unless --apigateway-endpoint URL and --usage-plan ID name one
 
 exit status: 0 done, 1 failed (engine, AWS, no such key), 2 bad arguments";
 
@@ -44,24 +56,34 @@ exit status: 0 done, 1 failed (engine, AWS, no such key), 2 bad arguments";
 struct Args {
     #[command(subcommand)]
     command: Command,
-    /// The local runner's engine (`cargo run -p local-api`): its URL from DIR/engine-endpoint
-    /// (DIR defaults to .local/ in the repo), table `profiles`
+    /// The local runner (`cargo run -p local-api`): its engine from DIR/engine-endpoint (DIR
+    /// defaults to .local/ in the repo), table `profiles`, its usage plan from
+    /// DIR/apigateway-endpoint and DIR/usage-plan-id
     #[arg(long, global = true, value_name = "DIR", num_args = 0..=1, require_equals = true,
-        default_missing_value = DEFAULT_STATE_DIR, conflicts_with_all = ["endpoint", "table"])]
+        default_missing_value = DEFAULT_STATE_DIR,
+        conflicts_with_all = ["endpoint", "table", "deployed", "apigateway_endpoint", "usage_plan"])]
     local: Option<PathBuf>,
+    /// The deployed stack on AWS (credentials and region from the environment)
+    #[arg(long, global = true, conflicts_with_all = ["endpoint", "apigateway_endpoint"])]
+    deployed: bool,
     /// A DynamoDB-compatible engine at URL (or env DYNAMODB_ENDPOINT)
     #[arg(long, global = true, value_name = "URL")]
     endpoint: Option<String>,
     /// The table (or env TABLE_NAME; default profiles)
     #[arg(long, global = true, value_name = "NAME")]
     table: Option<String>,
+    /// The usage plan API keys join (or env USAGE_PLAN_ID): the stack's UsagePlanId output
+    #[arg(long, global = true, value_name = "ID")]
+    usage_plan: Option<String>,
+    /// An API Gateway endpoint at URL holding --usage-plan (with --endpoint)
+    #[arg(long, global = true, value_name = "URL", requires = "usage_plan")]
+    apigateway_endpoint: Option<String>,
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// Make a key for a principal in a tenant. The key is the first line of stdout, shown
-    /// this once (only its hash is stored); then its id, its usage key and the two
-    /// `aws apigateway` commands that put the usage key in the stack's usage plan.
+    /// Make a key for a principal in a tenant, and put its usage key in the usage plan. The
+    /// key is the first line of stdout, shown this once (only its hash is stored)
     Create {
         #[arg(long, value_parser = tenant)]
         tenant: TenantId,
@@ -79,8 +101,15 @@ enum Command {
         #[arg(long, value_parser = tenant)]
         tenant: TenantId,
     },
-    /// Revoke a key: the authorizer refuses it from now on
+    /// Revoke a key: the authorizer refuses it from now on, and its usage key leaves the plan
     Revoke {
+        #[arg(long, value_parser = tenant)]
+        tenant: TenantId,
+        key_id: String,
+    },
+    /// Put a key's usage key in the usage plan (again): finishes a `create` whose
+    /// registration failed, or registers keys made before `create` did (idempotent)
+    Register {
         #[arg(long, value_parser = tenant)]
         tenant: TenantId,
         key_id: String,
@@ -100,17 +129,6 @@ enum Command {
         /// Keep the cursor in FILE after every page, and start from it when it is there
         #[arg(long, value_name = "FILE")]
         state: Option<PathBuf>,
-    },
-    /// The usage key of a JWT caller (its issuer, tenant claim and sub) and the two
-    /// `aws apigateway` commands that register it (no table is read)
-    JwtUsageKey {
-        #[arg(long)]
-        issuer: String,
-        #[arg(long, value_parser = tenant)]
-        tenant: TenantId,
-        /// The token's `sub`
-        #[arg(long, value_parser = principal)]
-        principal: PrincipalId,
     },
 }
 
@@ -211,7 +229,7 @@ fn scopes(raw: &str) -> Result<Scopes, String> {
 /// bare `--local` never swallows the command or key id after it.
 fn command_line() -> Vec<String> {
     let mut args: Vec<String> = std::env::args().collect();
-    let commands = ["create", "list", "revoke", "jwt-usage-key"];
+    let commands = ["create", "list", "revoke", "register", "migrate"];
     let mut i = 1;
     while i + 1 < args.len() {
         let next = &args[i + 1];
@@ -230,22 +248,73 @@ fn command_line() -> Vec<String> {
 /// A failure (exit 1); bad arguments exit 2 from clap.
 struct Failure(String);
 
-/// The two `aws apigateway` commands that put `usage_key` in the stack's usage plan.
-fn print_registration(name: &str, usage_key: &str) {
-    println!("On AWS, put the usage key in the stack's usage plan (the UsagePlanId output);");
-    println!("until then API Gateway answers this credential's requests with 403:");
-    println!();
+/// The usage plan the connection names, if any: the runner's (from its files), the deployed
+/// stack's (`--usage-plan`), or one at `--apigateway-endpoint`.
+fn gateway(args: &Args, config: &Config) -> Result<Option<Gateway>, Failure> {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+    let plan = args.usage_plan.clone().or_else(|| env("USAGE_PLAN_ID"));
+    if let Some(dir) = &args.local {
+        let read = |name: &str| {
+            std::fs::read_to_string(dir.join(name))
+                .map(|s| s.trim().to_owned())
+                .ok()
+                .filter(|s| !s.is_empty())
+        };
+        return match (read(APIGATEWAY_ENDPOINT_FILE), read(USAGE_PLAN_FILE)) {
+            (Some(url), Some(plan)) => Ok(Some(Gateway::new(config, Some(&url), &plan))),
+            _ => Err(Failure(format!(
+                "cannot read {} and {} in {}. Is the local runner running (cargo run -p local-api)?",
+                APIGATEWAY_ENDPOINT_FILE,
+                USAGE_PLAN_FILE,
+                dir.display()
+            ))),
+        };
+    }
+    if args.deployed {
+        let plan = plan.ok_or_else(|| {
+            Failure(
+                "--deployed needs the usage plan: --usage-plan ID or env USAGE_PLAN_ID (the stack's UsagePlanId output)".into(),
+            )
+        })?;
+        return Ok(Some(Gateway::new(config, None, &plan)));
+    }
+    Ok(match (&args.apigateway_endpoint, plan) {
+        (Some(url), Some(plan)) => Some(Gateway::new(config, Some(url), &plan)),
+        _ => None,
+    })
+}
+
+/// Puts `record`'s usage key in the plan, saying what it did.
+async fn register(gateway: &Gateway, record: &ApiKeyRecord) -> Result<(), Failure> {
+    let name = key_name(&record.key_id);
+    let done = gateway.register(&name, &record.usage_key).await.map_err(|e| {
+        Failure(format!(
+            "{e}\nthe key is made, but API Gateway will refuse it until its usage key is in the \
+             plan: run `keys register --tenant {} {}` with the same connection",
+            record.tenant, record.key_id
+        ))
+    })?;
     println!(
-        "  GATEWAY_KEY_ID=$(aws apigateway create-api-key --name {name} --value {usage_key} --enabled --query id --output text)"
+        "usage plan: {} API key {} ({}){}",
+        if done.joined_plan { "joined as" } else { "already holds" },
+        name,
+        done.api_key_id,
+        if done.created_key { "" } else { ", which was there" }
     );
-    println!(
-        "  aws apigateway create-usage-plan-key --usage-plan-id <UsagePlanId output> --key-id \"$GATEWAY_KEY_ID\" --key-type API_KEY"
-    );
+    Ok(())
 }
 
 /// The configuration: the connection from the arguments, the rest (credentials, region) from
 /// the environment. Settings the CLI does not use (JWT, cursor key) are not read.
 fn config(args: &Args) -> Result<Config, Failure> {
+    if args.local.is_none() && !args.deployed && args.endpoint.is_none() {
+        let from_env = std::env::var("DYNAMODB_ENDPOINT").is_ok_and(|v| !v.trim().is_empty());
+        if !from_env {
+            return Err(Failure(
+                "say where the keys live: --local (the local runner), --deployed (AWS), or --endpoint URL".into(),
+            ));
+        }
+    }
     let (endpoint, table) = match &args.local {
         Some(dir) => {
             let file = dir.join("engine-endpoint");
@@ -325,21 +394,15 @@ fn print_list(records: &[ApiKeyRecord]) {
 }
 
 async fn run(args: Args) -> Result<(), Failure> {
-    if let Command::JwtUsageKey {
-        issuer,
-        tenant,
-        principal,
-    } = &args.command
-    {
-        let usage_key = shared::authorizer::jwt_usage_key(issuer, tenant, principal);
-        println!("{usage_key}");
-        println!();
-        println!("The usage key of JWTs from {issuer} for tenant {tenant}, sub {principal}.");
-        print_registration(&format!("profiles-{usage_key}"), &usage_key);
-        return Ok(());
-    }
     let config = config(&args)?;
     let store = Store::from_config(&config);
+    // Only a key's making, revoking and registering touch the usage plan.
+    let gateway = match args.command {
+        Command::Create { .. } | Command::Revoke { .. } | Command::Register { .. } => {
+            gateway(&args, &config)?
+        }
+        Command::List { .. } | Command::Migrate { .. } => None,
+    };
     let failed = |e: shared::error::ApiError| Failure(e.to_string());
     match args.command {
         Command::Create {
@@ -364,8 +427,13 @@ async fn run(args: Args) -> Result<(), Failure> {
                 println!("name:       {name}");
             }
             println!("usage key:  {}", record.usage_key);
-            println!();
-            print_registration(&format!("profiles-{}", record.key_id), &record.usage_key);
+            match &gateway {
+                Some(gateway) => register(gateway, &record).await?,
+                None => println!(
+                    "usage plan: none named (--endpoint): API Gateway refuses this key until \
+                     `keys register` puts its usage key in the stack's plan"
+                ),
+            }
         }
         Command::List { tenant } => {
             let records = apikeys::list(&store, &tenant).await.map_err(failed)?;
@@ -375,8 +443,23 @@ async fn run(args: Args) -> Result<(), Failure> {
                 print_list(&records);
             }
         }
-        // Answered above, without a table.
-        Command::JwtUsageKey { .. } => {}
+        Command::Register { tenant, key_id } => {
+            let Some(gateway) = &gateway else {
+                return Err(Failure(
+                    "register needs a usage plan: --local, --deployed, or --apigateway-endpoint with --usage-plan".into(),
+                ));
+            };
+            let records = apikeys::list(&store, &tenant).await.map_err(failed)?;
+            let Some(record) = records.iter().find(|r| r.key_id == key_id) else {
+                return Err(Failure(format!(
+                    "tenant {tenant} has no API key {key_id:?} (see `keys list --tenant {tenant}`)"
+                )));
+            };
+            if record.revoked {
+                return Err(Failure(format!("{key_id} is revoked: it is not registered again")));
+            }
+            register(gateway, record).await?;
+        }
         Command::Migrate { rate, page, state } => {
             migrate(&store, rate, page, state.as_deref()).await?;
         }
@@ -390,6 +473,19 @@ async fn run(args: Args) -> Result<(), Failure> {
                 )));
             }
             println!("revoked {key_id} (tenant {tenant})");
+            if let Some(gateway) = &gateway {
+                let name = key_name(&key_id);
+                let removed = gateway.unregister(&name).await.map_err(|e| {
+                    Failure(format!(
+                        "{e}\nthe key is revoked (the authorizer refuses it); its usage key is \
+                         still in the plan: run this revoke again to take it out"
+                    ))
+                })?;
+                println!(
+                    "usage plan: {}",
+                    if removed { format!("{name} taken out and deleted") } else { format!("held no {name}") }
+                );
+            }
         }
     }
     Ok(())

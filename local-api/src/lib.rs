@@ -7,12 +7,14 @@
 //! `GatewayResponses` ([`responses`]). Data lives in an embedded DynamoDB (dynoxide) or any
 //! engine named by URL, with a development API key made there ([`devkey`]); objects in an
 //! embedded S3 whose object-created events invoke the functions the template subscribes
-//! ([`s3`]).
+//! ([`s3`]); API keys and usage plans in an embedded API Gateway that admits only usage keys
+//! registered in a plan ([`gateway`]).
 
 pub mod authorizer;
 pub mod binaries;
 pub mod devkey;
 pub mod event;
+pub mod gateway;
 mod mount;
 pub mod responses;
 pub mod runtime;
@@ -78,6 +80,8 @@ pub struct Options {
     pub log: Option<LogSink>,
     /// The embedded S3's port on 127.0.0.1 (0: a free one).
     pub s3_port: u16,
+    /// The embedded API Gateway management API's port on 127.0.0.1 (0: a free one).
+    pub apigateway_port: u16,
     /// Where the API is served.
     pub mount: Mount,
 }
@@ -94,6 +98,7 @@ impl Default for Options {
             state_dir: None,
             log: None,
             s3_port: 0,
+            apigateway_port: 0,
             mount: Mount::Stage,
         }
     }
@@ -126,6 +131,13 @@ pub struct Server {
     pub s3_credentials: s3::Credentials,
     s3: tokio::sync::Mutex<Option<s3::EmbeddedS3>>,
     pub mount: Mount,
+    /// The API keys and usage plan keys requests are admitted by.
+    pub gateway: Arc<gateway::Registry>,
+    /// The embedded API Gateway's management endpoint (`keys --local` calls it).
+    pub gateway_endpoint: String,
+    /// The usage plan API keys join (the template's `UsagePlanId` output), if any.
+    pub usage_plan: Option<String>,
+    gateway_task: tokio::task::JoinHandle<()>,
 }
 
 /// The embedded engine's task: the sender that stops it, and its handle.
@@ -230,8 +242,17 @@ impl Server {
             let Some(key) = key else {
                 return Err(stop(Kind::InvalidApiKey, "no usage key"));
             };
-            if let Some(t) = api.throttle
-                && !self.buckets.take(&api.id, &key, t)
+            // As API Gateway: an enabled API key with this value, in a plan of this API.
+            let plan_ids: Vec<String> = api.plans.iter().map(|p| p.id.clone()).collect();
+            let Some(plan) = self.gateway.plan_of(&key, &plan_ids) else {
+                return Err(stop(
+                    Kind::InvalidApiKey,
+                    "usage key not in a usage plan of the API",
+                ));
+            };
+            let throttle = api.plans.iter().find(|p| p.id == plan).and_then(|p| p.throttle);
+            if let Some(t) = throttle
+                && !self.buckets.take(&plan, &key, t)
             {
                 return Err(stop(Kind::Throttled, "throttled"));
             }

@@ -23,6 +23,10 @@ struct Cli {
     /// across restarts
     #[arg(long, value_name = "N")]
     s3_port: Option<u16>,
+    /// The embedded API Gateway's management API (API keys, usage plan keys: what `keys
+    /// --local` calls) on 127.0.0.1:N (default: two after --port, or a free one with --port 0)
+    #[arg(long, value_name = "N")]
+    apigateway_port: Option<u16>,
     /// Keep the data in DIR/profiles.db (default .local/ in the repo), the development API
     /// key in DIR/dev-api-key and the engine's URL in DIR/engine-endpoint (for `cargo run -p
     /// keys -- --local`)
@@ -66,6 +70,7 @@ struct Args {
     root: bool,
     port: u16,
     s3_port: u16,
+    apigateway_port: u16,
     storage: Storage,
     state_dir: PathBuf,
     parameter_overrides: Vec<(String, String)>,
@@ -100,6 +105,11 @@ fn parse_args() -> Args {
             0
         } else {
             cli.port.saturating_add(1)
+        }),
+        apigateway_port: cli.apigateway_port.unwrap_or(if cli.port == 0 {
+            0
+        } else {
+            cli.port.saturating_add(2)
         }),
         storage,
         state_dir,
@@ -187,6 +197,7 @@ async fn run(
             state_dir: Some(args.state_dir.clone()),
             log: None,
             s3_port: args.s3_port,
+            apigateway_port: args.apigateway_port,
             mount: if args.root {
                 local_api::Mount::Root
             } else {
@@ -216,6 +227,11 @@ async fn run(
             file.display()
         ));
     }
+    lines.push(format!(
+        "API Gateway: {} (API keys and usage plans; a usage key outside plan {} is refused with 403)",
+        server.gateway_endpoint,
+        server.usage_plan.as_deref().unwrap_or("-")
+    ));
     lines.push(format!(
         "functions: their own binaries under the Lambda Runtime API, at most {} instances each",
         args.concurrency

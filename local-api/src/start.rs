@@ -10,7 +10,7 @@ use crate::runtime::{Environment, Pool, Pools};
 use crate::s3::EmbeddedS3;
 use crate::template::{Api, Error, Template};
 use crate::{Options, Server, Storage, TABLE};
-use crate::{authorizer, devkey, throttle};
+use crate::{authorizer, devkey, gateway, throttle};
 
 /// Variables passed through to the functions when they talk to a real engine.
 const AWS_CREDENTIAL_VARS: [&str; 3] = [
@@ -213,6 +213,38 @@ impl Server {
             _ => options.state_dir.as_deref(),
         };
         let dev_api_key = devkey::ensure(&store, key_dir).await?;
+
+        // The embedded API Gateway: the template's plans and keys, the kept registrations,
+        // and the development key's usage key in the plan keys join.
+        let plans: std::collections::BTreeSet<String> =
+            apis.values().flat_map(|a| a.plans.iter().map(|p| p.id.clone())).collect();
+        let gateway_file = key_dir.map(|d| d.join(gateway::FILE));
+        let registry = Arc::new(gateway::Registry::load(
+            gateway_file,
+            plans,
+            &template.api_keys()?,
+        )?);
+        let usage_plan = template.key_plan()?;
+        if let Some(plan) = &usage_plan {
+            let record = shared::apikeys::lookup(&store, dev_api_key.expose())
+                .await
+                .map_err(|e| format!("reading the development key: {e}"))?
+                .ok_or("the development key has no record")?;
+            registry.ensure(plan, &format!("profiles-{}", record.key_id), &record.usage_key)?;
+        }
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.apigateway_port)).await?;
+        let gateway_endpoint = format!("http://{}", listener.local_addr()?);
+        let gateway_task = gateway::serve(registry.clone(), listener);
+        if let Some(dir) = &options.state_dir {
+            std::fs::create_dir_all(dir)?;
+            std::fs::write(dir.join(gateway::ENDPOINT_FILE), format!("{gateway_endpoint}\n"))?;
+            match &usage_plan {
+                Some(plan) => std::fs::write(dir.join(gateway::USAGE_PLAN_FILE), format!("{plan}\n"))?,
+                None => {
+                    let _ = std::fs::remove_file(dir.join(gateway::USAGE_PLAN_FILE));
+                }
+            }
+        }
         let engine_endpoint_file = match &options.state_dir {
             Some(dir) => {
                 let file = dir.join(devkey::ENGINE_ENDPOINT_FILE);
@@ -247,6 +279,10 @@ impl Server {
             s3_credentials: credentials,
             s3: tokio::sync::Mutex::new(Some(s3)),
             mount: options.mount,
+            gateway: registry,
+            gateway_endpoint,
+            usage_plan,
+            gateway_task,
         })
     }
 
@@ -267,6 +303,7 @@ impl Server {
         if let Some(mut s3) = self.s3.lock().await.take() {
             s3.stop().await;
         }
+        self.gateway_task.abort();
         // The engine is gone: its URL no longer leads anywhere.
         if let Some(file) = &self.engine_endpoint_file
             && std::fs::read_to_string(file).is_ok_and(|url| url.trim() == self.endpoint)

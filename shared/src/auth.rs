@@ -196,6 +196,9 @@ pub struct ApiKeyRecord {
 pub const CONTEXT_TENANT: &str = "tenant_id";
 pub const CONTEXT_PRINCIPAL: &str = "principal_id";
 pub const CONTEXT_SCOPES: &str = "scopes";
+/// Present when the caller is over its own rate limit (JWT callers): the seconds until its
+/// next request fits. The function answers 429 with them (`Caller::of`).
+pub const CONTEXT_RETRY_AFTER: &str = "retry_after";
 
 /// The identity a request acts as, as the authorizer vouched for it.
 #[derive(Clone, Debug)]
@@ -214,6 +217,17 @@ impl Caller {
             return Err(ApiError::Unauthorized);
         };
         let fields = &ctx.authorizer.fields;
+        // API Gateway passes context values on as strings; the runner as given.
+        let retry_after = fields.get(CONTEXT_RETRY_AFTER).and_then(|v| match v {
+            Value::Number(n) => n.as_u64(),
+            Value::String(s) => s.parse().ok(),
+            _ => None,
+        });
+        if let Some(seconds) = retry_after {
+            return Err(ApiError::RateLimited {
+                retry_after: u32::try_from(seconds).unwrap_or(u32::MAX),
+            });
+        }
         let text = |name: &str| fields.get(name).and_then(Value::as_str);
         let tenant = text(CONTEXT_TENANT).and_then(|t| TenantId::new(t).ok());
         let principal = text(CONTEXT_PRINCIPAL).and_then(|p| PrincipalId::new(p).ok());

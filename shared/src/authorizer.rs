@@ -29,10 +29,12 @@ use tracing::Instrument;
 use crate::apikeys;
 use crate::app::App;
 use crate::auth::{
-    CONTEXT_PRINCIPAL, CONTEXT_SCOPES, CONTEXT_TENANT, PrincipalId, Scopes, TenantId,
+    CONTEXT_PRINCIPAL, CONTEXT_RETRY_AFTER, CONTEXT_SCOPES, CONTEXT_TENANT, PrincipalId, Scopes,
+    TenantId,
 };
 use crate::config::JwtConfig;
 use crate::error::ApiError;
+use crate::store::Admission;
 
 /// Why the authorizer did not allow a request.
 #[derive(Debug)]
@@ -69,6 +71,10 @@ struct Identity {
     scopes: Scopes,
     /// API Gateway's `usageIdentifierKey`: the usage plan key this credential is counted on.
     usage_key: String,
+    /// A JWT caller over its own limit: the seconds until its next request fits. It is let
+    /// through with this in the context, and the function answers 429 (an authorizer can only
+    /// allow, deny with 403, or refuse with 401).
+    retry_after: Option<u32>,
 }
 
 /// What kind of credential a request carries, for the log line.
@@ -121,9 +127,39 @@ async fn decide(
     let credential = credential(&event.headers, &event.multi_value_headers)?;
     let identity = match credential {
         Credential::ApiKey(key) => api_key(app, key).await?,
-        Credential::Jwt(token) => jwt(app.config.jwt.as_ref(), token)?,
+        Credential::Jwt(token) => {
+            let (identity, caller) = jwt(app.config.jwt.as_ref(), token)?;
+            limit(app, identity, &caller).await?
+        }
     };
     Ok(allow(identity, resource))
+}
+
+/// A JWT caller's own rate limit, when one is configured: one conditional write to its
+/// item in the table (two mid-burst; `Store::admit`).
+async fn limit(app: &App, mut identity: Identity, caller: &str) -> Result<Identity, AuthorizerError> {
+    let Some(rate) = app.config.jwt.as_ref().and_then(|j| j.caller_rate) else {
+        return Ok(identity);
+    };
+    let now_ms = i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000)
+        .unwrap_or(i64::MAX);
+    // Boxed, as the API key's GetItem is (see there).
+    let admission = Box::pin(app.store.admit(&identity.tenant, caller, rate, now_ms))
+        .await
+        .map_err(|e| AuthorizerError::Internal(e.into()))?;
+    if let Admission::Limited { retry_after_ms } = admission {
+        let seconds = u32::try_from((retry_after_ms + 999) / 1000).unwrap_or(u32::MAX).max(1);
+        tracing::info!(
+            outcome = "limited",
+            credential = Kind::Jwt.as_str(),
+            sub = %identity.principal,
+            tenant = %identity.tenant,
+            retry_after = seconds,
+            "authorizer decision"
+        );
+        identity.retry_after = Some(seconds);
+    }
+    Ok(identity)
 }
 
 /// `<arn prefix>/<stage>/*` from a method ARN
@@ -232,6 +268,7 @@ async fn api_key(app: &App, key: &str) -> Result<Identity, AuthorizerError> {
         principal: record.principal,
         scopes: record.scopes,
         usage_key: record.usage_key,
+        retry_after: None,
     })
 }
 
@@ -253,9 +290,9 @@ fn jwt_reason(kind: &ErrorKind) -> &'static str {
     }
 }
 
-/// The usage key of a JWT caller: one per (issuer, tenant, subject), so each is throttled on
-/// its own. API Gateway wants at least 20 characters; this is 36.
-pub fn jwt_usage_key(issuer: &str, tenant: &TenantId, subject: &PrincipalId) -> String {
+/// The name of a JWT caller's rate limit: one per (issuer, tenant, subject), so each is
+/// limited on its own; a digest, so the table holds no subject in its keys.
+pub fn jwt_caller(issuer: &str, tenant: &TenantId, subject: &PrincipalId) -> String {
     let digest = Sha256::digest(format!("{issuer}\n{tenant}\n{subject}").as_bytes());
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     format!("jwt-{}", &hex[..32])
@@ -270,7 +307,8 @@ fn scope_names(claim: Option<&Value>) -> Vec<&str> {
     }
 }
 
-fn jwt(config: Option<&JwtConfig>, token: &str) -> Result<Identity, AuthorizerError> {
+/// A JWT's identity, and the name of its caller's rate limit ([`jwt_caller`]).
+fn jwt(config: Option<&JwtConfig>, token: &str) -> Result<(Identity, String), AuthorizerError> {
     let Some(config) = config else {
         return Err(deny(
             Kind::Jwt,
@@ -336,12 +374,15 @@ fn jwt(config: Option<&JwtConfig>, token: &str) -> Result<Identity, AuthorizerEr
         scopes = %scopes,
         "authorizer decision"
     );
-    Ok(Identity {
-        usage_key: jwt_usage_key(&config.issuer, &tenant, &principal),
+    let caller = jwt_caller(&config.issuer, &tenant, &principal);
+    let identity = Identity {
+        usage_key: config.usage_key.clone(),
         tenant,
         principal,
         scopes,
-    })
+        retry_after: None,
+    };
+    Ok((identity, caller))
 }
 
 /// The answer that lets the request through as `identity`.
@@ -362,6 +403,9 @@ fn allow(identity: Identity, resource: String) -> ApiGatewayCustomAuthorizerResp
         identity.principal.to_string().into(),
     );
     context.insert(CONTEXT_SCOPES.into(), identity.scopes.to_string().into());
+    if let Some(seconds) = identity.retry_after {
+        context.insert(CONTEXT_RETRY_AFTER.into(), seconds.into());
+    }
 
     let mut response = ApiGatewayCustomAuthorizerResponse::default();
     response.principal_id = Some(identity.principal.to_string());

@@ -201,6 +201,66 @@ pub struct JwtConfig {
     pub rs256_public_key: Option<Rs256PublicKey>,
     /// `JWT_LEEWAY_SECONDS` (default 30): the clock skew allowed on `exp` and `nbf`.
     pub leeway_seconds: u64,
+    /// `JWT_USAGE_KEY`: the usage key every JWT caller is counted on in API Gateway: the
+    /// template's `JwtCallersApiKey`, which the stack itself puts in the JWT callers' usage
+    /// plan, so no subject is registered anywhere (README, "Authentication").
+    pub usage_key: String,
+    /// `JWT_CALLER_BURST_LIMIT` and `JWT_CALLER_RATE_LIMIT`: each JWT caller's own limit,
+    /// kept in the table (`crate::store::Store::admit`). Unset, JWT callers are limited only
+    /// all together, by their usage plan.
+    pub caller_rate: Option<Rate>,
+}
+
+/// A rate limit: `burst` requests at once, `per_second` steadily after (API Gateway's usage
+/// plan throttle, in the same two numbers).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Rate {
+    pub burst: u32,
+    pub per_second: f64,
+}
+
+impl Rate {
+    /// The time between two requests at the steady rate, in ms (at least 1).
+    pub(crate) fn interval_ms(self) -> i64 {
+        // A finite positive rate (the loader refuses others) makes a finite quotient; the
+        // cast saturates at the extremes.
+        ((1000.0 / self.per_second).round() as i64).max(1)
+    }
+
+    /// The burst, at least 1.
+    pub(crate) fn burst(self) -> i64 {
+        i64::from(self.burst.max(1))
+    }
+
+    /// Both numbers from `get`, or neither; anything else is an error.
+    fn from_lookup(
+        get: &impl Fn(&str) -> Option<String>,
+        burst_name: &str,
+        rate_name: &str,
+    ) -> Result<Option<Self>, ConfigError> {
+        let (burst, rate) = match (get(burst_name), get(rate_name)) {
+            (None, None) => return Ok(None),
+            (Some(b), Some(r)) => (b, r),
+            _ => {
+                return Err(ConfigError(format!(
+                    "{burst_name} and {rate_name} go together: set both or neither"
+                )));
+            }
+        };
+        let burst = burst
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|b| *b >= 1)
+            .ok_or_else(|| ConfigError(format!("{burst_name} must be a whole number from 1, not {burst:?}")))?;
+        let per_second = rate
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|r| r.is_finite() && *r >= 0.001)
+            .ok_or_else(|| ConfigError(format!("{rate_name} must be a number of requests a second from 0.001, not {rate:?}")))?;
+        Ok(Some(Self { burst, per_second }))
+    }
 }
 
 /// The default of `JWT_TENANT_CLAIM`.
@@ -239,6 +299,9 @@ impl JwtConfig {
         };
         let issuer = required("JWT_ISSUER")?;
         let audience = required("JWT_AUDIENCE")?;
+        let usage_key = required("JWT_USAGE_KEY")?;
+        let caller_rate =
+            Rate::from_lookup(get, "JWT_CALLER_BURST_LIMIT", "JWT_CALLER_RATE_LIMIT")?;
         let tenant_claim = get("JWT_TENANT_CLAIM")
             .map(|c| c.trim().to_owned())
             .unwrap_or_else(|| DEFAULT_TENANT_CLAIM.to_owned());
@@ -262,6 +325,8 @@ impl JwtConfig {
             hs256_secret,
             rs256_public_key,
             leeway_seconds,
+            usage_key,
+            caller_rate,
         }))
     }
 }

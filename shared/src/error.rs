@@ -77,6 +77,9 @@ pub enum ApiError {
     /// 422: an `Idempotency-Key` already used for another request (its method, path or body
     /// differ).
     IdempotencyKeyReused,
+    /// 429: the caller is over its own rate limit (the authorizer said so); the next request
+    /// fits in `retry_after` seconds.
+    RateLimited { retry_after: u32 },
     /// 503: a dependency is down, slow or throttling; the caller may retry after
     /// `retry_after` seconds. The log line gets `cause`.
     Unavailable { retry_after: u32, cause: String },
@@ -118,6 +121,7 @@ impl ApiError {
             Self::PayloadTooLarge(_) => 413,
             Self::UnsupportedMediaType(_) => 415,
             Self::IdempotencyKeyReused => 422,
+            Self::RateLimited { .. } => 429,
             Self::Unavailable { .. } => 503,
             Self::Internal(_) => 500,
         }
@@ -147,6 +151,10 @@ impl fmt::Display for ApiError {
             Self::IdempotencyKeyReused => f.write_str(
                 "Idempotency-Key: this key was used within the last 24 hours for another \
                  request (another body or path); use a new key for a new request",
+            ),
+            Self::RateLimited { .. } => f.write_str(
+                "this credential is over its rate limit; retry after the number of seconds in \
+                 Retry-After",
             ),
             Self::Unavailable { retry_after, .. } => write!(
                 f,

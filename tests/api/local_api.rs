@@ -103,6 +103,16 @@ fn fault_authorizer_template() -> Template {
             "Type": "Api",
             "Properties": {"RestApiId": {"Ref": "ProfilesApi"}, "Path": "/guarded/{name}", "Method": "any"},
         }));
+        // The usage key the fault authorizer names, in the per-credential plan.
+        r["FaultApiKey"] = yaml(json!({
+            "Type": "AWS::ApiGateway::ApiKey",
+            "Properties": {"Enabled": true, "Value": "usage-fault-of-the-template"},
+        }));
+        r["FaultUsagePlanKey"] = yaml(json!({
+            "Type": "AWS::ApiGateway::UsagePlanKey",
+            "Properties": {"KeyId": {"Ref": "FaultApiKey"}, "KeyType": "API_KEY",
+                "UsagePlanId": {"Ref": "ProfilesUsagePlan"}},
+        }));
     })
 }
 
@@ -859,7 +869,7 @@ async fn the_authorizers_answers_become_api_gateways() {
     assert_eq!(authorizer["number"], "7");
     assert_eq!(authorizer["flag"], "true");
     assert!(authorizer["integrationLatency"].is_u64());
-    assert_eq!(ctx["identity"]["apiKey"], "usage-fault");
+    assert_eq!(ctx["identity"]["apiKey"], "usage-fault-of-the-template");
     assert_eq!(ctx["identity"]["apiKeyId"].as_str().unwrap().len(), 10);
     assert_eq!(event["body"], Value::Null);
 
@@ -1222,7 +1232,7 @@ async fn another_tenants_profiles_are_not_found_and_its_cursors_refused() {
 }
 
 /// A JWT signed with the HS256 secret given as a template parameter.
-fn jwt(secret: &str, issuer: &str, audience: &str, tenant: &str, subject: &str) -> String {
+pub(crate) fn jwt(secret: &str, issuer: &str, audience: &str, tenant: &str, subject: &str) -> String {
     let now = jsonwebtoken::get_current_timestamp();
     let claims = json!({
         "iss": issuer, "aud": audience, "sub": subject, "tenant_id": tenant,
@@ -1387,8 +1397,19 @@ fn parameter_overrides_must_name_template_parameters() {
     );
     let api = &template.apis().unwrap()[0];
     assert_eq!(api.stage, "prod");
-    let throttle = api.throttle.unwrap();
-    assert_eq!((throttle.burst, throttle.rate), (10, 2.5));
+    let plans: Vec<(&str, Option<(u32, f64)>)> = api
+        .plans
+        .iter()
+        .map(|p| (p.id.as_str(), p.throttle.map(|t| (t.burst, t.rate))))
+        .collect();
+    assert_eq!(
+        plans,
+        [
+            ("JwtCallersUsagePlan", None),
+            ("ProfilesUsagePlan", Some((10, 2.5)))
+        ],
+        "the JWT callers' plan has no throttle of its own"
+    );
     assert!(api.gateway_responses.contains_key("THROTTLED"));
 }
 

@@ -17,3 +17,4 @@ mod photos;
 mod policies;
 mod profiles;
 mod store;
+mod usage_keys;

@@ -667,7 +667,9 @@ impl Runner {
         shared::store::Store::from_config(&config)
     }
 
-    /// Makes an API key on the runner's engine for `principal` in `tenant` with `scopes`.
+    /// Makes an API key on the runner's engine for `principal` in `tenant` with `scopes`, and
+    /// puts its usage key in the runner's usage plan through its embedded API Gateway, as
+    /// `keys create --local` does.
     pub async fn create_key(
         &self,
         tenant: &str,
@@ -693,7 +695,26 @@ impl Runner {
         )
         .await
         .unwrap();
+        self.register(&record).await;
         (key.expose().to_owned(), record)
+    }
+
+    /// Puts `record`'s usage key in the runner's usage plan (`keys::gateway`, over HTTP).
+    pub async fn register(&self, record: &shared::apikeys::ApiKeyRecord) {
+        let plan = self.server.usage_plan.as_deref().expect("the template's usage plan");
+        let gateway = keys::gateway::Gateway::new(
+            &self.store_config(),
+            Some(&self.server.gateway_endpoint),
+            plan,
+        );
+        gateway
+            .register(&keys::gateway::key_name(&record.key_id), &record.usage_key)
+            .await
+            .unwrap();
+    }
+
+    fn store_config(&self) -> Config {
+        config_for(&self.server.endpoint, &self.server.table)
     }
 
     /// The runner on the repository's `template.yaml`, in memory.

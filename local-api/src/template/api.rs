@@ -1,5 +1,5 @@
 //! The template's APIs: each `AWS::Serverless::Api` with its authorizers, gateway responses
-//! and usage-plan throttle.
+//! and usage plans; and the template's own API keys in those plans.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -7,8 +7,8 @@ use std::time::Duration;
 use yaml_serde::Value;
 
 use super::{
-    Api, ApiKeySource, Authorizer, Error, GatewayResponse, Payload, Template, Throttle, reference,
-    text,
+    Api, ApiKeySource, Authorizer, Error, GatewayResponse, Payload, Template, TemplateApiKey,
+    Throttle, UsagePlan, reference, text,
 };
 
 impl Template {
@@ -55,7 +55,7 @@ impl Template {
                 api_key_source,
                 authorizers,
                 gateway_responses,
-                throttle: self.throttle_of(id, props)?,
+                plans: self.plans_of(id, props)?,
             });
         }
         Ok(apis)
@@ -133,10 +133,11 @@ impl Template {
         }))
     }
 
-    /// The throttle of the usage plan `api`'s stage is in: an `AWS::ApiGateway::UsagePlan`
-    /// whose `ApiStages` name the API, else the API's own `Auth.UsagePlan` (SAM makes that
-    /// plan). A key is in one usage plan per stage; locally every key is in the first.
-    fn throttle_of(&self, api: &str, props: &Value) -> Result<Option<Throttle>, Error> {
+    /// The usage plans `api`'s stage is in: each `AWS::ApiGateway::UsagePlan` whose
+    /// `ApiStages` name the API, and the API's own `Auth.UsagePlan` (SAM makes that plan,
+    /// `<api>UsagePlan`).
+    fn plans_of(&self, api: &str, props: &Value) -> Result<Vec<UsagePlan>, Error> {
+        let mut plans = Vec::new();
         for (id, res) in self.resources() {
             if res["Type"].as_str() != Some("AWS::ApiGateway::UsagePlan") {
                 continue;
@@ -147,14 +148,58 @@ impl Template {
                 .flatten()
                 .any(|s| reference(&s["ApiId"]) == Some(("Ref", api.to_owned())));
             if names_api {
-                return self.throttle(id, &res["Properties"]["Throttle"]);
+                plans.push(UsagePlan {
+                    id: id.to_owned(),
+                    throttle: self.throttle(id, &res["Properties"]["Throttle"])?,
+                });
             }
         }
         let own = &props["Auth"]["UsagePlan"];
-        match own["CreateUsagePlan"].as_str() {
-            Some("PER_API" | "SHARED") => self.throttle(api, &own["Throttle"]),
-            _ => Ok(None),
+        if let Some("PER_API" | "SHARED") = own["CreateUsagePlan"].as_str() {
+            plans.push(UsagePlan {
+                id: format!("{api}UsagePlan"),
+                throttle: self.throttle(api, &own["Throttle"])?,
+            });
         }
+        Ok(plans)
+    }
+
+    /// The template's `AWS::ApiGateway::ApiKey`s, each with the plans its
+    /// `AWS::ApiGateway::UsagePlanKey`s put it in.
+    pub fn api_keys(&self) -> Result<Vec<TemplateApiKey>, Error> {
+        let mut keys = Vec::new();
+        for (id, res) in self.resources() {
+            if res["Type"].as_str() != Some("AWS::ApiGateway::ApiKey") {
+                continue;
+            }
+            let props = &res["Properties"];
+            let what = format!("{id} Value");
+            let Some(value) = self.resolve(&props["Value"], "", &what)? else {
+                return Err(format!("template.yaml: {id}: an ApiKey without a Value (API Gateway would make one up; the authorizer could not name it)").into());
+            };
+            let name = self.resolve(&props["Name"], "", &format!("{id} Name"))?.unwrap_or_else(|| id.to_owned());
+            let enabled = !matches!(props["Enabled"].as_bool(), Some(false)) && props["Enabled"].as_str() != Some("false");
+            let plans = self
+                .resources()
+                .filter(|(_, r)| r["Type"].as_str() == Some("AWS::ApiGateway::UsagePlanKey"))
+                .filter(|(_, r)| reference(&r["Properties"]["KeyId"]) == Some(("Ref", id.to_owned())))
+                .filter_map(|(_, r)| match reference(&r["Properties"]["UsagePlanId"]) {
+                    Some(("Ref", plan)) => Some(plan),
+                    _ => None,
+                })
+                .collect();
+            keys.push(TemplateApiKey { id: id.to_owned(), name, value, enabled, plans });
+        }
+        Ok(keys)
+    }
+
+    /// The usage plan API keys join (`keys create`): the one the `UsagePlanId` output names,
+    /// else the first API's first plan.
+    pub fn key_plan(&self) -> Result<Option<String>, Error> {
+        if let Some(("Ref", plan)) = reference(&self.doc["Outputs"]["UsagePlanId"]["Value"]) {
+            return Ok(Some(plan));
+        }
+        Ok(self.apis()?.into_iter().flat_map(|a| a.plans).map(|p| p.id).next())
     }
 
     /// A `Throttle` of a usage plan, its limits numbers or `!Ref`s to parameters; `None`

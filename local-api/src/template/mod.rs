@@ -1,8 +1,8 @@
 //! Reads `template.yaml`, the single source of the API's wiring: its routes (every `Api`
 //! event of every function, alias routes included), each API's authorizers, gateway
-//! responses and usage-plan throttle, its parameters, and its DynamoDB table definition.
+//! responses and usage plans, its parameters, and its DynamoDB table definition.
 //! This file reads routes, functions and parameters; `api` the APIs (authorizers, gateway
-//! responses, throttles); `table` the table, which it also creates; `s3` the buckets, the
+//! responses, usage plans, API keys); `table` the table, which it also creates; `s3` the buckets, the
 //! functions' S3 events and the CloudFront distributions' S3 origins; `resolve` resolves values (`!Ref`,
 //! `!Sub`, `!GetAtt …Arn`);
 //! `policy` the functions' inline IAM statements.
@@ -63,9 +63,31 @@ pub struct Api {
     pub authorizers: BTreeMap<String, Authorizer>,
     /// `GatewayResponses`, by response type (`UNAUTHORIZED`, `DEFAULT_4XX`, ...).
     pub gateway_responses: BTreeMap<String, GatewayResponse>,
-    /// The throttle of the usage plan this API's stage is in (an `AWS::ApiGateway::UsagePlan`
-    /// naming the API, or the API's own `Auth.UsagePlan`), if any.
+    /// The usage plans this API's stage is in: every `AWS::ApiGateway::UsagePlan` naming the
+    /// API, and the API's own `Auth.UsagePlan`. A request's usage key must be a key of one.
+    pub plans: Vec<UsagePlan>,
+}
+
+/// A usage plan of an API.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UsagePlan {
+    /// Its logical id (the runner's plan id).
+    pub id: String,
+    /// Its `Throttle`, if any.
     pub throttle: Option<Throttle>,
+}
+
+/// An `AWS::ApiGateway::ApiKey` of the template, with the plans its `UsagePlanKey`s put it in.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TemplateApiKey {
+    /// Its logical id (the runner's API key id).
+    pub id: String,
+    pub name: String,
+    /// `Value`, resolved: the usage key.
+    pub value: String,
+    pub enabled: bool,
+    /// The usage plans (logical ids) it is a key of.
+    pub plans: Vec<String>,
 }
 
 /// Where API Gateway takes a request's usage key from.

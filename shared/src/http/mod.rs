@@ -254,6 +254,7 @@ pub fn problem(err: &ApiError, trace_id: &str) -> Response<Body> {
         ApiError::PayloadTooLarge(_) => ("payload_too_large", "Payload too large."),
         ApiError::UnsupportedMediaType(_) => ("unsupported_media_type", "Unsupported media type."),
         ApiError::IdempotencyKeyReused => ("idempotency_key_reused", "Unprocessable content."),
+        ApiError::RateLimited { .. } => ("rate_limited", "Too many requests."),
         ApiError::Unavailable { .. } => ("service_unavailable", "Service unavailable."),
         ApiError::Internal(_) => ("internal_error", "Internal server error."),
     };
@@ -291,7 +292,8 @@ pub fn problem(err: &ApiError, trace_id: &str) -> Response<Body> {
         body["errors"] = errors;
     }
     let mut reply = Reply::json(status, body);
-    if let ApiError::Unavailable { retry_after, .. } = err {
+    if let ApiError::Unavailable { retry_after, .. } | ApiError::RateLimited { retry_after } = err
+    {
         reply = reply.header(header::RETRY_AFTER, retry_after.to_string());
     }
     reply.into_response(PROBLEM_JSON, trace_id)

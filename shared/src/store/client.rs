@@ -45,7 +45,7 @@ pub fn s3_client(config: &Config) -> aws_sdk_s3::Client {
 }
 
 /// The function role's credentials as every SDK client takes them (one type for all).
-fn credentials(config: &Config) -> aws_sdk_dynamodb::config::Credentials {
+pub fn credentials(config: &Config) -> aws_sdk_dynamodb::config::Credentials {
     let c = &config.credentials;
     aws_sdk_dynamodb::config::Credentials::new(
         c.access_key_id.clone(),
@@ -58,7 +58,7 @@ fn credentials(config: &Config) -> aws_sdk_dynamodb::config::Credentials {
 
 /// The HTTPS client of every SDK client: rustls on ring, with the platform's root
 /// certificates.
-fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
+pub fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
     aws_smithy_http_client::Builder::new()
         .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
             aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,

@@ -18,6 +18,7 @@ mod contacts;
 mod idempotency;
 mod list;
 mod profiles;
+mod ratelimit;
 pub mod schema;
 
 use std::fmt;
@@ -35,11 +36,12 @@ use crate::config::Config;
 pub use apikeys::Revoked;
 pub use backfill::{Pace, Progress};
 pub use bucket::Bucket;
-pub use client::{dynamodb_client, s3_client};
+pub use client::{credentials, dynamodb_client, https_client, s3_client};
 pub use contacts::ContactWrite;
 pub use idempotency::Idempotent;
 pub use list::{Page, READ_BUDGET};
 pub use profiles::{PrimaryMark, ProfilePartition, StoredProfile};
+pub use ratelimit::{Admission, Rate};
 pub use schema::Item;
 
 /// A profile item must stay well inside DynamoDB's 400 KB item limit (its list-index copy

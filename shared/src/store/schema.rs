@@ -9,6 +9,7 @@
 //! | external id guard | `T#<tenant>#EXT#<external_id>` | `GUARD` | — |
 //! | primary-profile pointer | `T#<tenant>#OWNER#<principal>` | `PRIMARY` | — |
 //! | idempotency record | `T#<tenant>#IDEM#<scope digest>` | `IDEMPOTENCY` | — |
+//! | a JWT caller's rate limit | `T#<tenant>#RATE#<caller digest>` | `RATE` | — |
 //!
 //! A profile and its contacts share one partition, so one Query reads them all and a
 //! delete finds everything to remove. The list indexes are sparse (only profiles carry their
@@ -310,5 +311,16 @@ pub fn api_key_in_tenant(tenant: &TenantId, key_id: &str) -> Item {
     HashMap::from([
         (PK.to_owned(), api_keys_partition(tenant)),
         (SK.to_owned(), s(key_id.to_owned())),
+    ])
+}
+
+/// A rate limit's theoretical arrival time (ms since the epoch, `crate::store::ratelimit`).
+pub const RATE_TAT: &str = "tat";
+
+/// The item holding one caller's rate limit (`caller`: a digest naming the caller).
+pub fn rate_limit(tenant: &TenantId, caller: &str) -> Item {
+    HashMap::from([
+        (PK.to_owned(), s(format!("T#{tenant}#RATE#{caller}"))),
+        (SK.to_owned(), s("RATE".to_owned())),
     ])
 }
