@@ -196,7 +196,6 @@ fn rs256(claims: &Value) -> String {
     jsonwebtoken::encode(&Header::new(Algorithm::RS256), claims, &key).unwrap()
 }
 
-
 // ---------------------------------------------------------------------------------------
 // No credential, conflicting credentials
 
@@ -561,6 +560,138 @@ async fn hs256_jwt_with_scp_is_allowed() {
     )
     .await;
     assert_eq!(answer["context"]["scopes"], "");
+}
+
+/// JWT callers registered nowhere: each is counted on the template's one usage key, and
+/// limited on its own in the table, keyed by a digest (no subject in the table's keys).
+#[tokio::test]
+async fn jwt_callers_share_one_usage_key_and_are_limited_one_by_one_in_the_table() {
+    let engine = Engine::start().await;
+    let app = app_with(
+        &engine.endpoint,
+        &engine.table,
+        &[
+            ("JWT_ISSUER", ISSUER),
+            ("JWT_AUDIENCE", AUDIENCE),
+            ("JWT_HS256_SECRET", HS_SECRET),
+            ("JWT_CALLER_BURST_LIMIT", "2"),
+            ("JWT_CALLER_RATE_LIMIT", "0.2"),
+        ],
+    );
+    let token = |sub: &str| hs256(&claims(json!({ "sub": sub })), HS_SECRET);
+    let ann = event(&[("Authorization", &bearer(&token("ann")))]);
+    for _ in 0..2 {
+        let answer = allowed(&app, ann.clone()).await;
+        assert_eq!(answer["usageIdentifierKey"], JWT_USAGE);
+        assert!(answer["context"].get("retry_after").is_none(), "{answer}");
+    }
+    // The third at once is over her limit: let through with the seconds to wait, which the
+    // function answers with 429 (an authorizer cannot answer 429 itself).
+    let answer = allowed(&app, ann.clone()).await;
+    let wait = answer["context"]["retry_after"].as_u64().unwrap();
+    assert!((1..=5).contains(&wait), "{answer}");
+    assert_eq!(answer["usageIdentifierKey"], JWT_USAGE);
+    // Another subject in the same tenant is not affected.
+    let bob = event(&[("Authorization", &bearer(&token("bob")))]);
+    let answer = allowed(&app, bob).await;
+    assert!(answer["context"].get("retry_after").is_none(), "{answer}");
+
+    let limits: Vec<String> = engine
+        .client
+        .scan()
+        .table_name(&engine.table)
+        .send()
+        .await
+        .unwrap()
+        .items()
+        .iter()
+        .filter_map(|i| i["PK"].as_s().ok().cloned())
+        .filter(|pk| pk.contains("#RATE#"))
+        .collect();
+    assert_eq!(limits.len(), 2, "one item per caller: {limits:?}");
+    assert!(
+        limits
+            .iter()
+            .all(|pk| pk.starts_with("T#tenant-j#RATE#jwt-"))
+    );
+    assert!(
+        !limits
+            .iter()
+            .any(|pk| pk.contains("ann") || pk.contains("bob"))
+    );
+
+    // The table unreachable: the limit cannot be kept, AUTHORIZER_FAILURE (503), never a 401.
+    let down = app_with(
+        NOWHERE,
+        "profiles",
+        &[
+            ("JWT_ISSUER", ISSUER),
+            ("JWT_AUDIENCE", AUDIENCE),
+            ("JWT_HS256_SECRET", HS_SECRET),
+            ("JWT_CALLER_BURST_LIMIT", "2"),
+            ("JWT_CALLER_RATE_LIMIT", "0.2"),
+        ],
+    );
+    let result = authorize(&down, ann).await;
+    assert!(
+        matches!(result, Err(AuthorizerError::Internal(_))),
+        "{result:?}"
+    );
+}
+
+#[test]
+fn jwt_usage_key_and_caller_limits_are_checked_at_init() {
+    let base = [
+        ("JWT_ISSUER", ISSUER),
+        ("JWT_AUDIENCE", AUDIENCE),
+        ("JWT_HS256_SECRET", HS_SECRET),
+    ];
+    let with = |extra: &[(&str, &str)]| {
+        let mut vars = base.to_vec();
+        vars.extend_from_slice(extra);
+        jwt_config(&vars)
+    };
+    let e = with(&[("JWT_USAGE_KEY", "")]).unwrap_err();
+    assert!(e.contains("JWT_USAGE_KEY is not set"), "{e}");
+    let jwt = with(&[]).unwrap().jwt.unwrap();
+    assert_eq!(jwt.usage_key, JWT_USAGE);
+    assert_eq!(
+        jwt.caller_rate, None,
+        "unset: JWT callers limited only together"
+    );
+    let jwt = with(&[
+        ("JWT_CALLER_BURST_LIMIT", "10"),
+        ("JWT_CALLER_RATE_LIMIT", "2.5"),
+    ])
+    .unwrap()
+    .jwt
+    .unwrap();
+    assert_eq!(
+        jwt.caller_rate,
+        Some(shared::config::Rate {
+            burst: 10,
+            per_second: 2.5
+        })
+    );
+    for bad in [
+        vec![("JWT_CALLER_BURST_LIMIT", "10")],
+        vec![("JWT_CALLER_RATE_LIMIT", "2.5")],
+        vec![
+            ("JWT_CALLER_BURST_LIMIT", "0"),
+            ("JWT_CALLER_RATE_LIMIT", "2.5"),
+        ],
+        vec![
+            ("JWT_CALLER_BURST_LIMIT", "10"),
+            ("JWT_CALLER_RATE_LIMIT", "0"),
+        ],
+        vec![
+            ("JWT_CALLER_BURST_LIMIT", "10"),
+            ("JWT_CALLER_RATE_LIMIT", "fast"),
+        ],
+    ] {
+        let e = with(&bad).unwrap_err();
+        assert!(e.contains("JWT_CALLER_"), "{bad:?}: {e}");
+    }
 }
 
 #[tokio::test]
@@ -1193,8 +1324,7 @@ async fn keys_cli_creates_lists_and_revokes_keys() {
         .unwrap();
         // The runner's embedded API Gateway, with one usage plan, and its two files.
         let registry = std::sync::Arc::new(
-            local_api::gateway::Registry::load(None, ["LocalPlan".to_owned()].into(), &[])
-                .unwrap(),
+            local_api::gateway::Registry::load(None, ["LocalPlan".to_owned()].into(), &[]).unwrap(),
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let gateway_url = format!("http://{}", listener.local_addr().unwrap());
@@ -1231,11 +1361,21 @@ async fn keys_cli_creates_lists_and_revokes_keys() {
             "create put the usage key in the plan: {text}"
         );
         // register is idempotent: the key and its place in the plan are found, not doubled.
-        let out = keys(&["--local", dir_arg, "register", "--tenant", "tenant-local", &local_id]).await;
+        let out = keys(&[
+            "--local",
+            dir_arg,
+            "register",
+            "--tenant",
+            "tenant-local",
+            &local_id,
+        ])
+        .await;
         assert!(out.status.success(), "{}", stderr(&out));
         assert!(stdout(&out).contains("already holds"), "{}", stdout(&out));
         assert_eq!(
-            registry.keys_named(Some(&format!("profiles-{local_id}"))).len(),
+            registry
+                .keys_named(Some(&format!("profiles-{local_id}")))
+                .len(),
             1
         );
         // `--local=DIR` anywhere, here right before the key id.
@@ -1248,11 +1388,31 @@ async fn keys_cli_creates_lists_and_revokes_keys() {
         ])
         .await;
         assert!(out.status.success(), "{}", stderr(&out));
-        assert!(stdout(&out).contains("taken out and deleted"), "{}", stdout(&out));
-        assert_eq!(registry.plan_of(&usage_key, &plans), None, "revoke took it out");
-        assert!(registry.keys_named(Some(&format!("profiles-{local_id}"))).is_empty());
+        assert!(
+            stdout(&out).contains("taken out and deleted"),
+            "{}",
+            stdout(&out)
+        );
+        assert_eq!(
+            registry.plan_of(&usage_key, &plans),
+            None,
+            "revoke took it out"
+        );
+        assert!(
+            registry
+                .keys_named(Some(&format!("profiles-{local_id}")))
+                .is_empty()
+        );
         // A revoked key is not registered again.
-        let out = keys(&["--local", dir_arg, "register", "--tenant", "tenant-local", &local_id]).await;
+        let out = keys(&[
+            "--local",
+            dir_arg,
+            "register",
+            "--tenant",
+            "tenant-local",
+            &local_id,
+        ])
+        .await;
         assert_eq!(out.status.code(), Some(1));
         assert!(stderr(&out).contains("revoked"), "{}", stderr(&out));
         serving.abort();

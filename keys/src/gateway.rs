@@ -136,7 +136,9 @@ impl Gateway {
             }
         };
         if id.is_empty() {
-            return Err(GatewayError(format!("API Gateway gave API key {name} no id")));
+            return Err(GatewayError(format!(
+                "API Gateway gave API key {name} no id"
+            )));
         }
         let joined = self
             .client

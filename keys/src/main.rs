@@ -296,10 +296,18 @@ async fn register(gateway: &Gateway, record: &ApiKeyRecord) -> Result<(), Failur
     })?;
     println!(
         "usage plan: {} API key {} ({}){}",
-        if done.joined_plan { "joined as" } else { "already holds" },
+        if done.joined_plan {
+            "joined as"
+        } else {
+            "already holds"
+        },
         name,
         done.api_key_id,
-        if done.created_key { "" } else { ", which was there" }
+        if done.created_key {
+            ""
+        } else {
+            ", which was there"
+        }
     );
     Ok(())
 }
@@ -456,7 +464,9 @@ async fn run(args: Args) -> Result<(), Failure> {
                 )));
             };
             if record.revoked {
-                return Err(Failure(format!("{key_id} is revoked: it is not registered again")));
+                return Err(Failure(format!(
+                    "{key_id} is revoked: it is not registered again"
+                )));
             }
             register(gateway, record).await?;
         }
@@ -483,7 +493,11 @@ async fn run(args: Args) -> Result<(), Failure> {
                 })?;
                 println!(
                     "usage plan: {}",
-                    if removed { format!("{name} taken out and deleted") } else { format!("held no {name}") }
+                    if removed {
+                        format!("{name} taken out and deleted")
+                    } else {
+                        format!("held no {name}")
+                    }
                 );
             }
         }

@@ -116,8 +116,14 @@ impl Registry {
         template_keys: &[TemplateApiKey],
     ) -> Result<Self, Error> {
         let mut state = match file.as_ref().map(std::fs::read_to_string) {
-            Some(Ok(text)) => serde_json::from_str(&text)
-                .map_err(|e| format!("{}: {e}", file.as_ref().map_or("", |f| f.to_str().unwrap_or("")).to_owned()))?,
+            Some(Ok(text)) => serde_json::from_str(&text).map_err(|e| {
+                format!(
+                    "{}: {e}",
+                    file.as_ref()
+                        .map_or("", |f| f.to_str().unwrap_or(""))
+                        .to_owned()
+                )
+            })?,
             _ => State_::default(),
         };
         for k in template_keys {
@@ -184,10 +190,19 @@ impl Registry {
     /// An enabled API key named `name` with `value`, in `plan`: made or put there when it is
     /// not (the runner's own development key).
     pub fn ensure(&self, plan: &str, name: &str, value: &str) -> Result<(), Error> {
-        let existing = self.lock().keys.values().find(|k| k.value == value).map(|k| k.id.clone());
+        let existing = self
+            .lock()
+            .keys
+            .values()
+            .find(|k| k.value == value)
+            .map(|k| k.id.clone());
         let id = match existing {
             Some(id) => id,
-            None => self.create_key(name, value, true, "the local runner's development key").map_err(|r| r.message)?.id,
+            None => {
+                self.create_key(name, value, true, "the local runner's development key")
+                    .map_err(|r| r.message)?
+                    .id
+            }
         };
         match self.join(plan, &id) {
             Ok(_) => Ok(()),
@@ -197,9 +212,17 @@ impl Registry {
     }
 
     /// `CreateApiKey`. A value another key has is a conflict.
-    pub fn create_key(&self, name: &str, value: &str, enabled: bool, description: &str) -> Result<ApiKey, Refusal> {
+    pub fn create_key(
+        &self,
+        name: &str,
+        value: &str,
+        enabled: bool,
+        description: &str,
+    ) -> Result<ApiKey, Refusal> {
         if !(20..=128).contains(&value.len()) {
-            return Err(Refusal::bad("API Key value should be at least 20 characters and at most 128".into()));
+            return Err(Refusal::bad(
+                "API Key value should be at least 20 characters and at most 128".into(),
+            ));
         }
         let key = {
             let mut state = self.lock();
@@ -226,7 +249,9 @@ impl Registry {
         {
             let mut state = self.lock();
             if state.keys.remove(id).is_none() {
-                return Err(Refusal::not_found("Invalid API Key identifier specified".into()));
+                return Err(Refusal::not_found(
+                    "Invalid API Key identifier specified".into(),
+                ));
             }
             state.plan_keys.retain(|(_, k)| k != id);
         }
@@ -236,12 +261,16 @@ impl Registry {
     /// `CreateUsagePlanKey`.
     pub fn join(&self, plan: &str, key_id: &str) -> Result<ApiKey, Refusal> {
         if !self.plans.contains(plan) {
-            return Err(Refusal::not_found(format!("Invalid Usage Plan ID specified: {plan}")));
+            return Err(Refusal::not_found(format!(
+                "Invalid Usage Plan ID specified: {plan}"
+            )));
         }
         let key = {
             let mut state = self.lock();
             let Some(key) = state.keys.get(key_id).cloned() else {
-                return Err(Refusal::not_found("Invalid API Key identifier specified".into()));
+                return Err(Refusal::not_found(
+                    "Invalid API Key identifier specified".into(),
+                ));
             };
             if !state.plan_keys.insert((plan.to_owned(), key_id.to_owned())) {
                 return Err(Refusal::conflict("Usage Plan Key already exists".into()));
@@ -254,8 +283,14 @@ impl Registry {
 
     /// `DeleteUsagePlanKey`.
     pub fn leave(&self, plan: &str, key_id: &str) -> Result<(), Refusal> {
-        if !self.lock().plan_keys.remove(&(plan.to_owned(), key_id.to_owned())) {
-            return Err(Refusal::not_found("Invalid Usage Plan Key specified".into()));
+        if !self
+            .lock()
+            .plan_keys
+            .remove(&(plan.to_owned(), key_id.to_owned()))
+        {
+            return Err(Refusal::not_found(
+                "Invalid Usage Plan Key specified".into(),
+            ));
         }
         self.save().map_err(|e| Refusal::bad(e.to_string()))
     }
@@ -263,7 +298,9 @@ impl Registry {
     /// The keys of `plan`.
     pub fn plan_keys(&self, plan: &str) -> Result<Vec<ApiKey>, Refusal> {
         if !self.plans.contains(plan) {
-            return Err(Refusal::not_found(format!("Invalid Usage Plan ID specified: {plan}")));
+            return Err(Refusal::not_found(format!(
+                "Invalid Usage Plan ID specified: {plan}"
+            )));
         }
         let state = self.lock();
         Ok(state
@@ -383,7 +420,10 @@ pub fn router(registry: Arc<Registry>) -> axum::Router {
 }
 
 /// Serves the management API on `listener` until the task is aborted.
-pub fn serve(registry: Arc<Registry>, listener: tokio::net::TcpListener) -> tokio::task::JoinHandle<()> {
+pub fn serve(
+    registry: Arc<Registry>,
+    listener: tokio::net::TcpListener,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router(registry)).await {
             tracing::error!("embedded API Gateway stopped: {e}");

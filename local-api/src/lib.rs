@@ -250,7 +250,11 @@ impl Server {
                     "usage key not in a usage plan of the API",
                 ));
             };
-            let throttle = api.plans.iter().find(|p| p.id == plan).and_then(|p| p.throttle);
+            let throttle = api
+                .plans
+                .iter()
+                .find(|p| p.id == plan)
+                .and_then(|p| p.throttle);
             if let Some(t) = throttle
                 && !self.buckets.take(&plan, &key, t)
             {

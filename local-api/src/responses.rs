@@ -302,7 +302,7 @@ mod tests {
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), v.clone()))
                 .collect(),
-            throttle: None,
+            plans: Vec::new(),
         }
     }
 

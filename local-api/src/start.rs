@@ -216,8 +216,10 @@ impl Server {
 
         // The embedded API Gateway: the template's plans and keys, the kept registrations,
         // and the development key's usage key in the plan keys join.
-        let plans: std::collections::BTreeSet<String> =
-            apis.values().flat_map(|a| a.plans.iter().map(|p| p.id.clone())).collect();
+        let plans: std::collections::BTreeSet<String> = apis
+            .values()
+            .flat_map(|a| a.plans.iter().map(|p| p.id.clone()))
+            .collect();
         let gateway_file = key_dir.map(|d| d.join(gateway::FILE));
         let registry = Arc::new(gateway::Registry::load(
             gateway_file,
@@ -230,16 +232,26 @@ impl Server {
                 .await
                 .map_err(|e| format!("reading the development key: {e}"))?
                 .ok_or("the development key has no record")?;
-            registry.ensure(plan, &format!("profiles-{}", record.key_id), &record.usage_key)?;
+            registry.ensure(
+                plan,
+                &format!("profiles-{}", record.key_id),
+                &record.usage_key,
+            )?;
         }
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.apigateway_port)).await?;
+        let listener =
+            tokio::net::TcpListener::bind(("127.0.0.1", options.apigateway_port)).await?;
         let gateway_endpoint = format!("http://{}", listener.local_addr()?);
         let gateway_task = gateway::serve(registry.clone(), listener);
         if let Some(dir) = &options.state_dir {
             std::fs::create_dir_all(dir)?;
-            std::fs::write(dir.join(gateway::ENDPOINT_FILE), format!("{gateway_endpoint}\n"))?;
+            std::fs::write(
+                dir.join(gateway::ENDPOINT_FILE),
+                format!("{gateway_endpoint}\n"),
+            )?;
             match &usage_plan {
-                Some(plan) => std::fs::write(dir.join(gateway::USAGE_PLAN_FILE), format!("{plan}\n"))?,
+                Some(plan) => {
+                    std::fs::write(dir.join(gateway::USAGE_PLAN_FILE), format!("{plan}\n"))?
+                }
                 None => {
                     let _ = std::fs::remove_file(dir.join(gateway::USAGE_PLAN_FILE));
                 }

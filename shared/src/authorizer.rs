@@ -137,7 +137,11 @@ async fn decide(
 
 /// A JWT caller's own rate limit, when one is configured: one conditional write to its
 /// item in the table (two mid-burst; `Store::admit`).
-async fn limit(app: &App, mut identity: Identity, caller: &str) -> Result<Identity, AuthorizerError> {
+async fn limit(
+    app: &App,
+    mut identity: Identity,
+    caller: &str,
+) -> Result<Identity, AuthorizerError> {
     let Some(rate) = app.config.jwt.as_ref().and_then(|j| j.caller_rate) else {
         return Ok(identity);
     };
@@ -148,7 +152,9 @@ async fn limit(app: &App, mut identity: Identity, caller: &str) -> Result<Identi
         .await
         .map_err(|e| AuthorizerError::Internal(e.into()))?;
     if let Admission::Limited { retry_after_ms } = admission {
-        let seconds = u32::try_from((retry_after_ms + 999) / 1000).unwrap_or(u32::MAX).max(1);
+        let seconds = u32::try_from((retry_after_ms + 999) / 1000)
+            .unwrap_or(u32::MAX)
+            .max(1);
         tracing::info!(
             outcome = "limited",
             credential = Kind::Jwt.as_str(),

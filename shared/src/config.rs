@@ -252,13 +252,21 @@ impl Rate {
             .parse::<u32>()
             .ok()
             .filter(|b| *b >= 1)
-            .ok_or_else(|| ConfigError(format!("{burst_name} must be a whole number from 1, not {burst:?}")))?;
+            .ok_or_else(|| {
+                ConfigError(format!(
+                    "{burst_name} must be a whole number from 1, not {burst:?}"
+                ))
+            })?;
         let per_second = rate
             .trim()
             .parse::<f64>()
             .ok()
             .filter(|r| r.is_finite() && *r >= 0.001)
-            .ok_or_else(|| ConfigError(format!("{rate_name} must be a number of requests a second from 0.001, not {rate:?}")))?;
+            .ok_or_else(|| {
+                ConfigError(format!(
+                    "{rate_name} must be a number of requests a second from 0.001, not {rate:?}"
+                ))
+            })?;
         Ok(Some(Self { burst, per_second }))
     }
 }

@@ -1232,7 +1232,13 @@ async fn another_tenants_profiles_are_not_found_and_its_cursors_refused() {
 }
 
 /// A JWT signed with the HS256 secret given as a template parameter.
-pub(crate) fn jwt(secret: &str, issuer: &str, audience: &str, tenant: &str, subject: &str) -> String {
+pub(crate) fn jwt(
+    secret: &str,
+    issuer: &str,
+    audience: &str,
+    tenant: &str,
+    subject: &str,
+) -> String {
     let now = jsonwebtoken::get_current_timestamp();
     let claims = json!({
         "iss": issuer, "aud": audience, "sub": subject, "tenant_id": tenant,
@@ -1405,8 +1411,8 @@ fn parameter_overrides_must_name_template_parameters() {
     assert_eq!(
         plans,
         [
-            ("JwtCallersUsagePlan", None),
-            ("ProfilesUsagePlan", Some((10, 2.5)))
+            ("ProfilesUsagePlan", Some((10, 2.5))),
+            ("JwtCallersUsagePlan", None)
         ],
         "the JWT callers' plan has no throttle of its own"
     );

@@ -138,7 +138,37 @@ async fn scenarios(w: &World, binary: &str) -> Calls {
             e["headers"]["Authorization"] = json!(format!("Bearer {}", key.expose()));
             e["multiValueHeaders"]["Authorization"] = json!([format!("Bearer {}", key.expose())]);
             let answer =
-                shared::authorizer::authorize(&r.app, serde_json::from_value(e).unwrap()).await;
+                shared::authorizer::authorize(&r.app, serde_json::from_value(e.clone()).unwrap())
+                    .await;
+            assert!(answer.is_ok(), "{answer:?}");
+            // A JWT caller: its own rate limit in the table.
+            let secret = "policy-test-hs256-secret-of-32-bytes-at-least";
+            let base = r.app.config.clone();
+            let jwt = shared::config::Config::from_lookup(|k| match k {
+                "TABLE_NAME" => Some(base.table_name.clone()),
+                "DYNAMODB_ENDPOINT" => base.dynamodb_endpoint.clone(),
+                "JWT_ISSUER" => Some("https://issuer.test".into()),
+                "JWT_AUDIENCE" => Some("profiles-api".into()),
+                "JWT_HS256_SECRET" => Some(secret.into()),
+                "JWT_USAGE_KEY" => Some("jwt-callers-policy-test-stack".into()),
+                "JWT_CALLER_BURST_LIMIT" => Some("10".into()),
+                "JWT_CALLER_RATE_LIMIT" => Some("2.5".into()),
+                _ => None,
+            })
+            .unwrap()
+            .jwt;
+            let app = App::with_store(shared::config::Config { jwt, ..base }, r.app.store.clone());
+            let token = crate::local_api::jwt(
+                secret,
+                "https://issuer.test",
+                "profiles-api",
+                "tenant-a",
+                "user-2",
+            );
+            e["headers"]["Authorization"] = json!(format!("Bearer {token}"));
+            e["multiValueHeaders"]["Authorization"] = json!([format!("Bearer {token}")]);
+            let answer =
+                shared::authorizer::authorize(&app, serde_json::from_value(e).unwrap()).await;
             assert!(answer.is_ok(), "{answer:?}");
         }
         "create-profile" => {

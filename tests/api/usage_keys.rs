@@ -3,6 +3,8 @@
 //! key made with `keys create --local` is registered by the command itself; JWT callers are
 //! counted on the template's one usage key and limited one by one by the authorizer.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -64,7 +66,10 @@ async fn a_key_whose_usage_key_is_in_no_plan_is_refused_as_api_gateway_does() {
     let calls = api.server.pools["ListProfilesFunction"].invocations();
     let r = client.get(api.url("/profiles")).send().await.unwrap();
     let body = assert_problem(r, 403, "access_denied").await;
-    assert!(body["detail"].as_str().unwrap().contains("usage plan"), "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("usage plan"),
+        "{body}"
+    );
     assert_eq!(
         api.server.pools["ListProfilesFunction"].invocations(),
         calls,
@@ -127,7 +132,9 @@ async fn keys_create_local_makes_a_key_that_reaches_the_api_and_revoke_takes_it_
     let plan = api.server.usage_plan.clone().unwrap();
     let usage_key = format!("usage-{key_id}");
     assert_eq!(
-        api.server.gateway.plan_of(&usage_key, std::slice::from_ref(&plan)),
+        api.server
+            .gateway
+            .plan_of(&usage_key, std::slice::from_ref(&plan)),
         Some(plan.clone())
     );
 
@@ -171,7 +178,11 @@ async fn jwt_callers_need_no_registration_and_are_limited_one_by_one() {
         .send()
         .await
         .unwrap();
-    let retry_after: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry_after: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=2).contains(&retry_after), "{retry_after}");
     let body = assert_problem(r, 429, "rate_limited").await;
     assert!(body["detail"].as_str().unwrap().contains("Retry-After"));
@@ -183,7 +194,11 @@ async fn jwt_callers_need_no_registration_and_are_limited_one_by_one() {
     let r = bob.get(api.url("/profiles")).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let listed: Value = r.json().await.unwrap();
-    assert_eq!(listed["data"], json!([]), "the limited create wrote nothing");
+    assert_eq!(
+        listed["data"],
+        json!([]),
+        "the limited create wrote nothing"
+    );
 
     // After the wait she is admitted again.
     tokio::time::sleep(Duration::from_secs(retry_after)).await;

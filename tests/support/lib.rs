@@ -701,7 +701,11 @@ impl Runner {
 
     /// Puts `record`'s usage key in the runner's usage plan (`keys::gateway`, over HTTP).
     pub async fn register(&self, record: &shared::apikeys::ApiKeyRecord) {
-        let plan = self.server.usage_plan.as_deref().expect("the template's usage plan");
+        let plan = self
+            .server
+            .usage_plan
+            .as_deref()
+            .expect("the template's usage plan");
         let gateway = keys::gateway::Gateway::new(
             &self.store_config(),
             Some(&self.server.gateway_endpoint),

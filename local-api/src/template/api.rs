@@ -177,18 +177,32 @@ impl Template {
             let Some(value) = self.resolve(&props["Value"], "", &what)? else {
                 return Err(format!("template.yaml: {id}: an ApiKey without a Value (API Gateway would make one up; the authorizer could not name it)").into());
             };
-            let name = self.resolve(&props["Name"], "", &format!("{id} Name"))?.unwrap_or_else(|| id.to_owned());
-            let enabled = !matches!(props["Enabled"].as_bool(), Some(false)) && props["Enabled"].as_str() != Some("false");
+            let name = match &props["Name"] {
+                Value::Null => id.to_owned(),
+                v => self
+                    .resolve(v, "", &format!("{id} Name"))?
+                    .unwrap_or_else(|| id.to_owned()),
+            };
+            let enabled = !matches!(props["Enabled"].as_bool(), Some(false))
+                && props["Enabled"].as_str() != Some("false");
             let plans = self
                 .resources()
                 .filter(|(_, r)| r["Type"].as_str() == Some("AWS::ApiGateway::UsagePlanKey"))
-                .filter(|(_, r)| reference(&r["Properties"]["KeyId"]) == Some(("Ref", id.to_owned())))
+                .filter(|(_, r)| {
+                    reference(&r["Properties"]["KeyId"]) == Some(("Ref", id.to_owned()))
+                })
                 .filter_map(|(_, r)| match reference(&r["Properties"]["UsagePlanId"]) {
                     Some(("Ref", plan)) => Some(plan),
                     _ => None,
                 })
                 .collect();
-            keys.push(TemplateApiKey { id: id.to_owned(), name, value, enabled, plans });
+            keys.push(TemplateApiKey {
+                id: id.to_owned(),
+                name,
+                value,
+                enabled,
+                plans,
+            });
         }
         Ok(keys)
     }
@@ -199,7 +213,12 @@ impl Template {
         if let Some(("Ref", plan)) = reference(&self.doc["Outputs"]["UsagePlanId"]["Value"]) {
             return Ok(Some(plan));
         }
-        Ok(self.apis()?.into_iter().flat_map(|a| a.plans).map(|p| p.id).next())
+        Ok(self
+            .apis()?
+            .into_iter()
+            .flat_map(|a| a.plans)
+            .map(|p| p.id)
+            .next())
     }
 
     /// A `Throttle` of a usage plan, its limits numbers or `!Ref`s to parameters; `None`

@@ -292,8 +292,7 @@ pub fn problem(err: &ApiError, trace_id: &str) -> Response<Body> {
         body["errors"] = errors;
     }
     let mut reply = Reply::json(status, body);
-    if let ApiError::Unavailable { retry_after, .. } | ApiError::RateLimited { retry_after } = err
-    {
+    if let ApiError::Unavailable { retry_after, .. } | ApiError::RateLimited { retry_after } = err {
         reply = reply.header(header::RETRY_AFTER, retry_after.to_string());
     }
     reply.into_response(PROBLEM_JSON, trace_id)

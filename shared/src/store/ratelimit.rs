@@ -26,7 +26,9 @@ pub use crate::config::Rate;
 pub enum Admission {
     Allowed,
     /// Over the limit: the next request fits in `retry_after_ms`.
-    Limited { retry_after_ms: i64 },
+    Limited {
+        retry_after_ms: i64,
+    },
 }
 
 /// One GCRA step: the caller's new `tat` when a request at `now` fits, else how long (ms)
@@ -111,9 +113,7 @@ impl Store {
                 }
             }
         }
-        Ok(Admission::Limited {
-            retry_after_ms: t,
-        })
+        Ok(Admission::Limited { retry_after_ms: t })
     }
 }
 
@@ -127,6 +127,8 @@ fn tat_of(item: &Item) -> Option<i64> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
     use super::*;
     use proptest::prelude::*;
 
@@ -156,7 +158,10 @@ mod tests {
         assert_eq!(passed.iter().filter(|p| **p).count(), 10);
         assert!(!passed[10], "the eleventh at once is refused");
         // 400 ms later one more fits; the next one does not.
-        assert_eq!(run(CONTRACT, &[[0; 10].as_slice(), &[399, 400, 401]].concat())[10..], [false, true, false]);
+        assert_eq!(
+            run(CONTRACT, &[[0; 10].as_slice(), &[399, 400, 401]].concat())[10..],
+            [false, true, false]
+        );
     }
 
     #[test]
