@@ -37,6 +37,10 @@ pub struct Config {
     pub photo_base_url: Option<String>,
     /// `S3_ENDPOINT`: a local S3-compatible server's URL (path-style). Never set in production.
     pub s3_endpoint: Option<String>,
+    /// `TLS_PLATFORM_ROOTS=true`: trust the platform's root certificates besides the ones
+    /// AWS's endpoints chain to (`crate::store::https_client`), for a network whose proxy
+    /// re-signs TLS with its own CA. Off by default: loading them costs a cold start ~5 ms.
+    pub tls_platform_roots: bool,
 }
 
 /// The function timeout assumed when `FUNCTION_TIMEOUT_SECONDS` is unset: the template's
@@ -152,6 +156,15 @@ impl Config {
             photo_bucket: non_empty("PHOTO_BUCKET"),
             photo_base_url: non_empty("PHOTO_BASE_URL"),
             s3_endpoint: non_empty("S3_ENDPOINT"),
+            tls_platform_roots: match non_empty("TLS_PLATFORM_ROOTS").as_deref().map(str::trim) {
+                None | Some("false") => false,
+                Some("true") => true,
+                Some(other) => {
+                    return Err(ConfigError(format!(
+                        "TLS_PLATFORM_ROOTS must be true or false, not {other:?}"
+                    )));
+                }
+            },
             region: non_empty("AWS_REGION").unwrap_or_else(|| "us-east-1".into()),
         })
     }

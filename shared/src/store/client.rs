@@ -13,7 +13,9 @@ pub fn dynamodb_client(config: &Config) -> Client {
 
     let (timeouts, retries) = budgeted(config);
     let mut builder = aws_sdk_dynamodb::Config::builder()
-        .http_client(https_client())
+        .http_client(https_client(
+            config.tls_platform_roots || is_https(config.dynamodb_endpoint.as_deref()),
+        ))
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(config.region.clone()))
         .credentials_provider(credentials(config))
@@ -32,7 +34,9 @@ pub fn s3_client(config: &Config) -> aws_sdk_s3::Client {
 
     let (timeouts, retries) = budgeted(config);
     let mut builder = aws_sdk_s3::Config::builder()
-        .http_client(https_client())
+        .http_client(https_client(
+            config.tls_platform_roots || is_https(config.s3_endpoint.as_deref()),
+        ))
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(config.region.clone()))
         .credentials_provider(credentials(config))
@@ -56,14 +60,47 @@ pub fn credentials(config: &Config) -> aws_sdk_dynamodb::config::Credentials {
     )
 }
 
-/// The HTTPS client of every SDK client: rustls on ring, with the platform's root
-/// certificates.
-pub fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
-    aws_smithy_http_client::Builder::new()
-        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-        ))
-        .build_https()
+/// Whether a configured endpoint is reached over TLS: then its certificate may come from any
+/// CA the platform trusts.
+pub fn is_https(endpoint: Option<&str>) -> bool {
+    endpoint.is_some_and(|e| {
+        e.get(..8)
+            .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+    })
+}
+
+/// The roots AWS's service endpoints chain to: Amazon Trust Services' four, and the
+/// Starfield root that cross-signs them (<https://www.amazontrust.com/repository/>).
+const AMAZON_TRUST_SERVICES: &[u8] = include_bytes!("amazon-trust-services.pem");
+
+/// The HTTPS client of every SDK client: rustls on ring, trusting the roots AWS's endpoints
+/// chain to. Not the platform's ~145 roots: reading and parsing them was nearly all of a
+/// function's init (README, Performance), and only these five can sign for DynamoDB, S3 or
+/// API Gateway. With `other_endpoints` (`TLS_PLATFORM_ROOTS=true`, or an https endpoint set
+/// by configuration: a proxy or an engine with its own certificate) the platform's roots are
+/// trusted too; a plain-http local engine needs none, so local runs and the bench take
+/// Lambda's path.
+pub fn https_client(other_endpoints: bool) -> aws_sdk_dynamodb::config::SharedHttpClient {
+    use aws_smithy_http_client::tls;
+    let trust = tls::TrustStore::empty()
+        .with_native_roots(other_endpoints)
+        .with_pem_certificate(AMAZON_TRUST_SERVICES);
+    let builder = aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(
+        tls::rustls_provider::CryptoMode::Ring,
+    ));
+    match tls::TlsContext::builder().with_trust_store(trust).build() {
+        Ok(context) => builder.tls_context(context).build_https(),
+        // Only a build without TLS support fails here; this crate always has rustls. Keep
+        // the platform's roots rather than fail the function's init.
+        Err(e) => {
+            tracing::error!("TLS context: {e}; trusting the platform's roots");
+            aws_smithy_http_client::Builder::new()
+                .tls_provider(tls::Provider::Rustls(
+                    tls::rustls_provider::CryptoMode::Ring,
+                ))
+                .build_https()
+        }
+    }
 }
 
 /// Timeouts and retries that fit the function's own timeout ([`crate::budget`] says how),
@@ -90,4 +127,84 @@ fn budgeted(
         .with_initial_backoff(budget.initial_backoff)
         .with_max_backoff(budget.max_backoff);
     (timeouts, retries)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+    use base64::Engine as _;
+    use sha2::{Digest, Sha256};
+
+    use super::AMAZON_TRUST_SERVICES;
+
+    /// The SHA-256 fingerprints Amazon publishes for its roots (and Starfield's G2), the
+    /// same as Debian's ca-certificates holds.
+    const PUBLISHED: [(&str, &str); 5] = [
+        (
+            "Amazon Root CA 1",
+            "8ecde6884f3d87b1125ba31ac3fcb13d7016de7f57cc904fe1cb97c6ae98196e",
+        ),
+        (
+            "Amazon Root CA 2",
+            "1ba5b2aa8c65401a82960118f80bec4f62304d83cec4713a19c39c011ea46db4",
+        ),
+        (
+            "Amazon Root CA 3",
+            "18ce6cfe7bf14e60b2e347b8dfe868cb31d02ebb3ada271569f50343b46db3a4",
+        ),
+        (
+            "Amazon Root CA 4",
+            "e35d28419ed02025cfa69038cd623962458da5c695fbdea3c22b0bfb25897092",
+        ),
+        (
+            "Starfield Services Root Certificate Authority - G2",
+            "568d6905a2c88708a4b3025190edcfedb1974a606a13c6e5290fcb2ae63edab5",
+        ),
+    ];
+
+    #[test]
+    fn the_trusted_roots_are_exactly_amazons_published_ones() {
+        let text = std::str::from_utf8(AMAZON_TRUST_SERVICES).unwrap();
+        let blocks: Vec<String> = text
+            .split("-----BEGIN CERTIFICATE-----")
+            .skip(1)
+            .map(|b| {
+                b.split("-----END CERTIFICATE-----")
+                    .next()
+                    .unwrap()
+                    .split_whitespace()
+                    .collect()
+            })
+            .collect();
+        let fingerprints: Vec<String> = blocks
+            .iter()
+            .map(|b64| {
+                let der = base64::engine::general_purpose::STANDARD
+                    .decode(b64)
+                    .unwrap();
+                Sha256::digest(&der)
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect()
+            })
+            .collect();
+        let published: Vec<&str> = PUBLISHED.iter().map(|(_, f)| *f).collect();
+        assert_eq!(fingerprints, published);
+        for (name, _) in PUBLISHED {
+            assert!(text.contains(name), "{name} is named in the file");
+        }
+        // The client builds with them (the PEM parses as rustls reads it).
+        let _client = super::https_client(false);
+    }
+
+    #[test]
+    fn only_an_https_endpoint_brings_the_platforms_roots() {
+        use super::is_https;
+        assert!(is_https(Some("https://dynamodb.local:8443")));
+        assert!(is_https(Some("HTTPS://x")));
+        assert!(!is_https(Some("http://127.0.0.1:8000")));
+        assert!(!is_https(Some("https:/")));
+        assert!(!is_https(None));
+    }
 }

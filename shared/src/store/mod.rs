@@ -36,7 +36,7 @@ use crate::config::Config;
 pub use apikeys::Revoked;
 pub use backfill::{Pace, Progress};
 pub use bucket::Bucket;
-pub use client::{credentials, dynamodb_client, https_client, s3_client};
+pub use client::{credentials, dynamodb_client, https_client, is_https, s3_client};
 pub use contacts::ContactWrite;
 pub use idempotency::Idempotent;
 pub use list::{Page, READ_BUDGET};
