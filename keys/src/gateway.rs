@@ -4,9 +4,9 @@
 //! short is finished by running it again. The same calls reach AWS or the local runner's
 //! embedded API Gateway (`local-api`, its `apigateway-endpoint`).
 //!
-//! IAM (README, "Deploy"): `apigateway:GET` and `apigateway:POST` on `/apikeys`,
-//! `apigateway:DELETE` on `/apikeys/*`, `apigateway:POST` on `/usageplans/<id>/keys` and
-//! `apigateway:DELETE` on `/usageplans/<id>/keys/*`.
+//! IAM: the template's `KeysOperatorPolicy` (`apigateway:GET` and `POST` on `/apikeys`,
+//! `DELETE` on `/apikeys/*`, `POST` on `/usageplans/<id>/keys`, `DELETE` on its keys), which
+//! `tests/api/policies.rs` proves against these calls.
 
 use aws_sdk_apigateway::Client;
 use aws_sdk_apigateway::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
@@ -78,6 +78,24 @@ impl Gateway {
         Self {
             client: Client::from_conf(builder.build()),
             plan: plan.to_owned(),
+        }
+    }
+
+    /// The same gateway, its calls also seen by `interceptor` (the tests record them as IAM
+    /// authorizes them).
+    pub fn with_interceptor(
+        self,
+        interceptor: impl aws_sdk_apigateway::config::Intercept + 'static,
+    ) -> Self {
+        let config = self
+            .client
+            .config()
+            .to_builder()
+            .interceptor(interceptor)
+            .build();
+        Self {
+            client: Client::from_conf(config),
+            plan: self.plan,
         }
     }
 

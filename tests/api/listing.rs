@@ -335,16 +335,31 @@ async fn bad_sorts_filters_and_values_are_400_naming_them() {
 
 #[tokio::test]
 async fn listing_never_scans() {
-    // By IAM: no function of the template may Scan.
-    let template = std::fs::read_to_string(repo_path("template.yaml")).unwrap();
+    // By IAM: no function of the template may Scan (only the operator's `keys migrate` does,
+    // under KeysOperatorPolicy), and no policy grants a wildcard.
+    let raw = std::fs::read_to_string(repo_path("template.yaml")).unwrap();
     assert!(
-        !template.contains("dynamodb:Scan"),
-        "a Scan permission in template.yaml"
-    );
-    assert!(
-        !template.contains("dynamodb:*"),
+        !raw.contains("dynamodb:*"),
         "a wildcard permission in template.yaml"
     );
+    let template = local_api::template::Template::load(&repo_path("template.yaml"))
+        .unwrap()
+        .with_local("us-east-1", Some("http://127.0.0.1:9"));
+    let table = profiles_tests::table_arn("profiles");
+    let functions = template.functions("profiles").unwrap();
+    assert_eq!(functions.len(), 15);
+    for f in &functions {
+        let policy = template.policies(&f.id, "profiles").unwrap();
+        assert!(
+            !policy.iter().any(|s| s.allows("dynamodb:Scan", &table)),
+            "{}: its policy allows a Scan",
+            f.id
+        );
+        assert!(!policy.is_empty(), "{}: the check read its policy", f.id);
+    }
+    // The same check finds the one Scan the template grants: the operator's.
+    let operator = template.policies("KeysOperatorPolicy", "profiles").unwrap();
+    assert!(operator.iter().any(|s| s.allows("dynamodb:Scan", &table)));
     // By behaviour: every kind of list sends Queries (and GetItems for unique lookups).
     let api = Api::start().await;
     api.created(json!({"name": "x", "external_id": "e", "email": "x@example.com", "tags": ["t"]}))

@@ -307,51 +307,141 @@ async fn prove_policies() {
         let calls = Box::pin(scenarios(&w, &f.binary)).await;
         assert!(!calls.is_empty(), "{}: its scenarios called nothing", f.id);
         let policy = template.policies(&f.id, &w.engine.table).unwrap();
-        let allowed = |policy: &[local_api::template::Allow],
-                       (action, resource): &(String, String)| {
-            policy.iter().any(|s| s.allows(action, resource))
-        };
-        for call in &calls {
-            assert!(
-                allowed(&policy, call),
-                "{}: {} on {} is not in its policy",
-                f.id,
-                call.0,
-                call.1
-            );
-        }
-        let granted: BTreeSet<&str> = policy
+        prove(&f.id, &policy, &calls);
+    }
+}
+
+/// Every call is allowed by `policy` (`id`'s), every action it grants is called (but the
+/// excused ones), and without any one of them some call is refused.
+fn prove(id: &str, policy: &[local_api::template::Allow], calls: &Calls) {
+    let allowed = |policy: &[local_api::template::Allow], (action, resource): &(String, String)| {
+        policy.iter().any(|s| s.allows(action, resource))
+    };
+    for call in calls {
+        assert!(
+            allowed(policy, call),
+            "{id}: {} on {} is not in its policy",
+            call.0,
+            call.1
+        );
+    }
+    let granted: BTreeSet<&str> = policy
+        .iter()
+        .flat_map(|s| s.actions.iter().map(String::as_str))
+        .collect();
+    for action in granted {
+        let excused = GRANTED_BUT_NOT_CALLED
             .iter()
-            .flat_map(|s| s.actions.iter().map(String::as_str))
+            .any(|(excused_id, a, _)| *excused_id == id && *a == action);
+        let used = calls.iter().any(|(a, _)| a.eq_ignore_ascii_case(action));
+        assert!(
+            used || excused,
+            "{id}: its policy grants {action}, which it never calls"
+        );
+        if excused {
+            continue;
+        }
+        // Without this one action, some call is refused: the test would catch its removal.
+        let reduced: Vec<local_api::template::Allow> = policy
+            .iter()
+            .map(|s| local_api::template::Allow {
+                actions: s.actions.iter().filter(|a| *a != action).cloned().collect(),
+                resources: s.resources.clone(),
+            })
             .collect();
-        for action in granted {
-            let excused = GRANTED_BUT_NOT_CALLED
-                .iter()
-                .any(|(id, a, _)| *id == f.id && *a == action);
-            let used = calls.iter().any(|(a, _)| a.eq_ignore_ascii_case(action));
-            assert!(
-                used || excused,
-                "{}: its policy grants {action}, which it never calls",
-                f.id
-            );
-            if excused {
-                continue;
-            }
-            // Without this one action, some call is refused: the test would catch its removal.
-            let reduced: Vec<local_api::template::Allow> = policy
-                .iter()
-                .map(|s| local_api::template::Allow {
-                    actions: s.actions.iter().filter(|a| *a != action).cloned().collect(),
-                    resources: s.resources.clone(),
-                })
-                .collect();
-            assert!(
-                calls.iter().any(|c| !allowed(&reduced, c)),
-                "{}: removing {action} refuses nothing",
-                f.id
-            );
+        assert!(
+            calls.iter().any(|c| !allowed(&reduced, c)),
+            "{id}: removing {action} refuses nothing"
+        );
+    }
+}
+
+/// The `keys` command's managed policy (`KeysOperatorPolicy`), proven as the functions' are,
+/// against the calls `keys` makes: create (the key's record, its usage key registered),
+/// register again (found, already in the plan), list, revoke (the record, then out of the
+/// plan) and migrate (a profile of an older shape rewritten).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_keys_operator_policy_allows_what_keys_calls_and_nothing_more() {
+    let w = World::start().await;
+    let p = w.plain();
+    let id = id_of(&p.created(json!({"name": "Old shape"})).await);
+    for mut item in w.engine.all_items().await {
+        if shared::store::schema::profile_of(&item).is_some() {
+            item.retain(|k, _| !k.starts_with("S_"));
+            w.engine
+                .client
+                .put_item()
+                .table_name(&w.engine.table)
+                .set_item(Some(item))
+                .send()
+                .await
+                .unwrap();
         }
     }
+    let (r, rec) = w.recording();
+    let registry = std::sync::Arc::new(
+        local_api::gateway::Registry::load(None, ["ProfilesUsagePlan".to_owned()].into(), &[])
+            .unwrap(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let serving = local_api::gateway::serve(registry, listener);
+    let gateway = keys::gateway::Gateway::new(&r.app.config, Some(&url), "ProfilesUsagePlan")
+        .with_interceptor(rec.clone());
+
+    let tenant = TenantId::new("tenant-a").unwrap();
+    let (_, record) = shared::apikeys::create(
+        &r.app.store,
+        &tenant,
+        &shared::auth::PrincipalId::new("ops").unwrap(),
+        shared::auth::Scopes::all(),
+        Some("operator"),
+    )
+    .await
+    .unwrap();
+    let name = keys::gateway::key_name(&record.key_id);
+    assert!(
+        gateway
+            .register(&name, &record.usage_key)
+            .await
+            .unwrap()
+            .joined_plan
+    );
+    let listed = shared::apikeys::list(&r.app.store, &tenant).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert!(
+        !gateway
+            .register(&name, &record.usage_key)
+            .await
+            .unwrap()
+            .joined_plan
+    );
+    assert!(
+        shared::apikeys::revoke(&r.app.store, &tenant, &record.key_id)
+            .await
+            .unwrap()
+    );
+    assert!(gateway.unregister(&name).await.unwrap());
+    let pace = shared::store::Pace {
+        page: 10,
+        items_per_second: 1000.0,
+    };
+    let done = r.app.store.backfill(None, pace, |_| true).await.unwrap();
+    assert_eq!(done.rewritten, 1, "the old-shape profile {id}");
+    serving.abort();
+
+    let calls = rec.take();
+    let template = local_api::template::Template::load(&repo_path("template.yaml"))
+        .unwrap()
+        .with_local("us-east-1", Some("http://127.0.0.1:9"));
+    let policy = template
+        .policies("KeysOperatorPolicy", &w.engine.table)
+        .unwrap();
+    assert!(
+        calls.iter().any(|(a, _)| a.starts_with("apigateway:")),
+        "{calls:?}"
+    );
+    prove("KeysOperatorPolicy", &policy, &calls);
 }
 
 /// Operations: every function has an errors and a throttles alarm on its own metrics, and

@@ -880,8 +880,16 @@ impl aws_sdk_dynamodb::config::Intercept for IamRecorder {
             }
             return Ok(());
         }
-        // S3, path-style: /<bucket>/<key>[?query].
         let uri: lambda_http::http::Uri = req.uri().parse()?;
+        // API Gateway's management API: apigateway:<METHOD> on the path's ARN.
+        if uri.path().starts_with("/apikeys") || uri.path().starts_with("/usageplans") {
+            self.push(
+                &format!("apigateway:{}", req.method()),
+                format!("arn:aws:apigateway:us-east-1::{}", uri.path()),
+            );
+            return Ok(());
+        }
+        // S3, path-style: /<bucket>/<key>[?query].
         let path = uri.path().trim_start_matches('/');
         let (bucket, key) = path.split_once('/').unwrap_or((path, ""));
         let query = uri.query().unwrap_or_default();

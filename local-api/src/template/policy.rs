@@ -1,6 +1,7 @@
-//! The functions' IAM policies as the template writes them: each function's inline
-//! `Policies` statements, their actions and resources resolved to the local stack's ARNs, so
-//! a test can check every call a function makes against what its role allows.
+//! The IAM policies as the template writes them: each function's inline `Policies`
+//! statements, and each `AWS::IAM::ManagedPolicy`'s, their actions and resources resolved to
+//! the local stack's ARNs, so a test can check every call a function (or the `keys` command)
+//! makes against what its role allows.
 
 use yaml_serde::Value;
 
@@ -56,13 +57,19 @@ fn strings(v: &Value) -> Vec<&Value> {
 }
 
 impl Template {
-    /// Every inline `Allow` statement of function `id`'s `Policies`, resolved (`table_name`
-    /// is the table's local name). A policy given by name (a managed policy or a SAM policy
-    /// template) is an error: its statements are not in the template to check.
+    /// Every inline `Allow` statement of function `id`'s `Policies`, or of the managed policy
+    /// `id`'s `PolicyDocument`, resolved (`table_name` is the table's local name). A policy
+    /// given by name (a managed policy or a SAM policy template) is an error: its statements
+    /// are not in the template to check.
     pub fn policies(&self, id: &str, table_name: &str) -> Result<Vec<Allow>, Error> {
         let mut out = Vec::new();
         let what = format!("{id} Policies");
-        for policy in strings(&self.doc["Resources"][id]["Properties"]["Policies"]) {
+        let props = &self.doc["Resources"][id]["Properties"];
+        let documents = match self.doc["Resources"][id]["Type"].as_str() {
+            Some("AWS::IAM::ManagedPolicy") => vec![&props["PolicyDocument"]],
+            _ => strings(&props["Policies"]),
+        };
+        for policy in documents {
             if policy.is_null() {
                 continue;
             }
