@@ -136,6 +136,35 @@ async fn every_route_answers_403_without_its_scope_and_serves_with_only_it() {
     }
 }
 
+/// A JWT caller over its own limit is let through by the authorizer with `retry_after` in
+/// the context: every route answers 429 with `Retry-After` before doing anything.
+#[tokio::test]
+async fn a_caller_over_its_own_limit_gets_429_on_every_route_and_nothing_is_written() {
+    let api = Api::start().await;
+    let p = api
+        .created(
+            json!({"name": "Limited", "contacts": [{"key": "email", "value": "l@example.com"}]}),
+        )
+        .await;
+    let profile = id_of(&p);
+    let contact = p["contacts"][0]["id"].as_str().unwrap().to_owned();
+    for (function, event, _) in routes(&profile, &contact) {
+        let r = api
+            .send(function, event.authorizer_context("retry_after", "3"))
+            .await;
+        assert_eq!(r.assert_problem(429), "rate_limited", "{function}");
+        assert_eq!(r.header("retry-after"), Some("3"), "{function}");
+    }
+    // Nothing was written: the profile and its contact as they were, and no other profile.
+    let after = api.get(&profile).await;
+    assert_eq!(after.body["version"], p["version"]);
+    assert_eq!(after.body["contacts"], p["contacts"]);
+    assert_eq!(
+        api.list(&[]).await.body["data"].as_array().unwrap().len(),
+        1
+    );
+}
+
 #[tokio::test]
 async fn a_request_without_the_authorizers_context_is_401_on_every_route() {
     let api = Api::start().await;

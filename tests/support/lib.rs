@@ -128,6 +128,12 @@ impl Event {
         self
     }
 
+    /// One more member of the authorizer's context, as API Gateway passes it (a string).
+    pub fn authorizer_context(mut self, key: &str, value: &str) -> Self {
+        self.0["requestContext"]["authorizer"][key] = Value::String(value.to_owned());
+        self
+    }
+
     /// The event as it would be if the route had no authorizer: no caller at all.
     pub fn without_caller(mut self) -> Self {
         if let Some(ctx) = self.0["requestContext"].as_object_mut() {
