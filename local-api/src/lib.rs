@@ -135,6 +135,8 @@ pub struct Server {
     pub gateway: Arc<gateway::Registry>,
     /// The embedded API Gateway's management endpoint (`keys --local` calls it).
     pub gateway_endpoint: String,
+    /// Where that endpoint was written for `keys --local`, if it was.
+    gateway_endpoint_file: Option<PathBuf>,
     /// The usage plan API keys join (the template's `UsagePlanId` output), if any.
     pub usage_plan: Option<String>,
     gateway_task: tokio::task::JoinHandle<()>,

@@ -242,12 +242,13 @@ impl Server {
             tokio::net::TcpListener::bind(("127.0.0.1", options.apigateway_port)).await?;
         let gateway_endpoint = format!("http://{}", listener.local_addr()?);
         let gateway_task = gateway::serve(registry.clone(), listener);
-        if let Some(dir) = &options.state_dir {
+        let gateway_endpoint_file = options
+            .state_dir
+            .as_ref()
+            .map(|d| d.join(gateway::ENDPOINT_FILE));
+        if let (Some(dir), Some(file)) = (&options.state_dir, &gateway_endpoint_file) {
             std::fs::create_dir_all(dir)?;
-            std::fs::write(
-                dir.join(gateway::ENDPOINT_FILE),
-                format!("{gateway_endpoint}\n"),
-            )?;
+            std::fs::write(file, format!("{gateway_endpoint}\n"))?;
             match &usage_plan {
                 Some(plan) => {
                     std::fs::write(dir.join(gateway::USAGE_PLAN_FILE), format!("{plan}\n"))?
@@ -293,6 +294,7 @@ impl Server {
             mount: options.mount,
             gateway: registry,
             gateway_endpoint,
+            gateway_endpoint_file,
             usage_plan,
             gateway_task,
         })
@@ -316,6 +318,12 @@ impl Server {
             s3.stop().await;
         }
         self.gateway_task.abort();
+        // Its URL no longer leads anywhere either (unless another runner wrote its own).
+        if let Some(file) = &self.gateway_endpoint_file
+            && std::fs::read_to_string(file).is_ok_and(|url| url.trim() == self.gateway_endpoint)
+        {
+            let _ = std::fs::remove_file(file);
+        }
         // The engine is gone: its URL no longer leads anywhere.
         if let Some(file) = &self.engine_endpoint_file
             && std::fs::read_to_string(file).is_ok_and(|url| url.trim() == self.endpoint)

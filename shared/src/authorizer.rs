@@ -10,7 +10,9 @@
 //! never a bad credential. An allowed credential gets a
 //! policy for the whole stage, so a cached answer serves every route: scopes are checked by
 //! the functions. Each decision is one log line (outcome, credential kind, key id or issuer
-//! and subject, tenant); never a token, key or hash.
+//! and subject, tenant), and a JWT caller over its own rate limit a second (`limited`, with
+//! the seconds to wait: it is let through, and the function answers 429); never a token, key
+//! or hash.
 
 use std::fmt;
 
