@@ -13,10 +13,8 @@ use aws_sdk_apigateway::error::{DisplayErrorContext, ProvideErrorMetadata, SdkEr
 use aws_sdk_apigateway::types::ApiKey;
 use shared::config::Config;
 
-/// The API Gateway API key name of an API key (`keys create` prints it).
-pub fn key_name(key_id: &str) -> String {
-    format!("profiles-{key_id}")
-}
+/// The API Gateway API key name of an API key.
+pub use shared::apikeys::gateway_key_name as key_name;
 
 /// A usage plan, through the API Gateway endpoint that holds it.
 pub struct Gateway {

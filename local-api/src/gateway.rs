@@ -117,12 +117,8 @@ impl Registry {
     ) -> Result<Self, Error> {
         let mut state = match file.as_ref().map(std::fs::read_to_string) {
             Some(Ok(text)) => serde_json::from_str(&text).map_err(|e| {
-                format!(
-                    "{}: {e}",
-                    file.as_ref()
-                        .map_or("", |f| f.to_str().unwrap_or(""))
-                        .to_owned()
-                )
+                let path = file.as_deref().unwrap_or(std::path::Path::new(FILE));
+                format!("{}: {e}", path.display())
             })?,
             _ => State_::default(),
         };

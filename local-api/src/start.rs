@@ -234,7 +234,7 @@ impl Server {
                 .ok_or("the development key has no record")?;
             registry.ensure(
                 plan,
-                &format!("profiles-{}", record.key_id),
+                &shared::apikeys::gateway_key_name(&record.key_id),
                 &record.usage_key,
             )?;
         }

@@ -60,6 +60,12 @@ pub fn is_well_formed(key: &str) -> bool {
             .is_some_and(|bytes| bytes.len() == SECRET_BYTES)
 }
 
+/// The name of a key's API key in API Gateway, which holds its usage key in the usage plan
+/// (the `keys` command registers it; the local runner registers its development key so).
+pub fn gateway_key_name(key_id: &str) -> String {
+    format!("profiles-{key_id}")
+}
+
 /// Whether `key_id` has a key id's form (16 lowercase hex digits).
 pub fn is_key_id(key_id: &str) -> bool {
     key_id.len() == KEY_ID_BYTES * 2
