@@ -3,8 +3,11 @@
 //! measured in the same run, so ratios hold on a noisy machine:
 //!
 //! 1. cold start of every function (process exec → first `/next` → first invocation
-//!    answered, doing its real DynamoDB work) through the local runner's Runtime API, beside
-//!    an empty `lambda_runtime` function built with the same profile (the floor);
+//!    answered, doing its real DynamoDB work, and the CPU time used to that answer) through
+//!    the local runner's Runtime API, beside an empty `lambda_runtime` function built with the
+//!    same profile (the floor) and get-profile's work written as AWS's examples write a
+//!    function (`bench/baseline`, its own workspace and default release profile); then
+//!    get-profile and the baseline warm, invoked directly;
 //! 2. warm latency p50/p99 of every route over HTTP through the runner, and the handlers' own
 //!    time beside raw SDK calls doing the same DynamoDB work on the same engine;
 //! 3. binary sizes (host release, and arm64 `bootstrap` cross-built by cargo lambda when it
@@ -17,9 +20,9 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use local_api::runtime::{Environment, Outcome, Pool};
+use local_api::runtime::Environment;
 use local_api::template::{Function, Template};
 use local_api::{Options, Server, Storage};
 use serde_json::json;
@@ -27,12 +30,15 @@ use shared::app::App;
 use shared::handlers as h;
 
 mod calls;
+mod cold;
 mod measure;
 
-use calls::{
-    AUTHORIZER, BENCH_TENANT, Call, Fixtures, allows, authorizer_event, json_of, proxy_status,
-};
-use measure::{arm64_sizes, mb, ms, percentile, seed, spread, today, vm_hwm_kb, zip_size};
+use calls::{AUTHORIZER, BENCH_TENANT, Call, Fixtures, json_of};
+use cold::{Kind, Setup, Subject, bench_function};
+use measure::{arm64_sizes, mb, ms, percentile, seed, target_dir, today, vm_hwm_kb, zip_size};
+
+/// The baseline's binary (bench/baseline).
+pub(crate) const BASELINE: &str = "bench-baseline";
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -99,7 +105,18 @@ fn main() -> Result<(), Error> {
     for n in &served {
         selection.extend(["-p", n.as_str()]);
     }
-    let binaries = local_api::binaries::build(&repo(), &selection, true)?;
+    let mut binaries = local_api::binaries::build(&repo(), &selection, true)?;
+    eprintln!("bench: building the baseline (bench/baseline: its own workspace, default profile)");
+    let baseline_target = target_dir().join("baseline");
+    binaries.extend(local_api::binaries::build(
+        &repo().join("bench").join("baseline"),
+        &[
+            "--locked",
+            "--target-dir",
+            &baseline_target.to_string_lossy(),
+        ],
+        true,
+    )?);
     let arm64 = if opts.arm64 {
         arm64_sizes(&names)
     } else {
@@ -140,9 +157,16 @@ async fn run(
     let shared_profile = fixtures.profile(5).await?;
     let shared_contact = fixtures.contact(&shared_profile).await?;
     let shared_ids = (shared_profile.clone(), shared_contact.clone());
+    // As Lambda gives every function: the role's credentials in the environment (the
+    // baseline's default credential chain finds them first, as it does on Lambda).
     let environment = Environment {
         region: "us-east-1".into(),
-        vars: vec![("DYNAMODB_ENDPOINT".into(), server.endpoint.clone())],
+        vars: vec![
+            ("DYNAMODB_ENDPOINT".into(), server.endpoint.clone()),
+            ("AWS_ACCESS_KEY_ID".into(), "ASIABENCHFUNCTIONROLE".into()),
+            ("AWS_SECRET_ACCESS_KEY".into(), "bench-secret".into()),
+            ("AWS_SESSION_TOKEN".into(), "bench-session".into()),
+        ],
     };
     let functions: Vec<Function> = template
         .clone()
@@ -162,22 +186,32 @@ async fn run(
         std::env::consts::ARCH
     );
 
-    // 1. Cold starts.
-    let floor_fn = Function {
-        id: "FloorFunction".into(),
-        binary: "bench-floor".into(),
-        timeout: Duration::from_secs(10),
-        memory_mb: 128,
-        env: Vec::new(),
-        log_format: None,
-        log_level: None,
-    };
-    let mut cold: Vec<(String, Vec<f64>, Vec<f64>)> = Vec::new();
-    // (label, function, whether it is the floor)
-    let mut subjects: Vec<(String, Function, bool)> =
-        vec![(floor_fn.binary.clone(), floor_fn, true)];
+    // 1. Cold starts: the floor, the baseline, then ours.
+    let baseline_fn = bench_function(
+        BASELINE,
+        vec![
+            ("TABLE_NAME".into(), server.table.clone()),
+            ("AWS_ENDPOINT_URL_DYNAMODB".into(), server.endpoint.clone()),
+        ],
+    );
+    let mut subjects = vec![
+        Subject {
+            label: "bench-floor".into(),
+            function: bench_function("bench-floor", Vec::new()),
+            kind: Kind::Floor,
+        },
+        Subject {
+            label: "bench-baseline (get-profile as the docs write it)".into(),
+            function: baseline_fn.clone(),
+            kind: Kind::Baseline,
+        },
+    ];
     for f in &functions {
-        subjects.push((f.binary.clone(), f.clone(), false));
+        subjects.push(Subject {
+            label: f.binary.clone(),
+            function: f.clone(),
+            kind: Kind::Function,
+        });
         // The same binary trusting the platform's ~145 roots too, as every function did
         // before it trusted only the five AWS's endpoints chain to: the root store's cost.
         if f.binary == "get-profile" {
@@ -185,65 +219,26 @@ async fn run(
             before
                 .env
                 .push(("TLS_PLATFORM_ROOTS".into(), "true".into()));
-            subjects.push(("get-profile, platform roots".into(), before, false));
+            subjects.push(Subject {
+                label: "get-profile, platform roots".into(),
+                function: before,
+                kind: Kind::Function,
+            });
         }
     }
-    for (label, function, is_floor) in &subjects {
-        let Some(binary) = binaries.get(&function.binary) else {
-            return Err(format!("no binary {}", function.binary).into());
-        };
-        let (mut totals, mut inits) = (Vec::new(), Vec::new());
-        for _ in 0..opts.cold_runs {
-            let event = if *is_floor {
-                json!({})
-            } else if function.binary == AUTHORIZER {
-                authorizer_event(server.dev_api_key.expose())?
-            } else {
-                fixtures
-                    .call(&function.binary, &shared_ids)
-                    .await?
-                    .event()?
-            };
-            let pool = Pool::new(function.clone(), binary.clone(), environment.clone(), 1);
-            let started = Instant::now();
-            let invoked = pool
-                .invoke(
-                    uuid::Uuid::new_v4().to_string(),
-                    "Root=1-0-0".into(),
-                    event.to_string().into_bytes(),
-                )
-                .await;
-            let total = started.elapsed();
-            match &invoked.outcome {
-                Outcome::Response(p)
-                    if function.binary == AUTHORIZER && allows(p)
-                        || (200..300).contains(&proxy_status(p)) => {}
-                other => {
-                    return Err(
-                        format!("{}: cold invocation failed: {other:?}", function.binary).into(),
-                    );
-                }
-            }
-            totals.push(ms(total));
-            inits.push(invoked.cold.map_or(f64::NAN, ms));
-            pool.stop();
-        }
-        cold.push((label.clone(), inits, totals));
-    }
-    let floor = spread(&cold[0].2).0;
-    println!(
-        "### Cold start: exec → runtime ready (init) → first invocation answered ({} runs; median [min–max] ms)\n",
-        opts.cold_runs
-    );
-    println!("| function | init | exec → answered | ratio to floor |\n|---|---|---|---|");
-    for (name, inits, totals) in &cold {
-        let (im, imin, imax) = spread(inits);
-        let (tm, tmin, tmax) = spread(totals);
-        println!(
-            "| {name} | {im:.1} [{imin:.1}–{imax:.1}] | {tm:.1} [{tmin:.1}–{tmax:.1}] | {:.2}× |",
-            tm / floor
-        );
-    }
+    let setup = Setup {
+        fixtures: &fixtures,
+        ids: &shared_ids,
+        environment: &environment,
+        dev_key: server.dev_api_key.expose(),
+    };
+    let cold = cold::cold_starts(&setup, &subjects, &binaries, opts.cold_runs).await?;
+    cold::print_cold(&cold, opts.cold_runs);
+    let direct: Vec<Subject> = subjects
+        .into_iter()
+        .filter(|s| s.kind == Kind::Baseline || s.label == "get-profile")
+        .collect();
+    cold::warm_direct(&setup, &direct, &binaries, opts.warm_requests).await?;
 
     // 2a. Warm latency over HTTP through the runner, each request authorized by the
     // authorizer function (uncached, as the template says) with the development key. The
@@ -443,10 +438,17 @@ async fn run(
     // 3. Sizes.
     println!("\n### Binary size (MB; zip -9 of the binary named bootstrap)\n");
     println!(
-        "| function | host ({}) binary | host zip | arm64 bootstrap | arm64 zip |\n|---|---|---|---|---|",
+        "| function | host ({}) binary | host zip | arm64 bootstrap | arm64 zip | size / baseline's (arm64, else host) |\n|---|---|---|---|---|---|",
         std::env::consts::ARCH
     );
-    let mut all = vec!["bench-floor".to_owned()];
+    let size_of = |name: &str| -> Option<u64> {
+        match arm64.as_ref() {
+            Some(m) => m.get(name).map(|(s, _)| *s),
+            None => std::fs::metadata(binaries.get(name)?).ok().map(|m| m.len()),
+        }
+    };
+    let baseline_size = size_of(BASELINE);
+    let mut all = vec!["bench-floor".to_owned(), BASELINE.to_owned()];
     all.extend(names.iter().cloned());
     for name in &all {
         let Some(path) = binaries.get(name) else {
@@ -457,8 +459,12 @@ async fn run(
             Some((s, z)) => (mb(*s), z.map_or("n/a".into(), mb)),
             None => ("not built".into(), "—".into()),
         };
+        let ratio = match (size_of(name), baseline_size) {
+            (Some(s), Some(b)) if b > 0 => format!("{:.2}×", s as f64 / b as f64),
+            _ => "n/a".into(),
+        };
         println!(
-            "| {name} | {} | {} | {a} | {az} |",
+            "| {name} | {} | {} | {a} | {az} | {ratio} |",
             mb(size),
             zip_size(path).map_or("n/a".into(), mb)
         );

@@ -8,7 +8,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use serde_json::json;
 
-use crate::{Error, repo};
+use crate::{BASELINE, Error, repo};
 
 /// Median, min and max.
 pub(crate) fn spread(samples: &[f64]) -> (f64, f64, f64) {
@@ -52,6 +52,24 @@ pub(crate) fn vm_hwm_kb(pid: u32) -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
+/// CPU time (ms) every thread of process `pid` has run: the first field of each thread's
+/// `/proc/<pid>/task/<tid>/schedstat` (ns on the CPU), summed. None when not readable.
+pub(crate) fn cpu_ms(pid: u32) -> Option<f64> {
+    let mut ns: u64 = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+        ns += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(ns as f64 / 1e6)
+}
+
+/// The shared target directory (`CARGO_TARGET_DIR`, else the workspace's `target/`).
+pub(crate) fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("target"))
+}
+
 pub(crate) fn zip_size(file: &Path) -> Option<u64> {
     let dir = std::env::temp_dir().join(format!("bench-zip-{}", uuid::Uuid::now_v7()));
     std::fs::create_dir_all(&dir).ok()?;
@@ -74,27 +92,47 @@ pub(crate) fn zip_size(file: &Path) -> Option<u64> {
     size
 }
 
-/// `cargo lambda build --release --arm64` and each bootstrap's size, when cargo lambda is here.
+/// `cargo lambda build --release --arm64` of the functions, and of the baseline in its own
+/// workspace, and each bootstrap's size, when cargo lambda is here.
 pub(crate) fn arm64_sizes(names: &[String]) -> Option<HashMap<String, (u64, Option<u64>)>> {
     eprintln!("bench: cross-building arm64 bootstraps with cargo lambda (slow)");
-    let status = std::process::Command::new("cargo")
-        .current_dir(repo())
-        .args(["lambda", "build", "--release", "--arm64"])
-        .status();
-    if !status.is_ok_and(|s| s.success()) {
-        eprintln!("bench: cargo lambda is not available; arm64 sizes skipped");
-        return None;
+    let target = target_dir();
+    let baseline_target = target.join("baseline");
+    let builds = [
+        (repo(), Vec::new()),
+        (
+            repo().join("bench").join("baseline"),
+            vec!["--target-dir".into(), baseline_target.display().to_string()],
+        ),
+    ];
+    for (dir, extra) in builds {
+        let status = std::process::Command::new("cargo")
+            .current_dir(dir)
+            .args(["lambda", "build", "--release", "--arm64", "--locked"])
+            .args(extra)
+            .status();
+        if !status.is_ok_and(|s| s.success()) {
+            eprintln!("bench: cargo lambda is not available or failed; arm64 sizes skipped");
+            return None;
+        }
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("target"));
+    let bootstrap = |n: &str| {
+        let under = if n == BASELINE {
+            &baseline_target
+        } else {
+            &target
+        };
+        under.join("lambda").join(n).join("bootstrap")
+    };
     Some(
         names
             .iter()
+            .map(String::as_str)
+            .chain([BASELINE])
             .filter_map(|n| {
-                let file = target.join("lambda").join(n).join("bootstrap");
+                let file = bootstrap(n);
                 let size = std::fs::metadata(&file).ok()?.len();
-                Some((n.clone(), (size, zip_size(&file))))
+                Some((n.to_owned(), (size, zip_size(&file))))
             })
             .collect(),
     )

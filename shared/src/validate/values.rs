@@ -61,14 +61,16 @@ impl Phone {
             return Err("is not a phone number".into());
         }
         let raw = Self::spelling(raw)?;
-        let number = phonenumber::parse(None, raw).map_err(|_| {
+        let util = &*rlibphonenumber::PHONE_NUMBER_UTIL;
+        let number = util.parse(raw, None).map_err(|_| {
             "not a valid phone number: use the international form with a + and the country code, such as +14155552671".to_owned()
         })?;
-        if !phonenumber::is_valid(&number) {
+        if !util.is_valid_number(&number) {
             return Err("not a valid phone number for its country code".into());
         }
         Ok(Self(
-            number.format().mode(phonenumber::Mode::E164).to_string(),
+            util.format(&number, rlibphonenumber::PhoneNumberFormat::E164)
+                .into_owned(),
         ))
     }
 }

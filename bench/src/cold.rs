@@ -1,0 +1,244 @@
+//! Cold starts and the baseline's direct comparison: every function, the floor and the
+//! baseline started fresh for each of N invocations (exec → first `/next` → answered, and
+//! the CPU time the process used to get there), then get-profile and the baseline kept warm
+//! and invoked directly through the Runtime API.
+
+use std::time::{Duration, Instant};
+
+use local_api::runtime::{Environment, Invoked, Outcome, Pool};
+use local_api::template::Function;
+use serde_json::{Value, json};
+
+use crate::Error;
+use crate::calls::{AUTHORIZER, Fixtures, allows, authorizer_event, proxy_status};
+use crate::measure::{cpu_ms, ms, percentile, spread, vm_hwm_kb};
+
+/// What a measured subject is, for choosing its event and checking its answer.
+#[derive(Clone, Copy, PartialEq)]
+pub(crate) enum Kind {
+    /// The empty function: any event, any answer.
+    Floor,
+    /// bench-baseline: get-profile's event; its answer must name the profile.
+    Baseline,
+    /// One of ours.
+    Function,
+}
+
+pub(crate) struct Subject {
+    pub(crate) label: String,
+    pub(crate) function: Function,
+    pub(crate) kind: Kind,
+}
+
+/// The floor and the baseline as the runner runs a template's functions.
+pub(crate) fn bench_function(binary: &str, env: Vec<(String, String)>) -> Function {
+    Function {
+        id: binary.into(),
+        binary: binary.into(),
+        timeout: Duration::from_secs(10),
+        memory_mb: 128,
+        env,
+        log_format: None,
+        log_level: None,
+    }
+}
+
+/// What the bench knows to send, and the profile get-profile and the baseline read.
+pub(crate) struct Setup<'a> {
+    pub(crate) fixtures: &'a Fixtures,
+    pub(crate) ids: &'a (String, String),
+    pub(crate) environment: &'a Environment,
+    pub(crate) dev_key: &'a str,
+}
+
+impl Setup<'_> {
+    async fn event(&self, subject: &Subject) -> Result<Value, Error> {
+        Ok(match subject.kind {
+            Kind::Floor => json!({}),
+            Kind::Baseline => self.fixtures.call("get-profile", self.ids).await?.event()?,
+            Kind::Function if subject.function.binary == AUTHORIZER => {
+                authorizer_event(self.dev_key)?
+            }
+            Kind::Function => self
+                .fixtures
+                .call(&subject.function.binary, self.ids)
+                .await?
+                .event()?,
+        })
+    }
+
+    /// An error unless `invoked` is the answer `subject` gives when it did its work.
+    fn check(&self, subject: &Subject, invoked: &Invoked) -> Result<(), Error> {
+        let ok = match (&invoked.outcome, subject.kind) {
+            (Outcome::Response(_), Kind::Floor) => true,
+            (Outcome::Response(p), Kind::Baseline) => {
+                proxy_status(p) == 200 && String::from_utf8_lossy(p).contains(self.ids.0.as_str())
+            }
+            (Outcome::Response(p), Kind::Function) if subject.function.binary == AUTHORIZER => {
+                allows(p)
+            }
+            (Outcome::Response(p), Kind::Function) => (200..300).contains(&proxy_status(p)),
+            _ => false,
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(format!(
+                "{}: invocation failed: {:?}",
+                subject.label, invoked.outcome
+            )
+            .into())
+        }
+    }
+}
+
+/// One subject's cold starts: init, exec → answered, and CPU used to the answer (ms).
+pub(crate) struct Cold {
+    pub(crate) label: String,
+    pub(crate) kind: Kind,
+    pub(crate) inits: Vec<f64>,
+    pub(crate) totals: Vec<f64>,
+    pub(crate) cpus: Vec<f64>,
+}
+
+pub(crate) async fn cold_starts(
+    setup: &Setup<'_>,
+    subjects: &[Subject],
+    binaries: &local_api::binaries::Binaries,
+    runs: usize,
+) -> Result<Vec<Cold>, Error> {
+    let mut out = Vec::new();
+    for subject in subjects {
+        let function = &subject.function;
+        let binary = binaries
+            .get(&function.binary)
+            .ok_or_else(|| format!("no binary {}", function.binary))?;
+        let mut cold = Cold {
+            label: subject.label.clone(),
+            kind: subject.kind,
+            inits: Vec::new(),
+            totals: Vec::new(),
+            cpus: Vec::new(),
+        };
+        for _ in 0..runs {
+            let event = setup.event(subject).await?;
+            let pool = Pool::new(
+                function.clone(),
+                binary.clone(),
+                setup.environment.clone(),
+                1,
+            );
+            let started = Instant::now();
+            let invoked = pool
+                .invoke(
+                    uuid::Uuid::new_v4().to_string(),
+                    "Root=1-0-0".into(),
+                    event.to_string().into_bytes(),
+                )
+                .await;
+            let total = started.elapsed();
+            setup.check(subject, &invoked)?;
+            // The instance now waits on `/next`: what it has used is what its first answer cost.
+            let cpu = pool.idle_pids().first().and_then(|p| cpu_ms(*p));
+            cold.totals.push(ms(total));
+            cold.inits.push(invoked.cold.map_or(f64::NAN, ms));
+            cold.cpus.push(cpu.unwrap_or(f64::NAN));
+            pool.stop();
+        }
+        out.push(cold);
+    }
+    Ok(out)
+}
+
+pub(crate) fn print_cold(cold: &[Cold], runs: usize) {
+    let median = |kind: Kind, f: fn(&Cold) -> &Vec<f64>| {
+        cold.iter()
+            .find(|c| c.kind == kind)
+            .map_or(f64::NAN, |c| spread(f(c)).0)
+    };
+    let floor = median(Kind::Floor, |c| &c.totals);
+    let floor_init = median(Kind::Floor, |c| &c.inits);
+    let baseline = median(Kind::Baseline, |c| &c.totals);
+    let baseline_cpu = median(Kind::Baseline, |c| &c.cpus);
+    println!(
+        "### Cold start: exec → runtime ready (init) → first invocation answered, and the CPU time used to that answer ({runs} runs; median [min–max] ms)\n"
+    );
+    println!(
+        "| function | init | init / floor's | exec → answered | CPU to answer | answered / floor | answered / baseline | CPU / baseline's |\n|---|---|---|---|---|---|---|---|"
+    );
+    for c in cold {
+        let (im, imin, imax) = spread(&c.inits);
+        let (tm, tmin, tmax) = spread(&c.totals);
+        let (cm, cmin, cmax) = spread(&c.cpus);
+        println!(
+            "| {} | {im:.1} [{imin:.1}–{imax:.1}] | {:.2}× | {tm:.1} [{tmin:.1}–{tmax:.1}] | {cm:.1} [{cmin:.1}–{cmax:.1}] | {:.2}× | {:.2}× | {:.2}× |",
+            c.label,
+            im / floor_init,
+            tm / floor,
+            tm / baseline,
+            cm / baseline_cpu,
+        );
+    }
+}
+
+/// get-profile and the baseline each kept warm in one instance and invoked `n` times
+/// directly (no HTTP, no authorizer): latency, CPU per invocation, and peak RSS after.
+pub(crate) async fn warm_direct(
+    setup: &Setup<'_>,
+    subjects: &[Subject],
+    binaries: &local_api::binaries::Binaries,
+    n: usize,
+) -> Result<(), Error> {
+    println!(
+        "\n### Warm, invoked directly through the Runtime API (no HTTP, no authorizer; {n} invocations, one warm instance each)\n"
+    );
+    println!(
+        "| function | p50 ms | p99 ms | CPU per invocation µs | peak RSS MB |\n|---|---|---|---|---|"
+    );
+    for subject in subjects {
+        let function = &subject.function;
+        let binary = binaries
+            .get(&function.binary)
+            .ok_or_else(|| format!("no binary {}", function.binary))?;
+        let pool = Pool::new(
+            function.clone(),
+            binary.clone(),
+            setup.environment.clone(),
+            1,
+        );
+        let mut samples = Vec::new();
+        let mut cpu_from = None;
+        for i in 0..n + 3 {
+            let event = setup.event(subject).await?.to_string().into_bytes();
+            let started = Instant::now();
+            let invoked = pool
+                .invoke(uuid::Uuid::new_v4().to_string(), "Root=1-0-0".into(), event)
+                .await;
+            let took = started.elapsed();
+            setup.check(subject, &invoked)?;
+            if i == 2 {
+                cpu_from = pool.idle_pids().first().and_then(|p| cpu_ms(*p));
+            }
+            if i >= 3 {
+                samples.push(ms(took));
+            }
+        }
+        let pid = pool.idle_pids().first().copied();
+        let cpu_to = pid.and_then(cpu_ms);
+        let per = match (cpu_from, cpu_to) {
+            (Some(a), Some(b)) => format!("{:.0}", (b - a) * 1000.0 / n as f64),
+            _ => "n/a".into(),
+        };
+        let rss = pid
+            .and_then(vm_hwm_kb)
+            .map_or("n/a".into(), |kb| format!("{:.1}", kb as f64 / 1024.0));
+        println!(
+            "| {} | {:.2} | {:.2} | {per} | {rss} |",
+            subject.label,
+            percentile(&samples, 50.0),
+            percentile(&samples, 99.0)
+        );
+        pool.stop();
+    }
+    Ok(())
+}
