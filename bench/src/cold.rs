@@ -10,7 +10,7 @@ use local_api::template::Function;
 use serde_json::{Value, json};
 
 use crate::Error;
-use crate::calls::{AUTHORIZER, Fixtures, allows, authorizer_event, proxy_status};
+use crate::calls::{AUTHORIZER, Call, Fixtures, allows, authorizer_event, proxy_status};
 use crate::measure::{cpu_ms, ms, percentile, spread, vm_hwm_kb};
 
 /// What a measured subject is, for choosing its event and checking its answer.
@@ -28,6 +28,8 @@ pub(crate) struct Subject {
     pub(crate) label: String,
     pub(crate) function: Function,
     pub(crate) kind: Kind,
+    /// Makes the request to send instead of the function's usual one (fresh each time).
+    pub(crate) call: Option<fn() -> Call>,
 }
 
 /// The floor and the baseline as the runner runs a template's functions.
@@ -54,6 +56,7 @@ pub(crate) struct Setup<'a> {
 impl Setup<'_> {
     async fn event(&self, subject: &Subject) -> Result<Value, Error> {
         Ok(match subject.kind {
+            _ if let Some(call) = subject.call => call().event()?,
             Kind::Floor => json!({}),
             Kind::Baseline => self.fixtures.call("get-profile", self.ids).await?.event()?,
             Kind::Function if subject.function.binary == AUTHORIZER => {

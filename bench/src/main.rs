@@ -199,11 +199,13 @@ async fn run(
             label: "bench-floor".into(),
             function: bench_function("bench-floor", Vec::new()),
             kind: Kind::Floor,
+            call: None,
         },
         Subject {
             label: "bench-baseline (get-profile as the docs write it)".into(),
-            function: baseline_fn.clone(),
+            function: baseline_fn,
             kind: Kind::Baseline,
+            call: None,
         },
     ];
     for f in &functions {
@@ -211,7 +213,24 @@ async fn run(
             label: f.binary.clone(),
             function: f.clone(),
             kind: Kind::Function,
+            call: None,
         });
+        // The same create without a phone number: what parsing the first one costs.
+        if f.binary == "create-profile" {
+            subjects.push(Subject {
+                label: "create-profile, no phone number".into(),
+                function: f.clone(),
+                kind: Kind::Function,
+                call: Some(|| {
+                    Call::new("create-profile", "POST").body(json!({
+                        "first_name": "Mary",
+                        "last_name": format!("Smith {}", uuid::Uuid::now_v7()),
+                        "title": "CTO", "company": "Acme", "email": "Mary@Example.COM",
+                        "country_numeric_code": "840", "tags": ["blue", "green"],
+                    }))
+                }),
+            });
+        }
         // The same binary trusting the platform's ~145 roots too, as every function did
         // before it trusted only the five AWS's endpoints chain to: the root store's cost.
         if f.binary == "get-profile" {
@@ -223,6 +242,7 @@ async fn run(
                 label: "get-profile, platform roots".into(),
                 function: before,
                 kind: Kind::Function,
+                call: None,
             });
         }
     }
