@@ -458,16 +458,19 @@ async fn run(
     // 3. Sizes.
     println!("\n### Binary size (MB; zip -9 of the binary named bootstrap)\n");
     println!(
-        "| function | host ({}) binary | host zip | arm64 bootstrap | arm64 zip | size / baseline's (arm64, else host) |\n|---|---|---|---|---|---|",
+        "| function | host ({}) binary | host zip | arm64 bootstrap | arm64 zip | size / baseline's (arm64 when both built, else host) |\n|---|---|---|---|---|---|",
         std::env::consts::ARCH
     );
-    let size_of = |name: &str| -> Option<u64> {
-        match arm64.as_ref() {
-            Some(m) => m.get(name).map(|(s, _)| *s),
-            None => std::fs::metadata(binaries.get(name)?).ok().map(|m| m.len()),
-        }
+    // Both arm64 when both were cross-built, else both host.
+    let host_size = |name: &str| std::fs::metadata(binaries.get(name)?).ok().map(|m| m.len());
+    let arm64_size = |name: &str| arm64.as_ref()?.get(name).map(|(s, _)| *s);
+    let ratio_to_baseline = |name: &str| {
+        let (s, b) = match (arm64_size(name), arm64_size(BASELINE)) {
+            (Some(s), Some(b)) => (s, b),
+            _ => (host_size(name)?, host_size(BASELINE)?),
+        };
+        (b > 0).then(|| s as f64 / b as f64)
     };
-    let baseline_size = size_of(BASELINE);
     let mut all = vec!["bench-floor".to_owned(), BASELINE.to_owned()];
     all.extend(names.iter().cloned());
     for name in &all {
@@ -479,10 +482,7 @@ async fn run(
             Some((s, z)) => (mb(*s), z.map_or("n/a".into(), mb)),
             None => ("not built".into(), "—".into()),
         };
-        let ratio = match (size_of(name), baseline_size) {
-            (Some(s), Some(b)) if b > 0 => format!("{:.2}×", s as f64 / b as f64),
-            _ => "n/a".into(),
-        };
+        let ratio = ratio_to_baseline(name).map_or("n/a".into(), |r| format!("{r:.2}×"));
         println!(
             "| {name} | {} | {} | {a} | {az} | {ratio} |",
             mb(size),

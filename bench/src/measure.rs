@@ -97,25 +97,23 @@ pub(crate) fn zip_size(file: &Path) -> Option<u64> {
 pub(crate) fn arm64_sizes(names: &[String]) -> Option<HashMap<String, (u64, Option<u64>)>> {
     eprintln!("bench: cross-building arm64 bootstraps with cargo lambda (slow)");
     let target = target_dir();
-    let baseline_target = target.join("baseline");
-    let build = |dir: PathBuf, extra: &[String]| {
+    // Not the baseline's host target directory: cargo lambda rebuilds the host parts (build
+    // scripts, proc macros) its own way, and the two would rebuild each other every run.
+    let baseline_target = target.join("baseline").join("arm64");
+    // cargo lambda takes no `--target-dir`: the baseline's goes in CARGO_TARGET_DIR.
+    let build = |dir: PathBuf, target: &std::path::Path| {
         std::process::Command::new("cargo")
             .current_dir(dir)
+            .env("CARGO_TARGET_DIR", target)
             .args(["lambda", "build", "--release", "--arm64", "--locked"])
-            .args(extra)
             .status()
             .is_ok_and(|s| s.success())
     };
-    if !build(repo(), &[]) {
+    if !build(repo(), &target) {
         eprintln!("bench: cargo lambda is not available or failed; arm64 sizes skipped");
         return None;
     }
-    let baseline_dir = repo().join("bench").join("baseline");
-    let extra = [
-        "--target-dir".to_owned(),
-        baseline_target.display().to_string(),
-    ];
-    if !build(baseline_dir, &extra) {
+    if !build(repo().join("bench").join("baseline"), &baseline_target) {
         eprintln!("bench: the baseline's arm64 build failed; its arm64 size is left out");
     }
     let bootstrap = |n: &str| {

@@ -173,6 +173,9 @@ impl Instance {
         if let Some(level) = &function.log_level {
             cmd.env("AWS_LAMBDA_LOG_LEVEL", level);
         }
+        // Taken before the exec: on a busy machine this thread can be preempted after it,
+        // long enough for a fast process to ask for work first (an init time of 0).
+        let started = Instant::now();
         let mut child = cmd
             .spawn()
             .map_err(|e| format!("{}: cannot start {}: {e}", function.id, binary.display()))?;
@@ -188,7 +191,7 @@ impl Instance {
             jobs,
             state,
             api,
-            started: Instant::now(),
+            started,
             used: false,
         })
     }
