@@ -386,6 +386,26 @@ mod tests {
             let spelled = format!("{}{stray}{}", &number[..at], &number[at..]);
             prop_assert!(Phone::new(&spelled).is_err(), "{spelled:?}");
         }
+
+        /// Any spelling made of the accepted characters, for any country code, is refused
+        /// or accepted without a panic; what is accepted is E.164 (`+`, then at most 15
+        /// digits, the first not 0) and is accepted again as itself.
+        #[test]
+        fn any_spelling_is_refused_or_stored_in_e164_that_reads_back_the_same(
+            spelled in "(tel:)?\\+?[1-9][0-9 .()-]{0,20}",
+        ) {
+            if let Ok(phone) = Phone::new(&spelled) {
+                let digits = &phone.as_str()[1..];
+                prop_assert!(phone.as_str().starts_with('+'), "{phone:?}");
+                prop_assert!(
+                    (1..=15).contains(&digits.len())
+                        && digits.bytes().all(|b| b.is_ascii_digit())
+                        && !digits.starts_with('0'),
+                    "{spelled:?} → {phone:?}"
+                );
+                prop_assert_eq!(Phone::new(phone.as_str()), Ok(phone.clone()));
+            }
+        }
     }
 
     #[test]
