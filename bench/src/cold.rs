@@ -70,6 +70,36 @@ impl Setup<'_> {
         })
     }
 
+    /// A pool of one instance of `subject`'s function.
+    fn pool(
+        &self,
+        subject: &Subject,
+        binaries: &local_api::binaries::Binaries,
+    ) -> Result<Pool, Error> {
+        let function = &subject.function;
+        let binary = binaries
+            .get(&function.binary)
+            .ok_or_else(|| format!("no binary {}", function.binary))?;
+        Ok(Pool::new(
+            function.clone(),
+            binary.clone(),
+            self.environment.clone(),
+            1,
+        ))
+    }
+
+    /// Invokes `pool` with `subject`'s event; the invocation, checked, and how long it took.
+    async fn invoke(&self, subject: &Subject, pool: &Pool) -> Result<(Invoked, Duration), Error> {
+        let event = self.event(subject).await?.to_string().into_bytes();
+        let started = Instant::now();
+        let invoked = pool
+            .invoke(uuid::Uuid::new_v4().to_string(), "Root=1-0-0".into(), event)
+            .await;
+        let took = started.elapsed();
+        self.check(subject, &invoked)?;
+        Ok((invoked, took))
+    }
+
     /// An error unless `invoked` is the answer `subject` gives when it did its work.
     fn check(&self, subject: &Subject, invoked: &Invoked) -> Result<(), Error> {
         let ok = match (&invoked.outcome, subject.kind) {
@@ -112,10 +142,6 @@ pub(crate) async fn cold_starts(
 ) -> Result<Vec<Cold>, Error> {
     let mut out = Vec::new();
     for subject in subjects {
-        let function = &subject.function;
-        let binary = binaries
-            .get(&function.binary)
-            .ok_or_else(|| format!("no binary {}", function.binary))?;
         let mut cold = Cold {
             label: subject.label.clone(),
             kind: subject.kind,
@@ -124,23 +150,8 @@ pub(crate) async fn cold_starts(
             cpus: Vec::new(),
         };
         for _ in 0..runs {
-            let event = setup.event(subject).await?;
-            let pool = Pool::new(
-                function.clone(),
-                binary.clone(),
-                setup.environment.clone(),
-                1,
-            );
-            let started = Instant::now();
-            let invoked = pool
-                .invoke(
-                    uuid::Uuid::new_v4().to_string(),
-                    "Root=1-0-0".into(),
-                    event.to_string().into_bytes(),
-                )
-                .await;
-            let total = started.elapsed();
-            setup.check(subject, &invoked)?;
+            let pool = setup.pool(subject, binaries)?;
+            let (invoked, total) = setup.invoke(subject, &pool).await?;
             // The instance now waits on `/next`: what it has used is what its first answer cost.
             let cpu = pool.idle_pids().first().and_then(|p| cpu_ms(*p));
             cold.totals.push(ms(total));
@@ -199,26 +210,11 @@ pub(crate) async fn warm_direct(
         "| function | p50 ms | p99 ms | CPU per invocation µs | peak RSS MB |\n|---|---|---|---|---|"
     );
     for subject in subjects {
-        let function = &subject.function;
-        let binary = binaries
-            .get(&function.binary)
-            .ok_or_else(|| format!("no binary {}", function.binary))?;
-        let pool = Pool::new(
-            function.clone(),
-            binary.clone(),
-            setup.environment.clone(),
-            1,
-        );
+        let pool = setup.pool(subject, binaries)?;
         let mut samples = Vec::new();
         let mut cpu_from = None;
         for i in 0..n + 3 {
-            let event = setup.event(subject).await?.to_string().into_bytes();
-            let started = Instant::now();
-            let invoked = pool
-                .invoke(uuid::Uuid::new_v4().to_string(), "Root=1-0-0".into(), event)
-                .await;
-            let took = started.elapsed();
-            setup.check(subject, &invoked)?;
+            let (_, took) = setup.invoke(subject, &pool).await?;
             if i == 2 {
                 cpu_from = pool.idle_pids().first().and_then(|p| cpu_ms(*p));
             }

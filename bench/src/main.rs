@@ -35,7 +35,7 @@ mod measure;
 
 use calls::{AUTHORIZER, BENCH_TENANT, Call, Fixtures, json_of};
 use cold::{Kind, Setup, Subject, bench_function};
-use measure::{arm64_sizes, mb, ms, percentile, seed, target_dir, today, vm_hwm_kb, zip_size};
+use measure::{arm64_sizes, mb, ms, percentile, seed, today, vm_hwm_kb, zip_size};
 
 /// The baseline's binary (bench/baseline).
 pub(crate) const BASELINE: &str = "bench-baseline";
@@ -107,9 +107,9 @@ fn main() -> Result<(), Error> {
     }
     let mut binaries = local_api::binaries::build(&repo(), &selection, true)?;
     eprintln!("bench: building the baseline (bench/baseline: its own workspace, default profile)");
-    let baseline_target = target_dir().join("baseline");
+    let (baseline_dir, baseline_target) = measure::baseline_dirs();
     binaries.extend(local_api::binaries::build(
-        &repo().join("bench").join("baseline"),
+        &baseline_dir,
         &[
             "--locked",
             "--target-dir",

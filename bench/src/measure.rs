@@ -70,6 +70,14 @@ pub(crate) fn target_dir() -> PathBuf {
         .unwrap_or_else(|| repo().join("target"))
 }
 
+/// The baseline's workspace, and its target directory (inside the shared one).
+pub(crate) fn baseline_dirs() -> (PathBuf, PathBuf) {
+    (
+        repo().join("bench").join("baseline"),
+        target_dir().join("baseline"),
+    )
+}
+
 pub(crate) fn zip_size(file: &Path) -> Option<u64> {
     let dir = std::env::temp_dir().join(format!("bench-zip-{}", uuid::Uuid::now_v7()));
     std::fs::create_dir_all(&dir).ok()?;
@@ -99,7 +107,8 @@ pub(crate) fn arm64_sizes(names: &[String]) -> Option<HashMap<String, (u64, Opti
     let target = target_dir();
     // Not the baseline's host target directory: cargo lambda rebuilds the host parts (build
     // scripts, proc macros) its own way, and the two would rebuild each other every run.
-    let baseline_target = target.join("baseline").join("arm64");
+    let (baseline_dir, baseline_target) = baseline_dirs();
+    let baseline_target = baseline_target.join("arm64");
     // cargo lambda takes no `--target-dir`: the baseline's goes in CARGO_TARGET_DIR.
     let build = |dir: PathBuf, target: &std::path::Path| {
         std::process::Command::new("cargo")
@@ -113,7 +122,7 @@ pub(crate) fn arm64_sizes(names: &[String]) -> Option<HashMap<String, (u64, Opti
         eprintln!("bench: cargo lambda is not available or failed; arm64 sizes skipped");
         return None;
     }
-    if !build(repo().join("bench").join("baseline"), &baseline_target) {
+    if !build(baseline_dir, &baseline_target) {
         eprintln!("bench: the baseline's arm64 build failed; its arm64 size is left out");
     }
     let bootstrap = |n: &str| {
