@@ -89,6 +89,20 @@ open("authorizer.json", "a").write("\n")
 ' "$id"
 gen create-photo-upload POST '/profiles/{profile_id}/photo' "/profiles/$id/photo" \
   '{"content_type":"image/png"}' application/json
+# The CORS preflight's event: a browser's OPTIONS before a PATCH, from an allowed origin's
+# page; no credential, so no authorizer ran (cors-preflight, made when CorsAllowedOrigins is set).
+gen cors-preflight OPTIONS '/profiles/{profile_id}' "/profiles/$id" '' ''
+python3 - <<'PY'
+import json
+e = json.load(open("cors-preflight.json"))
+del e["requestContext"]["authorizer"]
+for name, value in {"Origin": "https://app.example.com", "Access-Control-Request-Method": "PATCH",
+                    "Access-Control-Request-Headers": "authorization,content-type,if-match"}.items():
+    e["headers"][name] = value
+    e["multiValueHeaders"][name] = [value]
+json.dump(e, open("cors-preflight.json", "w"), indent=2)
+open("cors-preflight.json", "a").write("\n")
+PY
 # process-photo's event: S3's ObjectCreated notification of one upload (the local runner
 # sends the same shape; the key is URL-encoded as S3 sends it).
 sam local generate-event s3 put --region us-east-1 \

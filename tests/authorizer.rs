@@ -1318,7 +1318,7 @@ async fn keys_cli_creates_lists_and_revokes_keys() {
         let dir = std::env::temp_dir().join(format!("keys-local-{}", uuid::Uuid::now_v7()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(
-            dir.join("engine-endpoint"),
+            dir.join(shared::localstate::ENGINE_ENDPOINT),
             format!("{}\n", engine.endpoint),
         )
         .unwrap();
@@ -1329,8 +1329,12 @@ async fn keys_cli_creates_lists_and_revokes_keys() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let gateway_url = format!("http://{}", listener.local_addr().unwrap());
         let serving = local_api::gateway::serve(registry.clone(), listener);
-        std::fs::write(dir.join("apigateway-endpoint"), &gateway_url).unwrap();
-        std::fs::write(dir.join("usage-plan-id"), "LocalPlan\n").unwrap();
+        std::fs::write(
+            dir.join(shared::localstate::APIGATEWAY_ENDPOINT),
+            &gateway_url,
+        )
+        .unwrap();
+        std::fs::write(dir.join(shared::localstate::USAGE_PLAN_ID), "LocalPlan\n").unwrap();
         let plans = ["LocalPlan".to_owned()];
         let dir_arg = dir.to_str().unwrap();
         let out = keys(&[

@@ -50,21 +50,9 @@ struct Opts {
     arm64: bool,
 }
 
-/// The bench's command line.
-#[derive(clap::Parser)]
-#[command(name = "bench", about)]
-struct Cli {
-    /// 3 cold runs, 20 requests per route, 1k and 10k profiles, no arm64 build
-    #[arg(long)]
-    quick: bool,
-    /// Skip the arm64 cross-build (cargo lambda)
-    #[arg(long)]
-    no_arm64: bool,
-}
-
 /// The options (bad arguments: clap prints why, with a suggestion, and exits 2).
 fn opts() -> Opts {
-    let cli = <Cli as clap::Parser>::parse();
+    let cli = <bench::cli::Cli as clap::Parser>::parse();
     let quick = cli.quick;
     Opts {
         quick,

@@ -5,139 +5,20 @@
 // A command-line tool: its output is stdout.
 #![allow(clippy::print_stdout)]
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::Parser;
 
 use shared::apikeys::{self, ApiKeyRecord};
-use shared::auth::{PrincipalId, Scopes, TenantId};
 use shared::config::Config;
+use shared::localstate;
 use shared::store::Store;
 
+use keys::cli::{self, Args, Command};
 use keys::gateway::{Gateway, key_name};
 
-/// The runner's files naming its embedded API Gateway and the usage plan keys join.
-const APIGATEWAY_ENDPOINT_FILE: &str = "apigateway-endpoint";
-const USAGE_PLAN_FILE: &str = "usage-plan-id";
-
-/// The local runner's state directory (`cargo run -p local-api`), where it writes
-/// `engine-endpoint`, `apigateway-endpoint` and `usage-plan-id`.
-const DEFAULT_STATE_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../.local");
-
-/// The table the local runner makes (local-api's `TABLE`).
-const LOCAL_TABLE: &str = "profiles";
 /// The table when neither `--table` nor `TABLE_NAME` names one.
 const DEFAULT_TABLE: &str = "profiles";
-
-const AFTER_HELP: &str = "\
-scopes: profiles.create profiles.read profiles.lists profiles.update profiles.delete
-
-where (one of):
-  --local [DIR]    the local runner: its engine, table `profiles`, and its embedded API
-                   Gateway's usage plan (from the files it writes in DIR, default .local/)
-  --deployed       AWS: the table --table NAME (or env TABLE_NAME; default profiles), and the
-                   usage plan --usage-plan ID (or env USAGE_PLAN_ID): the stack's outputs
-                   TableName and UsagePlanId. Credentials and region from the environment
-                   (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION)
-  --endpoint URL   a DynamoDB-compatible engine (or env DYNAMODB_ENDPOINT) and --table; no
-                   usage plan unless --apigateway-endpoint URL and --usage-plan ID name one
-
-exit status: 0 done, 1 failed (engine, AWS, no such key), 2 bad arguments";
-
-/// Make, list and revoke the Profiles API's API keys, on a local engine or on AWS.
-#[derive(Parser)]
-#[command(
-    name = "keys",
-    about,
-    help_template = "{about}\n\nusage: {usage}\n\n{all-args}\n{after-help}",
-    after_help = AFTER_HELP
-)]
-struct Args {
-    #[command(subcommand)]
-    command: Command,
-    /// The local runner (`cargo run -p local-api`): its engine from DIR/engine-endpoint (DIR
-    /// defaults to .local/ in the repo), table `profiles`, its usage plan from
-    /// DIR/apigateway-endpoint and DIR/usage-plan-id
-    #[arg(long, global = true, value_name = "DIR", num_args = 0..=1, require_equals = true,
-        default_missing_value = DEFAULT_STATE_DIR,
-        conflicts_with_all = ["endpoint", "table", "deployed", "apigateway_endpoint", "usage_plan"])]
-    local: Option<PathBuf>,
-    /// The deployed stack on AWS (credentials and region from the environment)
-    #[arg(long, global = true, conflicts_with_all = ["endpoint", "apigateway_endpoint"])]
-    deployed: bool,
-    /// A DynamoDB-compatible engine at URL (or env DYNAMODB_ENDPOINT)
-    #[arg(long, global = true, value_name = "URL")]
-    endpoint: Option<String>,
-    /// The table (or env TABLE_NAME; default profiles)
-    #[arg(long, global = true, value_name = "NAME")]
-    table: Option<String>,
-    /// The usage plan API keys join (or env USAGE_PLAN_ID): the stack's UsagePlanId output
-    #[arg(long, global = true, value_name = "ID")]
-    usage_plan: Option<String>,
-    /// An API Gateway endpoint at URL holding --usage-plan (with --endpoint)
-    #[arg(long, global = true, value_name = "URL", requires = "usage_plan")]
-    apigateway_endpoint: Option<String>,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Make a key for a principal in a tenant, and put its usage key in the usage plan. The
-    /// key is the first line of stdout, shown this once (only its hash is stored)
-    Create {
-        #[arg(long, value_parser = tenant)]
-        tenant: TenantId,
-        #[arg(long, value_parser = principal)]
-        principal: PrincipalId,
-        /// Scope names, separated by commas or spaces
-        #[arg(long, value_parser = scopes)]
-        scopes: Scopes,
-        /// A label: who or what the key is for
-        #[arg(long)]
-        name: Option<String>,
-    },
-    /// The tenant's keys: id, principal, scopes, name, created, revoked
-    List {
-        #[arg(long, value_parser = tenant)]
-        tenant: TenantId,
-    },
-    /// Revoke a key: the authorizer refuses it from now on, and its usage key leaves the plan
-    Revoke {
-        #[arg(long, value_parser = tenant)]
-        tenant: TenantId,
-        key_id: String,
-    },
-    /// Put a key's usage key in the usage plan (again): finishes a `create` whose
-    /// registration failed, or registers keys made before `create` did (idempotent)
-    Register {
-        #[arg(long, value_parser = tenant)]
-        tenant: TenantId,
-        key_id: String,
-    },
-    /// The upgrade backfill: rewrite every profile stored before the current key scheme (an
-    /// index added since) with the attributes it gives them now. Rewrites nothing the second
-    /// time; resumes from --state; reads at most --rate items a second
-    Migrate {
-        /// Items read per second at most
-        #[arg(long, value_name = "N", default_value_t = 100.0,
-            value_parser = positive)]
-        rate: f64,
-        /// Items read per Scan page
-        #[arg(long, value_name = "N", default_value_t = 100,
-            value_parser = clap::value_parser!(i32).range(1..=1000))]
-        page: i32,
-        /// Keep the cursor in FILE after every page, and start from it when it is there
-        #[arg(long, value_name = "FILE")]
-        state: Option<PathBuf>,
-    },
-}
-
-fn positive(raw: &str) -> Result<f64, String> {
-    match raw.parse::<f64>() {
-        Ok(n) if n > 0.0 && n.is_finite() => Ok(n),
-        _ => Err(format!("{raw:?} is not a positive number")),
-    }
-}
 
 /// A backfill cursor as the state file keeps it: the key's string attributes, as JSON.
 fn cursor_to_json(cursor: &shared::store::Item) -> String {
@@ -208,43 +89,6 @@ async fn migrate(
     Ok(())
 }
 
-fn tenant(raw: &str) -> Result<TenantId, String> {
-    TenantId::new(raw)
-}
-
-fn principal(raw: &str) -> Result<PrincipalId, String> {
-    PrincipalId::new(raw)
-}
-
-fn scopes(raw: &str) -> Result<Scopes, String> {
-    let scopes = Scopes::parse_strict(raw)?;
-    if scopes.is_empty() {
-        return Err("names no scope".into());
-    }
-    Ok(scopes)
-}
-
-/// The command line, with `--local DIR` (the directory as the next word) spelled
-/// `--local=DIR` for clap, which takes `--local`'s optional value only after `=` so that a
-/// bare `--local` never swallows the command or key id after it.
-fn command_line() -> Vec<String> {
-    let mut args: Vec<String> = std::env::args().collect();
-    let commands = ["create", "list", "revoke", "register", "migrate"];
-    let mut i = 1;
-    while i + 1 < args.len() {
-        let next = &args[i + 1];
-        let is_dir = !next.starts_with('-')
-            && !commands.contains(&next.as_str())
-            && !apikeys::is_key_id(next);
-        if args[i] == "--local" && is_dir {
-            let dir = args.remove(i + 1);
-            args[i] = format!("--local={dir}");
-        }
-        i += 1;
-    }
-    args
-}
-
 /// A failure (exit 1); bad arguments exit 2 from clap.
 struct Failure(String);
 
@@ -254,18 +98,16 @@ fn gateway(args: &Args, config: &Config) -> Result<Option<Gateway>, Failure> {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
     let plan = args.usage_plan.clone().or_else(|| env("USAGE_PLAN_ID"));
     if let Some(dir) = &args.local {
-        let read = |name: &str| {
-            std::fs::read_to_string(dir.join(name))
-                .map(|s| s.trim().to_owned())
-                .ok()
-                .filter(|s| !s.is_empty())
-        };
-        return match (read(APIGATEWAY_ENDPOINT_FILE), read(USAGE_PLAN_FILE)) {
+        let read = |name: &str| localstate::read(dir, name);
+        return match (
+            read(localstate::APIGATEWAY_ENDPOINT),
+            read(localstate::USAGE_PLAN_ID),
+        ) {
             (Some(url), Some(plan)) => Ok(Some(Gateway::new(config, Some(&url), &plan))),
             _ => Err(Failure(format!(
                 "cannot read {} and {} in {}. Is the local runner running (cargo run -p local-api)?",
-                APIGATEWAY_ENDPOINT_FILE,
-                USAGE_PLAN_FILE,
+                localstate::APIGATEWAY_ENDPOINT,
+                localstate::USAGE_PLAN_ID,
                 dir.display()
             ))),
         };
@@ -325,7 +167,7 @@ fn config(args: &Args) -> Result<Config, Failure> {
     }
     let (endpoint, table) = match &args.local {
         Some(dir) => {
-            let file = dir.join("engine-endpoint");
+            let file = dir.join(localstate::ENGINE_ENDPOINT);
             let url = std::fs::read_to_string(&file).map_err(|e| {
                 Failure(format!(
                     "cannot read {}: {e}. Is the local runner running (cargo run -p local-api)?",
@@ -336,7 +178,7 @@ fn config(args: &Args) -> Result<Config, Failure> {
             if url.is_empty() {
                 return Err(Failure(format!("{} is empty", file.display())));
             }
-            (Some(url), Some(LOCAL_TABLE.to_owned()))
+            (Some(url), Some(localstate::TABLE.to_owned()))
         }
         None => (args.endpoint.clone(), args.table.clone()),
     };
@@ -508,7 +350,7 @@ async fn run(args: Args) -> Result<(), Failure> {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     // Bad arguments: clap prints why (with a suggestion for a misspelt flag) and exits 2.
-    let args = Args::parse_from(command_line());
+    let args = Args::parse_from(cli::spelled_for_clap(std::env::args().collect()));
     match run(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure(message)) => {

@@ -14,10 +14,6 @@ use shared::store::Store;
 
 use crate::template::Error;
 
-/// The file holding the development key's plaintext.
-pub const DEV_KEY_FILE: &str = "dev-api-key";
-/// The file holding the embedded engine's URL.
-pub const ENGINE_ENDPOINT_FILE: &str = "engine-endpoint";
 /// The development key's tenant and principal.
 pub const DEV_TENANT: &str = "default";
 pub const DEV_PRINCIPAL: &str = "developer";
@@ -68,7 +64,7 @@ pub async fn ensure(store: &Store, state_dir: Option<&Path>) -> Result<Secret, E
     let Some(dir) = state_dir else {
         return create(store).await;
     };
-    let file = dir.join(DEV_KEY_FILE);
+    let file = dir.join(shared::localstate::DEV_API_KEY);
     if let Ok(kept) = std::fs::read_to_string(&file) {
         let kept = kept.trim();
         let known = apikeys::lookup(store, kept)

@@ -21,12 +21,6 @@ use serde_json::{Value, json};
 
 use crate::template::{Error, TemplateApiKey};
 
-/// The file the registry is kept in, in the state directory.
-pub const FILE: &str = "apigateway.json";
-/// The runner's files naming this endpoint and the plan `keys` puts API keys in.
-pub const ENDPOINT_FILE: &str = "apigateway-endpoint";
-pub const USAGE_PLAN_FILE: &str = "usage-plan-id";
-
 /// An API key as API Gateway keeps it.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct ApiKey {
@@ -117,7 +111,9 @@ impl Registry {
     ) -> Result<Self, Error> {
         let mut state = match file.as_ref().map(std::fs::read_to_string) {
             Some(Ok(text)) => serde_json::from_str(&text).map_err(|e| {
-                let path = file.as_deref().unwrap_or(std::path::Path::new(FILE));
+                let path = file.as_deref().unwrap_or(std::path::Path::new(
+                    shared::localstate::APIGATEWAY_REGISTRY,
+                ));
                 format!("{}: {e}", path.display())
             })?,
             _ => State_::default(),

@@ -12,6 +12,7 @@
 
 pub mod authorizer;
 pub mod binaries;
+pub mod cli;
 pub mod devkey;
 pub mod event;
 pub mod gateway;
@@ -31,6 +32,7 @@ use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderValue, Method, Uri};
+use axum::response::IntoResponse;
 use serde_json::{Value, json};
 use shared::config::Secret;
 
@@ -46,8 +48,23 @@ use crate::responses::Kind;
 use crate::runtime::{LogSink, Outcome, Pools};
 use crate::template::{Api, ApiKeySource, Route};
 
+/// API Gateway's payload limit (10 MB): a larger request is answered 413 by the gateway.
+pub const MAX_PAYLOAD_BYTES: usize = 10 * 1024 * 1024;
+
+/// Whether reading a body stopped at [`MAX_PAYLOAD_BYTES`] (not a connection that broke).
+fn is_over_limit(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if err.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
+}
+
 /// The table name the local API uses on its own engine.
-pub const TABLE: &str = "profiles";
+pub const TABLE: &str = shared::localstate::TABLE;
 
 /// Where the data lives.
 #[derive(Clone, Debug)]
@@ -269,21 +286,36 @@ impl Server {
         Ok(how)
     }
 
-    /// Answers one HTTP request as API Gateway and the function would.
+    /// Answers one HTTP request as API Gateway and the function would; `body` is `None` when
+    /// it was over API Gateway's payload limit.
     pub async fn handle(
         &self,
         method: Method,
         uri: Uri,
         headers: HeaderMap,
-        body: Bytes,
+        body: Option<Bytes>,
         peer: SocketAddr,
     ) -> axum::response::Response {
         let started = Instant::now();
         let request_id = uuid::Uuid::new_v4().to_string();
         let trace = trace_id();
-        let (mut reply, by, how) = self
-            .answer(&method, &uri, &headers, &body, peer, &request_id, &trace)
-            .await;
+        let (mut reply, by, how) = match &body {
+            Some(body) => {
+                self.answer(&method, &uri, &headers, body, peer, &request_id, &trace)
+                    .await
+            }
+            // API Gateway refuses it before routing: the template's REQUEST_TOO_LARGE.
+            None => {
+                let ctx = responses::Context {
+                    request_id: &request_id,
+                    headers: &headers,
+                    event: None,
+                };
+                let reply = responses::render(self.only_api(), Kind::RequestTooLarge, &ctx);
+                let why = format!("body over {MAX_PAYLOAD_BYTES} bytes");
+                (reply, "gateway".to_owned(), why)
+            }
+        };
         let h = reply.headers_mut();
         if let Ok(v) = HeaderValue::from_str(&request_id) {
             h.insert("x-amzn-requestid", v);
@@ -428,14 +460,22 @@ impl Server {
                   method: Method,
                   uri: Uri,
                   headers: HeaderMap,
-                  body: Bytes| {
+                  body: axum::body::Body| {
                 let server = self.clone();
-                async move { server.handle(method, uri, headers, body, peer).await }
+                async move {
+                    let body = match axum::body::to_bytes(body, MAX_PAYLOAD_BYTES).await {
+                        Ok(body) => Some(body),
+                        Err(e) if is_over_limit(&e) => None,
+                        // The client went away mid-body: nobody reads this answer.
+                        Err(_) => return axum::http::StatusCode::BAD_REQUEST.into_response(),
+                    };
+                    server.handle(method, uri, headers, body, peer).await
+                }
             };
-        // API Gateway's payload limit.
+        // The body is read above, up to API Gateway's limit and no further.
         let router = axum::Router::new()
             .fallback(handler)
-            .layer(axum::extract::DefaultBodyLimit::max(10 * 1024 * 1024));
+            .layer(axum::extract::DefaultBodyLimit::disable());
         axum::serve(
             listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),

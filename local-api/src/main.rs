@@ -7,64 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clap::Parser;
+use local_api::cli::Cli;
 use local_api::template::{Error, Template};
 use local_api::{Options, Server, Storage, binaries};
-
-/// The Profiles API on localhost: the template's routes, the functions' own binaries under
-/// the Lambda Runtime API, the authorizer, and an embedded DynamoDB.
-#[derive(Parser)]
-#[command(name = "local-api", about)]
-struct Cli {
-    /// Listen on 127.0.0.1:N (0 picks a free port)
-    #[arg(long, value_name = "N", default_value_t = 3000)]
-    port: u16,
-    /// The embedded S3 (photo uploads, and photo_url) on 127.0.0.1:N (default: the port
-    /// after --port, or a free one with --port 0). A fixed port keeps kept photo URLs working
-    /// across restarts
-    #[arg(long, value_name = "N")]
-    s3_port: Option<u16>,
-    /// The embedded API Gateway's management API (API keys, usage plan keys: what `keys
-    /// --local` calls) on 127.0.0.1:N (default: two after --port, or a free one with --port 0)
-    #[arg(long, value_name = "N")]
-    apigateway_port: Option<u16>,
-    /// Keep the data in DIR/profiles.db (default .local/ in the repo), the development API
-    /// key in DIR/dev-api-key and the engine's URL in DIR/engine-endpoint (for `cargo run -p
-    /// keys -- --local`)
-    #[arg(long, value_name = "DIR")]
-    state_dir: Option<PathBuf>,
-    /// Serve the API at the root of the host, as a custom domain with an empty base path
-    /// does, instead of under /<stage> as API Gateway's default endpoint does
-    #[arg(long)]
-    root: bool,
-    /// Keep the data in memory: gone when this stops (with a new development API key at
-    /// every start)
-    #[arg(long, conflicts_with = "dynamodb_endpoint")]
-    memory: bool,
-    /// Use another engine (DynamoDB Local, or AWS with credentials from the environment)
-    /// instead of the embedded one
-    #[arg(long, value_name = "URL")]
-    dynamodb_endpoint: Option<String>,
-    /// The table on that engine
-    #[arg(long, value_name = "NAME", default_value = local_api::TABLE)]
-    table: String,
-    /// Instances per function at most
-    #[arg(long, value_name = "N", default_value_t = 4,
-        value_parser = clap::value_parser!(u16).range(1..))]
-    concurrency: u16,
-    /// The SAM template (default template.yaml in the repo)
-    #[arg(long, value_name = "FILE")]
-    template: Option<PathBuf>,
-    /// Build and run the functions with the release profile
-    #[arg(long)]
-    release: bool,
-    /// Run binaries already built in DIR (e.g. target/lambda) instead of building them
-    #[arg(long, value_name = "DIR")]
-    bin_dir: Option<PathBuf>,
-    /// Template parameter values over their defaults, as with sam (e.g. JwtHs256Secret=...
-    /// JwtIssuer=... JwtAudience=...); the form ParameterKey=K,ParameterValue=V is accepted too
-    #[arg(long, value_name = "K=V", num_args = 1.., value_parser = parameter_override)]
-    parameter_overrides: Vec<(String, String)>,
-}
 
 struct Args {
     root: bool,
@@ -89,14 +34,16 @@ fn repo_file(rel: &str) -> PathBuf {
 /// The command line (bad arguments: clap prints why, with a suggestion, and exits 2).
 fn parse_args() -> Args {
     let cli = Cli::parse();
-    let state_dir = cli.state_dir.unwrap_or_else(|| repo_file(".local"));
+    let state_dir = cli
+        .state_dir
+        .unwrap_or_else(|| repo_file(shared::localstate::DIR));
     let storage = match (cli.dynamodb_endpoint, cli.memory) {
         (Some(url), _) => Storage::Endpoint {
             url,
             table: cli.table,
         },
         (None, true) => Storage::Memory,
-        (None, false) => Storage::File(state_dir.join("profiles.db")),
+        (None, false) => Storage::File(state_dir.join(shared::localstate::DATA_FILE)),
     };
     Args {
         root: cli.root,
@@ -118,19 +65,6 @@ fn parse_args() -> Args {
         template: cli.template.unwrap_or_else(|| repo_file("template.yaml")),
         release: cli.release,
         bin_dir: cli.bin_dir,
-    }
-}
-
-/// One `Key=Value` (or `ParameterKey=Key,ParameterValue=Value`) of `--parameter-overrides`.
-fn parameter_override(raw: &str) -> Result<(String, String), String> {
-    if let Some(rest) = raw.strip_prefix("ParameterKey=")
-        && let Some((key, value)) = rest.split_once(",ParameterValue=")
-    {
-        return Ok((key.to_owned(), value.to_owned()));
-    }
-    match raw.split_once('=') {
-        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
-        _ => Err(format!("{raw:?} is not Key=Value")),
     }
 }
 
@@ -250,7 +184,7 @@ async fn run(
     }
     let key = server.dev_api_key.expose();
     lines.push(format!("API key (all scopes, tenant default): {key}"));
-    let kept = args.state_dir.join(local_api::devkey::DEV_KEY_FILE);
+    let kept = args.state_dir.join(shared::localstate::DEV_API_KEY);
     let set_key = if matches!(storage, Storage::Memory) {
         format!("KEY={key}")
     } else {

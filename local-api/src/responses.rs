@@ -31,6 +31,8 @@ pub enum Kind {
     IntegrationFailure,
     /// The function outlasted the integration timeout.
     IntegrationTimeout,
+    /// The request's body is over API Gateway's 10 MB payload limit.
+    RequestTooLarge,
 }
 
 impl Kind {
@@ -45,6 +47,7 @@ impl Kind {
             Kind::InvalidApiKey => "INVALID_API_KEY",
             Kind::Throttled => "THROTTLED",
             Kind::IntegrationTimeout => "INTEGRATION_TIMEOUT",
+            Kind::RequestTooLarge => "REQUEST_TOO_LARGE",
             Kind::IntegrationFailure => return None,
         })
     }
@@ -60,6 +63,7 @@ impl Kind {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
             Kind::Throttled => StatusCode::TOO_MANY_REQUESTS,
+            Kind::RequestTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Kind::IntegrationFailure => StatusCode::BAD_GATEWAY,
             Kind::IntegrationTimeout => StatusCode::GATEWAY_TIMEOUT,
         }
@@ -76,6 +80,7 @@ impl Kind {
             }
             Kind::InvalidApiKey => "ForbiddenException",
             Kind::Throttled => "TooManyRequestsException",
+            Kind::RequestTooLarge => "RequestTooLargeException",
             Kind::IntegrationFailure | Kind::IntegrationTimeout => "InternalServerErrorException",
         }
     }
@@ -94,6 +99,7 @@ impl Kind {
             Kind::AuthorizerFailure | Kind::AuthorizerConfigurationError => return None,
             Kind::InvalidApiKey => "Forbidden",
             Kind::Throttled => "Too Many Requests",
+            Kind::RequestTooLarge => "Request Too Long",
             Kind::IntegrationFailure => "Internal server error",
             Kind::IntegrationTimeout => "Endpoint request timed out",
         })

@@ -9,6 +9,8 @@ use std::time::Duration;
 use crate::runtime::{Environment, Pool, Pools};
 use crate::s3::EmbeddedS3;
 use crate::template::{Api, Error, Template};
+use shared::localstate;
+
 use crate::{Options, Server, Storage, TABLE};
 use crate::{authorizer, devkey, gateway, throttle};
 
@@ -101,7 +103,7 @@ impl Server {
                 std::env::temp_dir().join(format!("local-api-s3-{}", uuid::Uuid::new_v4())),
                 true,
             ),
-            (_, Some(dir)) => (dir.join("s3"), false),
+            (_, Some(dir)) => (dir.join(localstate::S3_DIR), false),
         };
         let buckets: Vec<String> = template.buckets()?.into_iter().map(|(_, n)| n).collect();
         let public = template
@@ -220,7 +222,7 @@ impl Server {
             .values()
             .flat_map(|a| a.plans.iter().map(|p| p.id.clone()))
             .collect();
-        let gateway_file = key_dir.map(|d| d.join(gateway::FILE));
+        let gateway_file = key_dir.map(|d| d.join(localstate::APIGATEWAY_REGISTRY));
         let registry = Arc::new(gateway::Registry::load(
             gateway_file,
             plans,
@@ -245,22 +247,22 @@ impl Server {
         let gateway_endpoint_file = options
             .state_dir
             .as_ref()
-            .map(|d| d.join(gateway::ENDPOINT_FILE));
+            .map(|d| d.join(localstate::APIGATEWAY_ENDPOINT));
         if let (Some(dir), Some(file)) = (&options.state_dir, &gateway_endpoint_file) {
             std::fs::create_dir_all(dir)?;
             std::fs::write(file, format!("{gateway_endpoint}\n"))?;
             match &usage_plan {
                 Some(plan) => {
-                    std::fs::write(dir.join(gateway::USAGE_PLAN_FILE), format!("{plan}\n"))?
+                    std::fs::write(dir.join(localstate::USAGE_PLAN_ID), format!("{plan}\n"))?
                 }
                 None => {
-                    let _ = std::fs::remove_file(dir.join(gateway::USAGE_PLAN_FILE));
+                    let _ = std::fs::remove_file(dir.join(localstate::USAGE_PLAN_ID));
                 }
             }
         }
         let engine_endpoint_file = match &options.state_dir {
             Some(dir) => {
-                let file = dir.join(devkey::ENGINE_ENDPOINT_FILE);
+                let file = dir.join(localstate::ENGINE_ENDPOINT);
                 if engine.is_some() {
                     std::fs::create_dir_all(dir)?;
                     std::fs::write(&file, format!("{endpoint}\n"))?;

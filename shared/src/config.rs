@@ -1,5 +1,7 @@
 //! The one configuration loader: every setting a function reads from its environment.
 
+use crate::cors::Origins;
+
 /// The shortest cursor-signing key accepted.
 pub const MIN_CURSOR_KEY: usize = 32;
 
@@ -39,8 +41,12 @@ pub struct Config {
     pub s3_endpoint: Option<String>,
     /// `TLS_PLATFORM_ROOTS=true`: trust the platform's root certificates besides the ones
     /// AWS's endpoints chain to (`crate::store::https_client`), for a network whose proxy
-    /// re-signs TLS with its own CA. Off by default: loading them costs a cold start ~5 ms.
+    /// re-signs TLS with its own CA. Off by default: loading them lengthens every cold start
+    /// (docs/performance.md).
     pub tls_platform_roots: bool,
+    /// `CORS_ALLOWED_ORIGINS`: the browser origins that may call the API (the template's
+    /// `CorsAllowedOrigins`, given to every function); empty, CORS is off.
+    pub cors: Origins,
 }
 
 /// The function timeout assumed when `FUNCTION_TIMEOUT_SECONDS` is unset: the template's
@@ -166,8 +172,15 @@ impl Config {
                 }
             },
             region: non_empty("AWS_REGION").unwrap_or_else(|| "us-east-1".into()),
+            cors: cors_origins(&get)?,
         })
     }
+}
+
+/// `CORS_ALLOWED_ORIGINS` alone: all the preflight function reads (its init builds no
+/// store).
+pub fn cors_origins(get: &impl Fn(&str) -> Option<String>) -> Result<Origins, ConfigError> {
+    Origins::parse(&get("CORS_ALLOWED_ORIGINS").unwrap_or_default()).map_err(ConfigError)
 }
 
 impl Config {
@@ -216,7 +229,7 @@ pub struct JwtConfig {
     pub leeway_seconds: u64,
     /// `JWT_USAGE_KEY`: the usage key every JWT caller is counted on in API Gateway: the
     /// template's `JwtCallersApiKey`, which the stack itself puts in the JWT callers' usage
-    /// plan, so no subject is registered anywhere (README, "Authentication").
+    /// plan, so no subject is registered anywhere (docs/authentication.md).
     pub usage_key: String,
     /// `JWT_CALLER_BURST_LIMIT` and `JWT_CALLER_RATE_LIMIT`: each JWT caller's own limit,
     /// kept in the table (`crate::store::Store::admit`). Unset, JWT callers are limited only

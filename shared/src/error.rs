@@ -5,6 +5,32 @@
 
 use std::fmt;
 
+/// The media type of every error answer (RFC 9457).
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// A problem's `title`: one per status, the same for every problem of that status (RFC 9457:
+/// the title summarises the type, and ours is `about:blank`), the gateway's own answers in
+/// `template.yaml` included (`tests/api/docs.rs` holds them to it).
+pub fn title(status: lambda_http::http::StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "Bad request.",
+        401 => "Unauthorized.",
+        403 => "Forbidden.",
+        404 => "Not found.",
+        409 => "Conflict.",
+        412 => "Precondition failed.",
+        413 => "Payload too large.",
+        415 => "Unsupported media type.",
+        422 => "Unprocessable content.",
+        429 => "Too many requests.",
+        500 => "Internal server error.",
+        502 => "Bad gateway.",
+        503 => "Service unavailable.",
+        504 => "Gateway timeout.",
+        _ => "Error.",
+    }
+}
+
 /// One bad field of a request: a JSON path (`social_links[2].url`) and what is wrong with it.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct FieldError {

@@ -55,8 +55,8 @@ pub async fn respond(
 /// advanced logging controls: `AWS_LAMBDA_LOG_FORMAT=JSON` for JSON lines,
 /// `AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG`, else INFO), with a level filter instead of its
 /// `EnvFilter`: per-target directives (`RUST_LOG=shared=debug`) are not read, and a function
-/// no longer links the regex engine that parses them (−0.8 MB per binary; README,
-/// Performance). A level that does not parse is INFO, as there.
+/// no longer links the regex engine that parses them (docs/performance.md has what that
+/// saves). A level that does not parse is INFO, as there.
 fn init_logging() {
     use lambda_http::tracing::subscriber::{self, filter::LevelFilter};
     let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
@@ -88,7 +88,32 @@ where
     // handlers a `'static` reference without a lock or a reference count per invocation.
     let app: &'static App = Box::leak(Box::new(App::from_env()?));
     lambda_http::run(lambda_http::service_fn(move |req: Request| async move {
-        Ok::<_, lambda_http::Error>(handler(app, req).await)
+        // Every answer, the handler's or its error's, carries the CORS headers its origin
+        // may see (none when CORS is off).
+        let origin = req
+            .headers()
+            .get(lambda_http::http::header::ORIGIN)
+            .cloned();
+        let mut response = handler(app, req).await;
+        app.config
+            .cors
+            .decorate(origin.as_ref(), response.headers_mut());
+        Ok::<_, lambda_http::Error>(response)
+    }))
+    .await
+}
+
+/// Runs the CORS preflight ([`crate::cors::Origins::preflight`]) as this process's function:
+/// `OPTIONS` on every path, which API Gateway routes here without the authorizer. Its init
+/// reads `CORS_ALLOWED_ORIGINS` alone and builds no store: it calls nothing.
+pub async fn serve_preflight() -> Result<(), lambda_http::Error> {
+    init_logging();
+    let origins: &'static crate::cors::Origins =
+        Box::leak(Box::new(crate::config::cors_origins(&|k| {
+            std::env::var(k).ok()
+        })?));
+    lambda_http::run(lambda_http::service_fn(move |req: Request| async move {
+        Ok::<_, lambda_http::Error>(origins.preflight(&req))
     }))
     .await
 }

@@ -336,6 +336,43 @@ async fn a_request_with_no_route_is_a_404_problem() {
     }
 }
 
+/// A body over API Gateway's 10 MB payload limit is refused by the gateway before any route,
+/// authorizer or function, with the template's `REQUEST_TOO_LARGE` problem; one at the limit
+/// reaches the function (which refuses it itself: 413 from the handler).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_over_the_gateways_limit_is_the_templates_413() {
+    let api = start().await;
+    let over = vec![b' '; local_api::MAX_PAYLOAD_BYTES + 1];
+    let r = api
+        .http
+        .post(api.url("/profiles"))
+        .header("content-type", "application/json")
+        .body(over)
+        .send()
+        .await
+        .unwrap();
+    let body = assert_problem(r, 413, "payload_too_large").await;
+    assert_eq!(
+        body["detail"],
+        "the request is over API Gateway's 10 MB limit"
+    );
+    assert_eq!(api.server.pools["AuthorizerFunction"].invocations(), 0);
+    let at_limit = vec![b' '; local_api::MAX_PAYLOAD_BYTES];
+    let r = api
+        .http
+        .post(api.url("/profiles"))
+        .header("content-type", "application/json")
+        .body(at_limit)
+        .send()
+        .await
+        .unwrap();
+    let body = assert_problem(r, 413, "payload_too_large").await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("at most"),
+        "the function's own limit: {body}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_parallel_requests_all_succeed() {
     let api = Arc::new(start().await);
@@ -521,7 +558,7 @@ async fn a_specific_method_beats_any_on_the_same_resource() {
 async fn data_and_the_development_key_in_the_state_dir_survive_a_restart() {
     use std::os::unix::fs::PermissionsExt as _;
     let dir = std::env::temp_dir().join(format!("profiles-state-{}", uuid::Uuid::now_v7()));
-    let file = dir.join("profiles.db");
+    let file = dir.join(shared::localstate::DATA_FILE);
     let template = Template::load(&repo_path("template.yaml")).unwrap();
     let options = || Options {
         storage: Storage::File(file.clone()),
@@ -533,11 +570,11 @@ async fn data_and_the_development_key_in_the_state_dir_survive_a_restart() {
     assert!(api.server.created_table);
     let key = api.key().to_owned();
     assert!(key.starts_with("prof_"));
-    let kept = dir.join("dev-api-key");
+    let kept = dir.join(shared::localstate::DEV_API_KEY);
     assert_eq!(std::fs::read_to_string(&kept).unwrap().trim(), key);
     let mode = std::fs::metadata(&kept).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600, "the key file is its owner's only");
-    let endpoint = std::fs::read_to_string(dir.join("engine-endpoint")).unwrap();
+    let endpoint = std::fs::read_to_string(dir.join(shared::localstate::ENGINE_ENDPOINT)).unwrap();
     assert_eq!(
         endpoint,
         format!("{}\n", api.server.endpoint),
@@ -554,7 +591,7 @@ async fn data_and_the_development_key_in_the_state_dir_survive_a_restart() {
     let location = r.headers()["location"].to_str().unwrap().to_owned();
     api.server.stop().await;
     assert!(
-        !dir.join("engine-endpoint").exists(),
+        !dir.join(shared::localstate::ENGINE_ENDPOINT).exists(),
         "a stopped engine's URL is removed"
     );
 
@@ -679,37 +716,39 @@ async fn the_readme_curl_session_works_as_written() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stdout}\n{stderr}");
-    // The create's body goes to stderr (its Location is captured); the rest to stdout.
-    let created: Value = serde_json::from_str(stderr.trim()).unwrap();
-    assert_eq!(created["name"], "Mary Smith");
-    assert_eq!(created["headline"], "CTO at Acme");
-    assert_eq!(created["contacts"][0]["value"], "mary@example.com");
+    // Every command prints to stdout, one line per line asserted below; nothing on stderr.
+    assert_eq!(stderr, "", "{stdout}");
     let lines: Vec<&str> = stdout.lines().collect();
-    let read: Value = serde_json::from_str(lines[0]).unwrap();
-    assert_eq!(read["id"], created["id"]);
-    let me: Value = serde_json::from_str(lines[1]).unwrap();
-    assert_eq!(
-        me["id"], created["id"],
-        "the first profile is the primary one"
-    );
-    let patched: Value = serde_json::from_str(lines[2]).unwrap();
+    assert_eq!(lines.len(), 7, "{stdout}");
+    // The create: status, ETag and Location; the id is Location's last segment.
+    let (status_and_tag, location) = lines[0].rsplit_once(' ').unwrap();
+    assert_eq!(status_and_tag, "201 \"1\"", "{}", lines[0]);
+    let id = location
+        .strip_prefix("/prod/profiles/")
+        .unwrap_or_else(|| panic!("Location under the stage: {}", lines[0]));
+    assert!(uuid::Uuid::try_parse(id).is_ok(), "{}", lines[0]);
+    // The read: derived name and headline, version 1.
+    let read: Value = serde_json::from_str(lines[1]).unwrap();
+    assert_eq!(read["id"], id);
+    assert_eq!(read["name"], "Mary Smith");
+    assert_eq!(read["headline"], "CTO at Acme");
+    assert_eq!(read["version"], 1);
+    // The list: the one profile, and no next page.
+    let page: Value = serde_json::from_str(lines[2]).unwrap();
+    assert_eq!(page["data"].as_array().unwrap().len(), 1, "{page}");
+    assert_eq!(page["data"][0]["id"], id);
+    assert_eq!(page["next_cursor"], Value::Null);
+    // The PATCH with If-Match: "1": the profile at version 2, then its status and new ETag.
+    let patched: Value = serde_json::from_str(lines[3]).unwrap();
     assert_eq!(patched["title"], "CEO");
-    assert_eq!(patched["last_name"], Value::Null);
-    let contact: Value = serde_json::from_str(lines[3]).unwrap();
-    assert_eq!(contact["value"], "+14155552671");
-    let contacts: Value = serde_json::from_str(lines[4]).unwrap();
-    assert_eq!(contacts["data"].as_array().unwrap().len(), 2);
-    let page: Value = serde_json::from_str(lines[5]).unwrap();
-    assert_eq!(page["data"][0]["id"], created["id"]);
-    // The retried create: the same Location twice, the second replayed.
-    let (first, retry) = (lines[6], lines[7]);
-    assert!(first.starts_with("201 /prod/profiles/"), "{first}");
-    assert!(first.ends_with(" replayed="), "{first}");
-    let location = first.split(' ').nth(1).unwrap();
-    assert_eq!(retry, format!("201 {location} replayed=true"));
-    // The photo: S3 took the form, and photo_url serves it until the profile goes.
-    assert_eq!(&lines[8..10], ["204", "200 image/png"]);
-    assert_eq!(&lines[10..], ["204", "404", "401", "404"]);
+    assert_eq!(patched["headline"], "CEO at Acme");
+    assert_eq!(patched["version"], 2);
+    assert_eq!(lines[4], "200 \"2\"");
+    // The same If-Match again: a stale version, refused with 412 problem+json.
+    let refused: Value = serde_json::from_str(lines[5]).unwrap();
+    assert_eq!(refused["status"], 412);
+    assert_eq!(refused["code"], "precondition_failed");
+    assert_eq!(lines[6], "412 application/problem+json");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,6 +6,8 @@
 
 mod caller;
 mod contacts;
+mod cors;
+mod docs;
 mod faults;
 mod idempotency;
 mod listing;

@@ -445,7 +445,7 @@ async fn the_keys_operator_policy_allows_what_keys_calls_and_nothing_more() {
 }
 
 /// Operations: every function has an errors and a throttles alarm on its own metrics, and
-/// every alarm notifies the optional topic (README, "Operations").
+/// every alarm notifies the optional topic (docs/deploy.md).
 #[test]
 fn every_function_has_its_errors_and_throttles_alarms() {
     let raw = std::fs::read_to_string(repo_path("template.yaml")).unwrap();
@@ -459,9 +459,10 @@ fn every_function_has_its_errors_and_throttles_alarms() {
             .collect()
     };
     let alarms = of_type("AWS::CloudWatch::Alarm");
+    // Every function of the file, the conditional ones (cors-preflight) included.
     let functions = of_type("AWS::Serverless::Function");
-    assert_eq!(functions.len(), 15);
-    for (id, _) in &functions {
+    assert_eq!(functions.len(), 16);
+    for (id, f) in &functions {
         for metric in ["Errors", "Throttles"] {
             let found = alarms.iter().any(|(_, a)| {
                 let p = &a["Properties"];
@@ -471,6 +472,19 @@ fn every_function_has_its_errors_and_throttles_alarms() {
                     && dims.contains(&format!("\"{id}\""))
             });
             assert!(found, "{id} has no {metric} alarm");
+            // A conditional function's alarms share its condition (else they would watch
+            // a function that is not there).
+            let conditions: Vec<_> = alarms
+                .iter()
+                .filter(|(_, a)| {
+                    format!("{:?}", a["Properties"]["Dimensions"]).contains(&format!("\"{id}\""))
+                })
+                .map(|(_, a)| a["Condition"].clone())
+                .collect();
+            assert!(
+                conditions.iter().all(|c| *c == f["Condition"]),
+                "{id}: {conditions:?}"
+            );
         }
     }
     for (name, alarm) in &alarms {

@@ -146,7 +146,7 @@ async fn keys_create_local_makes_a_key_that_reaches_the_api_and_revoke_takes_it_
     assert_problem(r, 401, "unauthorized").await;
     api.server.stop().await;
     assert!(
-        !dir.join("apigateway-endpoint").exists(),
+        !dir.join(shared::localstate::APIGATEWAY_ENDPOINT).exists(),
         "a stopped runner leaves no endpoint behind"
     );
     let _ = std::fs::remove_dir_all(&dir);

@@ -47,7 +47,7 @@ impl Template {
             let mut gateway_responses = BTreeMap::new();
             for (kind, r) in props["GatewayResponses"].as_mapping().into_iter().flatten() {
                 let kind = text(kind, &format!("{id} a gateway response type"))?;
-                gateway_responses.insert(kind.clone(), gateway_response(id, &kind, r)?);
+                gateway_responses.insert(kind.clone(), self.gateway_response(id, &kind, r)?);
             }
             apis.push(Api {
                 id: id.to_owned(),
@@ -241,32 +241,35 @@ impl Template {
     }
 }
 
-fn gateway_response(api: &str, kind: &str, r: &Value) -> Result<GatewayResponse, Error> {
-    let what = format!("{api} GatewayResponses.{kind}");
-    let status = match &r["StatusCode"] {
-        Value::Null => None,
-        Value::Number(n) => n.as_u64().and_then(|n| u16::try_from(n).ok()),
-        Value::String(s) => s.parse().ok(),
-        _ => None,
-    };
-    if !r["StatusCode"].is_null() && status.is_none() {
-        return Err(format!("template.yaml: {what}: StatusCode is not a status").into());
+impl Template {
+    /// One of `GatewayResponses`: its header mappings resolved as CloudFormation resolves
+    /// them (`!If` on a condition, `!Sub`; a header that resolves to `AWS::NoValue` is not
+    /// there).
+    fn gateway_response(&self, api: &str, kind: &str, r: &Value) -> Result<GatewayResponse, Error> {
+        let what = format!("{api} GatewayResponses.{kind}");
+        let status = match &r["StatusCode"] {
+            Value::Null => None,
+            Value::Number(n) => n.as_u64().and_then(|n| u16::try_from(n).ok()),
+            Value::String(s) => s.parse().ok(),
+            _ => None,
+        };
+        if !r["StatusCode"].is_null() && status.is_none() {
+            return Err(format!("template.yaml: {what}: StatusCode is not a status").into());
+        }
+        let pairs = |v: &Value, part: &str| -> Result<Vec<(String, String)>, Error> {
+            let mut out = Vec::new();
+            for (k, v) in v.as_mapping().into_iter().flatten() {
+                let name = text(k, &format!("{what} {part}"))?;
+                if let Some(value) = self.resolve(v, "", &format!("{what} {part} {name}"))? {
+                    out.push((name, value));
+                }
+            }
+            Ok(out)
+        };
+        Ok(GatewayResponse {
+            status,
+            headers: pairs(&r["ResponseParameters"]["Headers"], "Headers")?,
+            templates: pairs(&r["ResponseTemplates"], "ResponseTemplates")?,
+        })
     }
-    let pairs = |v: &Value, part: &str| -> Result<Vec<(String, String)>, Error> {
-        v.as_mapping()
-            .into_iter()
-            .flatten()
-            .map(|(k, v)| {
-                Ok((
-                    text(k, &format!("{what} {part}"))?,
-                    text(v, &format!("{what} {part}"))?,
-                ))
-            })
-            .collect()
-    };
-    Ok(GatewayResponse {
-        status,
-        headers: pairs(&r["ResponseParameters"]["Headers"], "Headers")?,
-        templates: pairs(&r["ResponseTemplates"], "ResponseTemplates")?,
-    })
 }

@@ -212,6 +212,9 @@ pub struct Template {
     region: String,
     /// The embedded S3's URL, once it runs: what a distribution's domain resolves to.
     s3_endpoint: Option<String>,
+    /// `Conditions`, evaluated with the parameters above: a resource whose `Condition` is
+    /// false does not exist, and `!If` picks by them.
+    conditions: BTreeMap<String, bool>,
 }
 
 fn text(v: &Value, what: &str) -> Result<String, Error> {
@@ -224,12 +227,15 @@ impl Template {
     pub fn load(path: &Path) -> Result<Self, Error> {
         let raw = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let doc = yaml_serde::from_str(&raw).map_err(|e| format!("{}: {e}", path.display()))?;
-        Ok(Self {
+        let mut template = Self {
             doc,
             parameters: BTreeMap::new(),
             region: "us-east-1".into(),
             s3_endpoint: None,
-        })
+            conditions: BTreeMap::new(),
+        };
+        template.conditions = template.evaluate_conditions()?;
+        Ok(template)
     }
 
     /// The same template deployed in `region`, with `s3_endpoint` standing in for S3 and
@@ -249,15 +255,23 @@ impl Template {
             }
             self.parameters.insert(name.clone(), value.clone());
         }
+        self.conditions = self.evaluate_conditions()?;
         Ok(self)
     }
 
+    /// The resources the stack has: those without a `Condition`, and those whose condition
+    /// holds.
     fn resources(&self) -> impl Iterator<Item = (&str, &Value)> {
         self.doc["Resources"]
             .as_mapping()
             .into_iter()
             .flatten()
             .filter_map(|(k, v)| Some((k.as_str()?, v)))
+            .filter(|(_, v)| {
+                v["Condition"]
+                    .as_str()
+                    .is_none_or(|c| self.conditions.get(c).copied().unwrap_or(false))
+            })
     }
 
     /// Every `Api` event of every `AWS::Serverless::Function`.

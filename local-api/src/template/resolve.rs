@@ -1,6 +1,9 @@
-//! Template values as the deployed stack would resolve them (`!Ref`, `!Sub`, `!GetAtt …Arn`),
-//! with the runner's stand-ins for the pseudo parameters, the table, the buckets and a
-//! CloudFront distribution's domain.
+//! Template values as the deployed stack would resolve them (`!Ref`, `!Sub`, `!GetAtt …Arn`,
+//! `!If`, `!Join`), with the runner's stand-ins for the pseudo parameters, the table, the
+//! buckets and a CloudFront distribution's domain; and the template's `Conditions`
+//! (`!Equals`, `!Not`, `!And`, `!Or`, `!Condition`) as CloudFormation evaluates them.
+
+use std::collections::BTreeMap;
 
 use yaml_serde::Value;
 
@@ -29,6 +32,32 @@ impl Template {
             Value::Tagged(t) if t.tag == "Sub" => {
                 let raw = text(&t.value, what)?;
                 self.sub(&raw, table_name, what).map(Some)
+            }
+            Value::Tagged(t) if t.tag == "If" => {
+                let (holds, then, otherwise) = match t.value.as_sequence().map(Vec::as_slice) {
+                    Some([Value::String(c), then, otherwise]) => (self.condition(c)?, then, otherwise),
+                    _ => {
+                        return Err(format!(
+                            "template.yaml: {what}: !If takes [condition, then, else]"
+                        )
+                        .into());
+                    }
+                };
+                self.resolve(if holds { then } else { otherwise }, table_name, what)
+            }
+            Value::Tagged(t) if t.tag == "Join" => {
+                let (separator, items) = match t.value.as_sequence().map(Vec::as_slice) {
+                    Some([Value::String(sep), items]) => (sep, items),
+                    _ => {
+                        return Err(
+                            format!("template.yaml: {what}: !Join takes [separator, list]").into(),
+                        );
+                    }
+                };
+                Ok(Some(self.list(items, table_name, what)?.join(separator)))
+            }
+            Value::Tagged(t) if t.tag == "Ref" && t.value.as_str() == Some("AWS::NoValue") => {
+                Ok(None)
             }
             Value::Tagged(t) if t.tag == "Ref" => {
                 let name = text(&t.value, what)?;
@@ -60,7 +89,7 @@ impl Template {
                 None => Err(format!("template.yaml: {what}: a malformed !GetAtt").into()),
             },
             _ => Err(format!(
-                "template.yaml: {what}: only scalars, !Ref, !Sub and !GetAtt …Arn are resolved locally"
+                "template.yaml: {what}: only scalars, !Ref, !Sub, !GetAtt …Arn, !If and !Join are resolved locally"
             )
             .into()),
         }
@@ -141,5 +170,113 @@ impl Template {
         }
         out.push_str(rest);
         Ok(out)
+    }
+}
+
+impl Template {
+    /// A list value: a sequence (each item resolved; `AWS::NoValue` items dropped) or
+    /// `!Split [separator, value]`.
+    fn list(&self, v: &Value, table_name: &str, what: &str) -> Result<Vec<String>, Error> {
+        match v {
+            Value::Sequence(items) => {
+                let mut out = Vec::new();
+                for item in items {
+                    out.extend(self.resolve(item, table_name, what)?);
+                }
+                Ok(out)
+            }
+            Value::Tagged(t) if t.tag == "Split" => {
+                match t.value.as_sequence().map(Vec::as_slice) {
+                    Some([Value::String(separator), value]) => Ok(self
+                        .resolve(value, table_name, what)?
+                        .unwrap_or_default()
+                        .split(separator.as_str())
+                        .map(str::to_owned)
+                        .collect()),
+                    _ => Err(
+                        format!("template.yaml: {what}: !Split takes [separator, value]").into(),
+                    ),
+                }
+            }
+            _ => {
+                Err(format!("template.yaml: {what}: a list must be a sequence or a !Split").into())
+            }
+        }
+    }
+
+    /// Whether the template's condition `name` holds, from the values the conditions were
+    /// evaluated with ([`Template::evaluate_conditions`]).
+    pub(super) fn condition(&self, name: &str) -> Result<bool, Error> {
+        self.conditions
+            .get(name)
+            .copied()
+            .ok_or_else(|| format!("template.yaml: no condition {name:?} in Conditions").into())
+    }
+
+    /// Every entry of `Conditions`, evaluated with the parameters' values: CloudFormation
+    /// decides them once, before any resource is made.
+    pub(super) fn evaluate_conditions(&self) -> Result<BTreeMap<String, bool>, Error> {
+        let mut out = BTreeMap::new();
+        for (name, _) in self.doc["Conditions"].as_mapping().into_iter().flatten() {
+            let name = text(name, "a condition's name")?;
+            out.insert(name.clone(), self.holds_named(&name, 0)?);
+        }
+        Ok(out)
+    }
+
+    fn holds_named(&self, name: &str, depth: usize) -> Result<bool, Error> {
+        let body = &self.doc["Conditions"][name];
+        if body.is_null() {
+            return Err(format!("template.yaml: no condition {name:?} in Conditions").into());
+        }
+        self.holds(body, name, depth)
+    }
+
+    /// A condition function's value (`!Equals`, `!Not`, `!And`, `!Or`, `!Condition`).
+    fn holds(&self, v: &Value, what: &str, depth: usize) -> Result<bool, Error> {
+        // Conditions that name each other in a circle: CloudFormation refuses the template.
+        if depth > 32 {
+            return Err(format!("template.yaml: condition {what} refers to itself").into());
+        }
+        let Value::Tagged(t) = v else {
+            return Err(
+                format!("template.yaml: condition {what}: not a condition function").into(),
+            );
+        };
+        let args = t.value.as_sequence().map(Vec::as_slice).unwrap_or_default();
+        match t.tag.to_string().trim_start_matches('!') {
+            "Equals" => match args {
+                [a, b] => Ok(self.resolve(a, "", what)? == self.resolve(b, "", what)?),
+                _ => {
+                    Err(format!("template.yaml: condition {what}: !Equals takes two values").into())
+                }
+            },
+            "Not" => match args {
+                [c] => Ok(!self.holds(c, what, depth + 1)?),
+                _ => {
+                    Err(format!("template.yaml: condition {what}: !Not takes one condition").into())
+                }
+            },
+            "And" | "Or" => {
+                let mut values = Vec::new();
+                for c in args {
+                    values.push(self.holds(c, what, depth + 1)?);
+                }
+                Ok(if t.tag == "And" {
+                    values.iter().all(|b| *b)
+                } else {
+                    values.iter().any(|b| *b)
+                })
+            }
+            "Condition" => {
+                let name = text(&t.value, what)?;
+                self.holds_named(&name, depth + 1)
+            }
+            other => Err(format!(
+                "template.yaml: condition {what}: {other} is not evaluated locally \
+                 (only Equals, Not, And, Or, Condition)"
+            )
+            .into()),
+        }
     }
 }

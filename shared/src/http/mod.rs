@@ -22,7 +22,7 @@ pub use conditions::{EntityTag, Precondition, WriteConditions, if_match, if_none
 pub const MAX_BODY_BYTES: usize = 400 * 1024;
 
 pub const JSON: &str = "application/json";
-pub const PROBLEM_JSON: &str = "application/problem+json";
+pub use crate::error::{PROBLEM_JSON, title};
 pub const MERGE_PATCH_JSON: &str = "application/merge-patch+json";
 
 /// The request's id: API Gateway's request id, else the Lambda invocation's, else a new one.
@@ -243,21 +243,22 @@ impl Reply {
 /// The one mapping of an error to its problem+json answer (RFC 9457).
 pub fn problem(err: &ApiError, trace_id: &str) -> Response<Body> {
     let status = err.status();
-    let (code, title) = match err {
-        ApiError::Validation(_) => ("validation_failed", "Bad request."),
-        ApiError::BadRequest { code, .. } => (*code, "Bad request."),
-        ApiError::Unauthorized => ("unauthorized", "Unauthorized."),
-        ApiError::Forbidden { code, .. } => (*code, "Forbidden."),
-        ApiError::NotFound(_) => ("not_found", "Not found."),
-        ApiError::Conflict { code, .. } => (*code, "Conflict."),
-        ApiError::PreconditionFailed => ("precondition_failed", "Precondition failed."),
-        ApiError::PayloadTooLarge(_) => ("payload_too_large", "Payload too large."),
-        ApiError::UnsupportedMediaType(_) => ("unsupported_media_type", "Unsupported media type."),
-        ApiError::IdempotencyKeyReused => ("idempotency_key_reused", "Unprocessable content."),
-        ApiError::RateLimited { .. } => ("rate_limited", "Too many requests."),
-        ApiError::Unavailable { .. } => ("service_unavailable", "Service unavailable."),
-        ApiError::Internal(_) => ("internal_error", "Internal server error."),
+    let code = match err {
+        ApiError::Validation(_) => "validation_failed",
+        ApiError::BadRequest { code, .. } => code,
+        ApiError::Unauthorized => "unauthorized",
+        ApiError::Forbidden { code, .. } => code,
+        ApiError::NotFound(_) => "not_found",
+        ApiError::Conflict { code, .. } => code,
+        ApiError::PreconditionFailed => "precondition_failed",
+        ApiError::PayloadTooLarge(_) => "payload_too_large",
+        ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+        ApiError::IdempotencyKeyReused => "idempotency_key_reused",
+        ApiError::RateLimited { .. } => "rate_limited",
+        ApiError::Unavailable { .. } => "service_unavailable",
+        ApiError::Internal(_) => "internal_error",
     };
+    let title = StatusCode::from_u16(status).map_or("Error.", title);
     let mut body = json!({
         "type": "about:blank",
         "status": status,

@@ -75,7 +75,7 @@ const AMAZON_TRUST_SERVICES: &[u8] = include_bytes!("amazon-trust-services.pem")
 
 /// The HTTPS client of every SDK client: rustls on ring, trusting the roots AWS's endpoints
 /// chain to. Not the platform's ~145 roots: reading and parsing them was nearly all of a
-/// function's init (README, Performance), and only these five can sign for DynamoDB, S3 or
+/// function's init (docs/performance.md), and only these five can sign for DynamoDB, S3 or
 /// API Gateway. With `other_endpoints` (`TLS_PLATFORM_ROOTS=true`, or an https endpoint set
 /// by configuration: a proxy or an engine with its own certificate) the platform's roots are
 /// trusted too; a plain-http local engine needs none, so local runs and the bench take

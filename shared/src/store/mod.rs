@@ -8,7 +8,7 @@
 //! Uniqueness (slug, external id) and cascades are transactions, so a failure part-way leaves
 //! nothing half-written; every write of an existing item is conditional on the version it was
 //! computed from. The store speaks storage: what its errors mean to a caller over HTTP is
-//! decided in one place, `impl From<StoreError> for ApiError` (`crate::error`).
+//! decided in one place, `impl From<StoreError> for ApiError` (`crate::http`).
 
 mod apikeys;
 mod backfill;

@@ -1,6 +1,6 @@
 //! Per-caller rate limits kept in the table, for the callers API Gateway's usage plans cannot
 //! count one by one: JWT subjects, who arrive unannounced and may number in the hundred
-//! thousands (README, "Authentication"). The authorizer admits each JWT request here.
+//! thousands (docs/authentication.md). The authorizer admits each JWT request here.
 //!
 //! The limit is GCRA (the generic cell rate algorithm), the token bucket written as one
 //! number per caller: its theoretical arrival time `tat`. A request at `now` moves it to

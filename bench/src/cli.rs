@@ -1,0 +1,14 @@
+//! The bench's command line (`cargo run -p bench --release -- --help`), in the library so that
+//! a test can parse every command line the docs show with clap's own parser.
+
+/// The bench's command line.
+#[derive(clap::Parser)]
+#[command(name = "bench", about)]
+pub struct Cli {
+    /// 3 cold runs, 20 requests per route, 1k and 10k profiles, no arm64 build
+    #[arg(long)]
+    pub quick: bool,
+    /// Skip the arm64 cross-build (cargo lambda)
+    #[arg(long)]
+    pub no_arm64: bool,
+}
