@@ -1,4 +1,4 @@
-//! The authorizer (`shared::authorizer::authorize`) fed real API Gateway REQUEST authorizer
+//! The authorizer (`edge::authorizer::authorize`) fed real API Gateway REQUEST authorizer
 //! events (`events/authorizer.json`), API keys on a real engine (`shared::apikeys`), the JWT
 //! configuration, and the `keys` command line against an engine.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
@@ -7,6 +7,7 @@ use std::process::Output;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use edge::authorizer::{AuthorizerError, authorize};
 use jsonwebtoken::{Algorithm, EncodingKey, Header, get_current_timestamp};
 use lambda_http::aws_lambda_events::apigw::ApiGatewayCustomAuthorizerRequestTypeRequest;
 use profiles_tests::{ENGINE_ENV, Engine, json, repo_path};
@@ -15,7 +16,6 @@ use sha2::{Digest, Sha256};
 use shared::apikeys;
 use shared::app::App;
 use shared::auth::{PrincipalId, Scope, Scopes, TenantId};
-use shared::authorizer::{AuthorizerError, authorize};
 use shared::config::{Config, Secret};
 
 // ---------------------------------------------------------------------------------------
@@ -444,13 +444,22 @@ async fn api_key_needs_a_scope_and_a_reasonable_name() {
     let engine = Engine::start().await;
     let app = engine.app();
     let (t, p) = (tenant("tenant-k"), principal("svc-1"));
+    // Each refusal names its field, and is a 400 at the edge.
+    let refused = |e: apikeys::ApiKeyError| match e {
+        apikeys::ApiKeyError::Invalid(invalid) => {
+            let field = invalid.fields()[0].to_owned();
+            assert_eq!(edge::error::ApiError::from(invalid).status(), 400);
+            field
+        }
+        other => panic!("expected a refusal, got {other}"),
+    };
     let no_scope = apikeys::create(&app.store, &t, &p, Scopes::default(), None).await;
-    assert_eq!(no_scope.unwrap_err().status(), 400);
+    assert_eq!(refused(no_scope.unwrap_err()), "scopes");
     let long = "n".repeat(101);
     let long_name = apikeys::create(&app.store, &t, &p, read_lists(), Some(&long)).await;
-    assert_eq!(long_name.unwrap_err().status(), 400);
+    assert_eq!(refused(long_name.unwrap_err()), "name");
     let control = apikeys::create(&app.store, &t, &p, read_lists(), Some("a\nb")).await;
-    assert_eq!(control.unwrap_err().status(), 400);
+    assert_eq!(refused(control.unwrap_err()), "name");
     assert!(engine.all_items().await.is_empty(), "nothing was written");
 }
 

@@ -1,10 +1,10 @@
 //! What the bench sends: a route's request as data ([`Call`]), turned into an API Gateway
 //! event or an HTTP request; the authorizer's event; fixtures made through the handlers.
 
+use edge::handlers as h;
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
 use shared::app::App;
-use shared::handlers as h;
 
 use crate::{Error, repo};
 

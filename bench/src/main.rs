@@ -22,12 +22,12 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
+use edge::handlers as h;
 use local_api::runtime::Environment;
 use local_api::template::{Function, Template};
 use local_api::{Options, Server, Storage};
 use serde_json::json;
 use shared::app::App;
-use shared::handlers as h;
 
 mod calls;
 mod cold;
@@ -331,7 +331,7 @@ async fn run(
         for _ in 0..n {
             let req = call.request()?;
             let t = Instant::now();
-            let r = shared::lambda::respond(&req, h::get_profile(app, &req)).await;
+            let r = edge::lambda::respond(&req, h::get_profile(app, &req)).await;
             handler.push(ms(t.elapsed()));
             if r.status() != 200 {
                 return Err("get-profile failed in-process".into());
@@ -358,7 +358,7 @@ async fn run(
         for _ in 0..n {
             let req = call.request()?;
             let t = Instant::now();
-            let r = shared::lambda::respond(&req, h::list_profiles(app, &req)).await;
+            let r = edge::lambda::respond(&req, h::list_profiles(app, &req)).await;
             handler.push(ms(t.elapsed()));
             if r.status() != 200 {
                 return Err("list-profiles failed in-process".into());
@@ -413,7 +413,7 @@ async fn run(
             ] {
                 let req = call.request()?;
                 let t = Instant::now();
-                let r = shared::lambda::respond(&req, h::create_profile(app, &req)).await;
+                let r = edge::lambda::respond(&req, h::create_profile(app, &req)).await;
                 times.push(ms(t.elapsed()));
                 if r.status() != status {
                     return Err(format!("create-profile answered {} in-process", r.status()).into());
@@ -511,7 +511,7 @@ async fn run(
                 call.query = query.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
                 let req = call.request()?;
                 let t = Instant::now();
-                let r = shared::lambda::respond(&req, h::list_profiles(&scale_app, &req)).await;
+                let r = edge::lambda::respond(&req, h::list_profiles(&scale_app, &req)).await;
                 samples.push(ms(t.elapsed()));
                 if r.status() != 200 {
                     return Err(format!("list at {target}: {}", json_of(&r)).into());

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use shared::apikeys::{self, ApiKeyRecord};
+use shared::auth::{PrincipalId, Scopes, TenantId};
 use shared::config::Config;
 use shared::localstate;
 use shared::store::Store;
@@ -91,6 +92,19 @@ async fn migrate(
 
 /// A failure (exit 1); bad arguments exit 2 from clap.
 struct Failure(String);
+
+/// The core's errors (API keys', storage's) say what failed, in their own words.
+impl From<apikeys::ApiKeyError> for Failure {
+    fn from(e: apikeys::ApiKeyError) -> Self {
+        Self(e.to_string())
+    }
+}
+
+impl From<shared::store::StoreError> for Failure {
+    fn from(e: shared::store::StoreError) -> Self {
+        Self(e.to_string())
+    }
+}
 
 /// The usage plan the connection names, if any: the runner's (from its files), the deployed
 /// stack's (`--usage-plan`), or one at `--apigateway-endpoint`.
@@ -253,7 +267,7 @@ async fn run(args: Args) -> Result<(), Failure> {
         }
         Command::List { .. } | Command::Migrate { .. } => None,
     };
-    let failed = |e: shared::error::ApiError| Failure(e.to_string());
+    let gateway = gateway.as_ref();
     match args.command {
         Command::Create {
             tenant,
@@ -261,90 +275,133 @@ async fn run(args: Args) -> Result<(), Failure> {
             scopes,
             name,
         } => {
-            let (key, record) =
-                apikeys::create(&store, &tenant, &principal, scopes, name.as_deref())
-                    .await
-                    .map_err(failed)?;
-            println!("{}", key.expose());
-            println!();
-            println!("The line above is the API key, shown this once: only its hash is stored.");
-            println!("Send it as `Authorization: Bearer <key>` or `x-api-key: <key>`.");
-            println!("key id:     {}", record.key_id);
-            println!("tenant:     {}", record.tenant);
-            println!("principal:  {}", record.principal);
-            println!("scopes:     {}", record.scopes);
-            if let Some(name) = &record.name {
-                println!("name:       {name}");
-            }
-            println!("usage key:  {}", record.usage_key);
-            match &gateway {
-                Some(gateway) => register(gateway, &record).await?,
-                None => println!(
-                    "usage plan: none named (--endpoint): API Gateway refuses this key until \
-                     `keys register` puts its usage key in the stack's plan"
-                ),
-            }
+            create(
+                &store,
+                gateway,
+                &tenant,
+                &principal,
+                scopes,
+                name.as_deref(),
+            )
+            .await
         }
-        Command::List { tenant } => {
-            let records = apikeys::list(&store, &tenant).await.map_err(failed)?;
-            if records.is_empty() {
-                eprintln!("tenant {tenant} has no API keys");
-            } else {
-                print_list(&records);
-            }
-        }
+        Command::List { tenant } => list(&store, &tenant).await,
         Command::Register { tenant, key_id } => {
-            let Some(gateway) = &gateway else {
-                return Err(Failure(
-                    "register needs a usage plan: --local, --deployed, or --apigateway-endpoint with --usage-plan".into(),
-                ));
-            };
-            let records = apikeys::list(&store, &tenant).await.map_err(failed)?;
-            let Some(record) = records.iter().find(|r| r.key_id == key_id) else {
-                return Err(Failure(format!(
-                    "tenant {tenant} has no API key {key_id:?} (see `keys list --tenant {tenant}`)"
-                )));
-            };
-            if record.revoked {
-                return Err(Failure(format!(
-                    "{key_id} is revoked: it is not registered again"
-                )));
-            }
-            register(gateway, record).await?;
+            register_again(&store, gateway, &tenant, &key_id).await
         }
         Command::Migrate { rate, page, state } => {
-            migrate(&store, rate, page, state.as_deref()).await?;
+            migrate(&store, rate, page, state.as_deref()).await
         }
-        Command::Revoke { tenant, key_id } => {
-            if !apikeys::revoke(&store, &tenant, &key_id)
-                .await
-                .map_err(failed)?
-            {
-                return Err(Failure(format!(
-                    "tenant {tenant} has no API key {key_id:?} (see `keys list --tenant {tenant}`)"
-                )));
-            }
-            println!("revoked {key_id} (tenant {tenant})");
-            if let Some(gateway) = &gateway {
-                let name = key_name(&key_id);
-                let removed = gateway.unregister(&name).await.map_err(|e| {
-                    Failure(format!(
-                        "{e}\nthe key is revoked (the authorizer refuses it); its usage key is \
-                         still in the plan: run this revoke again to take it out"
-                    ))
-                })?;
-                println!(
-                    "usage plan: {}",
-                    if removed {
-                        format!("{name} taken out and deleted")
-                    } else {
-                        format!("held no {name}")
-                    }
-                );
-            }
+        Command::Revoke { tenant, key_id } => revoke(&store, gateway, &tenant, &key_id).await,
+    }
+}
+
+/// `keys create`: the key (printed once), its record, and its usage key in the plan.
+async fn create(
+    store: &Store,
+    gateway: Option<&Gateway>,
+    tenant: &TenantId,
+    principal: &PrincipalId,
+    scopes: Scopes,
+    name: Option<&str>,
+) -> Result<(), Failure> {
+    let (key, record) = apikeys::create(store, tenant, principal, scopes, name).await?;
+    println!("{}", key.expose());
+    println!();
+    println!("The line above is the API key, shown this once: only its hash is stored.");
+    println!("Send it as `Authorization: Bearer <key>` or `x-api-key: <key>`.");
+    println!("key id:     {}", record.key_id);
+    println!("tenant:     {}", record.tenant);
+    println!("principal:  {}", record.principal);
+    println!("scopes:     {}", record.scopes);
+    if let Some(name) = &record.name {
+        println!("name:       {name}");
+    }
+    println!("usage key:  {}", record.usage_key);
+    match gateway {
+        Some(gateway) => register(gateway, &record).await,
+        None => {
+            println!(
+                "usage plan: none named (--endpoint): API Gateway refuses this key until \
+                 `keys register` puts its usage key in the stack's plan"
+            );
+            Ok(())
         }
     }
+}
+
+/// `keys list`: the tenant's keys, one line each.
+async fn list(store: &Store, tenant: &TenantId) -> Result<(), Failure> {
+    let records = apikeys::list(store, tenant).await?;
+    if records.is_empty() {
+        eprintln!("tenant {tenant} has no API keys");
+    } else {
+        print_list(&records);
+    }
     Ok(())
+}
+
+/// `keys register`: a key's usage key in the plan again (idempotent).
+async fn register_again(
+    store: &Store,
+    gateway: Option<&Gateway>,
+    tenant: &TenantId,
+    key_id: &str,
+) -> Result<(), Failure> {
+    let Some(gateway) = gateway else {
+        return Err(Failure(
+            "register needs a usage plan: --local, --deployed, or --apigateway-endpoint with --usage-plan".into(),
+        ));
+    };
+    let records = apikeys::list(store, tenant).await?;
+    let Some(record) = records.iter().find(|r| r.key_id == key_id) else {
+        return Err(no_such_key(tenant, key_id));
+    };
+    if record.revoked {
+        return Err(Failure(format!(
+            "{key_id} is revoked: it is not registered again"
+        )));
+    }
+    register(gateway, record).await
+}
+
+/// `keys revoke`: the authorizer refuses the key from now on, and its usage key leaves the
+/// plan.
+async fn revoke(
+    store: &Store,
+    gateway: Option<&Gateway>,
+    tenant: &TenantId,
+    key_id: &str,
+) -> Result<(), Failure> {
+    if !apikeys::revoke(store, tenant, key_id).await? {
+        return Err(no_such_key(tenant, key_id));
+    }
+    println!("revoked {key_id} (tenant {tenant})");
+    let Some(gateway) = gateway else {
+        return Ok(());
+    };
+    let name = key_name(key_id);
+    let removed = gateway.unregister(&name).await.map_err(|e| {
+        Failure(format!(
+            "{e}\nthe key is revoked (the authorizer refuses it); its usage key is \
+             still in the plan: run this revoke again to take it out"
+        ))
+    })?;
+    println!(
+        "usage plan: {}",
+        if removed {
+            format!("{name} taken out and deleted")
+        } else {
+            format!("held no {name}")
+        }
+    );
+    Ok(())
+}
+
+fn no_such_key(tenant: &TenantId, key_id: &str) -> Failure {
+    Failure(format!(
+        "tenant {tenant} has no API key {key_id:?} (see `keys list --tenant {tenant}`)"
+    ))
 }
 
 #[tokio::main(flavor = "current_thread")]

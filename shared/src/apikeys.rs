@@ -16,9 +16,10 @@ use subtle::ConstantTimeEq;
 pub use crate::auth::ApiKeyRecord;
 use crate::auth::{PrincipalId, Scopes, TenantId};
 use crate::config::Secret;
-use crate::error::ApiError;
 use crate::model::Timestamp;
+use crate::store::StoreError;
 use crate::store::{Revoked, Store};
+use crate::validate::Invalid;
 
 /// What every API key starts with.
 pub const PREFIX: &str = "prof_";
@@ -35,9 +36,41 @@ pub const MAX_NAME_CHARS: usize = 100;
 /// How many fresh keys `create` tries when an id or hash is taken (never expected).
 const CREATE_ATTEMPTS: usize = 3;
 
-fn random_bytes<const N: usize>() -> Result<[u8; N], ApiError> {
+/// Why an API key operation failed, in the keys' own terms.
+#[derive(Debug)]
+pub enum ApiKeyError {
+    /// The name or the scopes asked for are not acceptable: each field says why.
+    Invalid(Invalid),
+    /// The operating system gave no randomness.
+    NoRandomness(String),
+    /// Every fresh key id drawn was taken ([`CREATE_ATTEMPTS`] times; never expected).
+    NoFreeId,
+    /// The table's own failure.
+    Store(StoreError),
+}
+
+impl From<StoreError> for ApiKeyError {
+    fn from(err: StoreError) -> Self {
+        Self::Store(err)
+    }
+}
+
+impl std::fmt::Display for ApiKeyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Invalid(invalid) => invalid.fmt(f),
+            Self::NoRandomness(cause) => write!(f, "the OS random generator failed: {cause}"),
+            Self::NoFreeId => f.write_str("no free key id after several attempts"),
+            Self::Store(err) => err.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for ApiKeyError {}
+
+fn random_bytes<const N: usize>() -> Result<[u8; N], ApiKeyError> {
     let mut bytes = [0u8; N];
-    getrandom::fill(&mut bytes).map_err(|e| ApiError::internal("OS random generator", e))?;
+    getrandom::fill(&mut bytes).map_err(|e| ApiKeyError::NoRandomness(e.to_string()))?;
     Ok(bytes)
 }
 
@@ -74,16 +107,16 @@ pub fn is_key_id(key_id: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-fn check_name(name: Option<&str>) -> Result<Option<String>, ApiError> {
+fn check_name(name: Option<&str>) -> Result<Option<String>, ApiKeyError> {
     let Some(name) = name.map(str::trim) else {
         return Ok(None);
     };
     let chars = name.chars().count();
     if chars == 0 || chars > MAX_NAME_CHARS || name.chars().any(char::is_control) {
-        return Err(ApiError::bad_field(
+        return Err(ApiKeyError::Invalid(Invalid::field(
             "name",
             format!("must be 1 to {MAX_NAME_CHARS} characters, none of them control characters"),
-        ));
+        )));
     }
     Ok(Some(name.to_owned()))
 }
@@ -96,12 +129,12 @@ pub async fn create(
     principal: &PrincipalId,
     scopes: Scopes,
     name: Option<&str>,
-) -> Result<(Secret, ApiKeyRecord), ApiError> {
+) -> Result<(Secret, ApiKeyRecord), ApiKeyError> {
     if scopes.is_empty() {
-        return Err(ApiError::bad_field(
+        return Err(ApiKeyError::Invalid(Invalid::field(
             "scopes",
             format!("a key needs at least one scope of {}", Scopes::all()),
-        ));
+        )));
     }
     let name = check_name(name)?;
     for _ in 0..CREATE_ATTEMPTS {
@@ -128,15 +161,15 @@ pub async fn create(
             return Ok((Secret::new(key), record));
         }
     }
-    Err(ApiError::internal(
-        "create API key",
-        "no free key id after several attempts",
-    ))
+    Err(ApiKeyError::NoFreeId)
 }
 
 /// The record of the key `presented_key`, revoked or not (the caller decides), or `None` when
 /// it is no key of ours. A malformed key is `None` without reading the table.
-pub async fn lookup(store: &Store, presented_key: &str) -> Result<Option<ApiKeyRecord>, ApiError> {
+pub async fn lookup(
+    store: &Store,
+    presented_key: &str,
+) -> Result<Option<ApiKeyRecord>, StoreError> {
     if !is_well_formed(presented_key) {
         return Ok(None);
     }
@@ -153,14 +186,14 @@ pub async fn lookup(store: &Store, presented_key: &str) -> Result<Option<ApiKeyR
 }
 
 /// Every key of `tenant` (revoked ones too), oldest first. Records only: never a key or hash.
-pub async fn list(store: &Store, tenant: &TenantId) -> Result<Vec<ApiKeyRecord>, ApiError> {
-    Ok(store.api_keys(tenant).await?)
+pub async fn list(store: &Store, tenant: &TenantId) -> Result<Vec<ApiKeyRecord>, StoreError> {
+    store.api_keys(tenant).await
 }
 
 /// Revokes `tenant`'s key `key_id`: from now on the authorizer refuses it. `true` when the
 /// tenant has that key (now revoked; revoking again changes nothing, not even `revoked_at`),
 /// `false` when it has none by that id.
-pub async fn revoke(store: &Store, tenant: &TenantId, key_id: &str) -> Result<bool, ApiError> {
+pub async fn revoke(store: &Store, tenant: &TenantId, key_id: &str) -> Result<bool, StoreError> {
     if !is_key_id(key_id) {
         return Ok(false);
     }

@@ -4,7 +4,6 @@
 use std::sync::OnceLock;
 
 use crate::config::{Config, ConfigError};
-use crate::error::ApiError;
 use crate::idempotency::Clock;
 use crate::store::{Bucket, Store};
 
@@ -45,8 +44,8 @@ impl App {
         self
     }
 
-    /// The photo bucket (`PHOTO_BUCKET`; unset, a 500 naming it).
-    pub fn bucket(&self) -> Result<&Bucket, ApiError> {
+    /// The photo bucket (`PHOTO_BUCKET`; unset, an error naming it).
+    pub fn bucket(&self) -> Result<&Bucket, ConfigError> {
         let name = self.config.photo_bucket()?;
         Ok(self.bucket.get_or_init(|| Bucket::new(&self.config, name)))
     }

@@ -1,6 +1,6 @@
 //! The one configuration loader: every setting a function reads from its environment.
 
-use crate::cors::Origins;
+use crate::origins::Origins;
 
 /// The shortest cursor-signing key accepted.
 pub const MIN_CURSOR_KEY: usize = 32;
@@ -184,20 +184,28 @@ pub fn cors_origins(get: &impl Fn(&str) -> Option<String>) -> Result<Origins, Co
 }
 
 impl Config {
-    /// The photo bucket. Its absence is a deployment mistake (the template sets it), answered
-    /// as a 500 with the cause in the log.
-    pub fn photo_bucket(&self) -> Result<&str, crate::error::ApiError> {
-        self.photo_bucket.as_deref().ok_or_else(|| {
-            crate::error::ApiError::internal("configuration", "PHOTO_BUCKET is not set")
-        })
+    /// The photo bucket. Its absence is a deployment mistake (the template sets it): the
+    /// edge answers it as a 500 with the cause in the log.
+    pub fn photo_bucket(&self) -> Result<&str, ConfigError> {
+        self.photo_bucket
+            .as_deref()
+            .ok_or_else(|| ConfigError("PHOTO_BUCKET is not set".into()))
+    }
+
+    /// Where accepted photos are served (process-photo's). Its absence is a deployment
+    /// mistake, as for [`Config::photo_bucket`].
+    pub fn photo_base_url(&self) -> Result<&str, ConfigError> {
+        self.photo_base_url
+            .as_deref()
+            .ok_or_else(|| ConfigError("PHOTO_BASE_URL is not set".into()))
     }
 
     /// The cursor-signing key. Its absence is a deployment mistake (the template sets it for
-    /// list-profiles), answered as a 500 with the cause in the log.
-    pub fn cursor_key(&self) -> Result<&Secret, crate::error::ApiError> {
-        self.cursor_key.as_ref().ok_or_else(|| {
-            crate::error::ApiError::internal("configuration", "PROFILES_CURSOR_KEY is not set")
-        })
+    /// list-profiles), as for [`Config::photo_bucket`].
+    pub fn cursor_key(&self) -> Result<&Secret, ConfigError> {
+        self.cursor_key
+            .as_ref()
+            .ok_or_else(|| ConfigError("PROFILES_CURSOR_KEY is not set".into()))
     }
 }
 

@@ -1,5 +1,5 @@
-//! `Idempotency-Key` (draft-ietf-httpapi-idempotency-key-header, as Stripe practises it): the
-//! header parsed, the key's scope (tenant, principal, operation), the request's fingerprint
+//! `Idempotency-Key` (draft-ietf-httpapi-idempotency-key-header, as Stripe practises it): a
+//! key's value checked (the edge reads the header), the key's scope (tenant, principal, operation), the request's fingerprint
 //! (method, path and the parsed body in canonical JSON), and the answer kept to replay. The
 //! store commits a [`Claim`]'s record in the same transaction as the write it protects, so
 //! the two cannot disagree.
@@ -8,19 +8,11 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use lambda_http::Request;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::auth::{PrincipalId, TenantId};
-use crate::error::ApiError;
-
-/// The request header.
-pub const HEADER: &str = "idempotency-key";
-
-/// The header that marks a replayed answer.
-pub const REPLAYED: &str = "idempotent-replayed";
 
 /// How long a key is remembered.
 pub const LIFETIME_SECONDS: i64 = 24 * 60 * 60;
@@ -52,23 +44,6 @@ impl IdempotencyKey {
             ));
         }
         Ok(Self(inner.to_owned()))
-    }
-
-    /// The request's key, if it sent one; a malformed one is a 400 naming the header.
-    pub fn of(req: &Request) -> Result<Option<Self>, ApiError> {
-        let mut values = req.headers().get_all(HEADER).iter();
-        let Some(value) = values.next() else {
-            return Ok(None);
-        };
-        if values.next().is_some() {
-            return Err(ApiError::bad_field("Idempotency-Key", "must be sent once"));
-        }
-        let text = value
-            .to_str()
-            .map_err(|_| ApiError::bad_field("Idempotency-Key", "must be ASCII"))?;
-        Self::parse(text)
-            .map(Some)
-            .map_err(|m| ApiError::bad_field("Idempotency-Key", m))
     }
 }
 

@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::{PrincipalId, TenantId};
 use crate::config::Secret;
-use crate::error::{ApiError, FieldErrors};
 use crate::model::{Profile, ProfileId};
 use crate::validate::{Email, Field, Name, Slug};
+use crate::validate::{FieldErrors, Invalid};
 
 /// Sort direction of a list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -253,7 +253,7 @@ impl ListQuery {
         tenant: &TenantId,
         key: &Secret,
         own: Option<&PrincipalId>,
-    ) -> Result<ListRequest, ApiError> {
+    ) -> Result<ListRequest, Invalid> {
         let mut errors = FieldErrors::default();
         let mut seen = std::collections::HashSet::new();
         let mut query = ListQuery {
@@ -629,8 +629,7 @@ mod tests {
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
-        let Err(ApiError::Validation(errors)) =
-            ListQuery::parse(&pairs, &tenant("t"), &key(), None)
+        let Err(Invalid::Fields(errors)) = ListQuery::parse(&pairs, &tenant("t"), &key(), None)
         else {
             panic!("expected a validation error");
         };

@@ -174,7 +174,7 @@ async fn a_request_without_the_authorizers_context_is_401_on_every_route() {
     for (function, event, _) in routes(&profile, &contact) {
         // Not through `Api::send`, which adds the caller: the raw event without one.
         let response =
-            shared::handlers::by_binary(function, &api.app, event.without_caller().request())
+            edge::handlers::by_binary(function, &api.app, event.without_caller().request())
                 .await
                 .unwrap();
         let r = profiles_tests::Reply::from(response);

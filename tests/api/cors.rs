@@ -329,13 +329,16 @@ fn every_path_has_a_preflight_and_every_gateway_response_its_cors_headers() {
 #[test]
 fn the_preflight_fixture_is_answered_as_its_origin_deserves() {
     let event = Event::load("cors-preflight");
-    let listed = shared::cors::Origins::parse("https://app.example.com").unwrap();
-    let r = listed.preflight(&event.request());
+    let listed = shared::origins::Origins::parse("https://app.example.com").unwrap();
+    let r = edge::cors::preflight(&listed, &event.request());
     assert_eq!(r.status(), 204);
     assert_eq!(
         r.headers()["access-control-allow-origin"],
         "https://app.example.com"
     );
-    let other = shared::cors::Origins::parse("https://admin.example").unwrap();
-    assert_eq!(other.preflight(&event.request()).status(), 403);
+    let other = shared::origins::Origins::parse("https://admin.example").unwrap();
+    assert_eq!(
+        edge::cors::preflight(&other, &event.request()).status(),
+        403
+    );
 }

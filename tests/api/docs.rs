@@ -7,9 +7,9 @@
 use std::path::PathBuf;
 
 use clap::Parser;
+use edge::error::ApiError;
 use profiles_tests::repo_path;
 use serde_json::Value;
-use shared::error::ApiError;
 
 /// README.md, CHANGELOG.md and every page under docs/, with their text.
 fn pages() -> Vec<(PathBuf, String)> {
@@ -270,7 +270,7 @@ fn the_path_finder_sees_paths_and_leaves_prose_and_urls_alone() {
 }
 
 /// The gateway's own answers (`GatewayResponses`) are the API's problems too: the same title
-/// for a status as `shared::http::title` gives, and where the API has a problem with the same
+/// for a status as `edge::http::title` gives, and where the API has a problem with the same
 /// code, the same status.
 #[test]
 fn the_gateways_problems_agree_with_the_apis_codes_titles_and_statuses() {
@@ -288,7 +288,7 @@ fn the_gateways_problems_agree_with_the_apis_codes_titles_and_statuses() {
     ]
     .iter()
     .map(|e| {
-        let r = shared::http::problem(e, "t");
+        let r = edge::http::problem(e, "t");
         let lambda_http::Body::Text(text) = r.body() else {
             panic!("a problem has a body")
         };
@@ -327,7 +327,7 @@ fn the_gateways_problems_agree_with_the_apis_codes_titles_and_statuses() {
         let status = lambda_http::http::StatusCode::from_u16(status as u16).unwrap();
         assert_eq!(
             body["title"],
-            shared::http::title(status),
+            edge::http::title(status),
             "{kind}: the API's title"
         );
         if let Some((_, api_status)) = api.iter().find(|(c, _)| c == code) {
@@ -338,4 +338,49 @@ fn the_gateways_problems_agree_with_the_apis_codes_titles_and_statuses() {
             );
         }
     }
+}
+
+/// The layering the compiler holds (docs/design.md): the core, process-photo (S3's events)
+/// and the `keys` command have no HTTP framework in their dependency tree; the HTTP
+/// functions do, through the edge.
+#[test]
+fn the_core_process_photo_and_keys_depend_on_no_http_framework() {
+    let tree = |package: &str| {
+        let out = std::process::Command::new(env!("CARGO"))
+            .args([
+                "tree",
+                "--locked",
+                "--offline",
+                "-e",
+                "normal",
+                "--prefix",
+                "none",
+                "-p",
+            ])
+            .arg(package)
+            .current_dir(repo_path(""))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    for package in ["shared", "process-photo", "keys"] {
+        let tree = tree(package);
+        assert!(
+            tree.contains("aws-sdk-dynamodb"),
+            "{package}: the tree is read"
+        );
+        assert!(
+            !tree.contains("lambda_http"),
+            "{package} depends on lambda_http"
+        );
+    }
+    assert!(
+        tree("get-profile").contains("lambda_http"),
+        "the check can fail"
+    );
 }

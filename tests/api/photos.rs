@@ -12,8 +12,8 @@ use profiles_tests::{Api, QuietS3, Runner, id_of, jpeg, png};
 use serde_json::{Value, json};
 use shared::app::App;
 use shared::auth::TenantId;
-use shared::handlers::{Processed, process_photos};
 use shared::photo::presign::{self, Target};
+use shared::photo::process::{Processed, process_photos};
 use shared::photo::{Kind, MAX_BYTES, Refused, Upload};
 
 const GIF: &[u8] = b"GIF89a\x01\x00\x01\x00\x80\x00\x00\xff\xff\xff\x00\x00\x00!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;";
@@ -596,10 +596,7 @@ async fn s3_down_fails_the_invocation_for_a_retry_and_changes_nothing() {
     let failed = process_photos(&w.app, w.event_of(&up, 10))
         .await
         .unwrap_err();
-    assert!(
-        matches!(failed, shared::error::ApiError::Unavailable { .. }),
-        "{failed:?}"
-    );
+    assert!(failed.is_outage(), "{failed:?}");
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "within the budget"

@@ -138,7 +138,7 @@ async fn scenarios(w: &World, binary: &str) -> Calls {
             e["headers"]["Authorization"] = json!(format!("Bearer {}", key.expose()));
             e["multiValueHeaders"]["Authorization"] = json!([format!("Bearer {}", key.expose())]);
             let answer =
-                shared::authorizer::authorize(&r.app, serde_json::from_value(e.clone()).unwrap())
+                edge::authorizer::authorize(&r.app, serde_json::from_value(e.clone()).unwrap())
                     .await;
             assert!(answer.is_ok(), "{answer:?}");
             // A JWT caller: its own rate limit in the table.
@@ -168,7 +168,7 @@ async fn scenarios(w: &World, binary: &str) -> Calls {
             e["headers"]["Authorization"] = json!(format!("Bearer {token}"));
             e["multiValueHeaders"]["Authorization"] = json!([format!("Bearer {token}")]);
             let answer =
-                shared::authorizer::authorize(&app, serde_json::from_value(e).unwrap()).await;
+                edge::authorizer::authorize(&app, serde_json::from_value(e).unwrap()).await;
             assert!(answer.is_ok(), "{answer:?}");
         }
         "create-profile" => {
@@ -207,7 +207,7 @@ async fn scenarios(w: &World, binary: &str) -> Calls {
         "delete-profile" => {
             let id = profile(json!({"name": "A"})).await;
             let event = w.upload(&p.app, &id).await;
-            shared::handlers::process_photos(&p.app, event)
+            shared::photo::process::process_photos(&p.app, event)
                 .await
                 .unwrap();
             ok(r.delete(&id).await);
@@ -261,11 +261,11 @@ async fn scenarios(w: &World, binary: &str) -> Calls {
             for _ in 0..2 {
                 // The second replaces the first, whose object is deleted.
                 let event = w.upload(&p.app, &id).await;
-                let done = shared::handlers::process_photos(&r.app, event)
+                let done = shared::photo::process::process_photos(&r.app, event)
                     .await
                     .unwrap();
                 assert!(
-                    matches!(done[0], shared::handlers::Processed::Accepted { .. }),
+                    matches!(done[0], shared::photo::process::Processed::Accepted { .. }),
                     "{done:?}"
                 );
             }

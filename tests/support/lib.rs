@@ -393,7 +393,7 @@ impl Api {
         let event = event
             .caller(&self.caller.tenant, &self.caller.principal)
             .scopes(&self.caller.scopes);
-        let response = shared::handlers::by_binary(function, &self.app, event.request())
+        let response = edge::handlers::by_binary(function, &self.app, event.request())
             .await
             .unwrap_or_else(|| panic!("no function {function}"));
         let reply = Reply::from(response);

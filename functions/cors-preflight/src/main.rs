@@ -1,7 +1,7 @@
 //! cors-preflight: `OPTIONS` on every path, the browser's CORS preflight (deployed only when
-//! the template's `CorsAllowedOrigins` is set). Wiring only; the answer is `shared::cors`.
+//! the template's `CorsAllowedOrigins` is set). Wiring only; the answer is `edge::cors`.
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), shared::lambda::Error> {
-    shared::lambda::serve_preflight().await
+async fn main() -> Result<(), edge::lambda::Error> {
+    edge::lambda::serve_preflight().await
 }

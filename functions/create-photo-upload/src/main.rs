@@ -1,11 +1,11 @@
-//! create-photo-upload: `POST /profiles/{profile_id}/photo`. Wiring only; the handler is `shared::handlers::create_photo_upload`.
+//! create-photo-upload: `POST /profiles/{profile_id}/photo`. Wiring only; the handler is `edge::handlers::create_photo_upload`.
 
-use shared::lambda::{respond, serve};
+use edge::lambda::{respond, serve};
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), shared::lambda::Error> {
+async fn main() -> Result<(), edge::lambda::Error> {
     serve(|app, req| async move {
-        respond(&req, shared::handlers::create_photo_upload(app, &req)).await
+        respond(&req, edge::handlers::create_photo_upload(app, &req)).await
     })
     .await
 }

@@ -1,11 +1,9 @@
-//! create-profile: `POST /profiles (alias POST /profiles/create)`. Wiring only; the handler is `shared::handlers::create_profile`.
+//! create-profile: `POST /profiles (alias POST /profiles/create)`. Wiring only; the handler is `edge::handlers::create_profile`.
 
-use shared::lambda::{respond, serve};
+use edge::lambda::{respond, serve};
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), shared::lambda::Error> {
-    serve(
-        |app, req| async move { respond(&req, shared::handlers::create_profile(app, &req)).await },
-    )
-    .await
+async fn main() -> Result<(), edge::lambda::Error> {
+    serve(|app, req| async move { respond(&req, edge::handlers::create_profile(app, &req)).await })
+        .await
 }

@@ -1,11 +1,9 @@
-//! delete-contact: `DELETE /profiles/{profile_id}/contacts/{contact_id}`. Wiring only; the handler is `shared::handlers::delete_contact`.
+//! delete-contact: `DELETE /profiles/{profile_id}/contacts/{contact_id}`. Wiring only; the handler is `edge::handlers::delete_contact`.
 
-use shared::lambda::{respond, serve};
+use edge::lambda::{respond, serve};
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), shared::lambda::Error> {
-    serve(
-        |app, req| async move { respond(&req, shared::handlers::delete_contact(app, &req)).await },
-    )
-    .await
+async fn main() -> Result<(), edge::lambda::Error> {
+    serve(|app, req| async move { respond(&req, edge::handlers::delete_contact(app, &req)).await })
+        .await
 }

@@ -1,11 +1,9 @@
-//! delete-profile: `DELETE /profiles/{profile_id}`. Wiring only; the handler is `shared::handlers::delete_profile`.
+//! delete-profile: `DELETE /profiles/{profile_id}`. Wiring only; the handler is `edge::handlers::delete_profile`.
 
-use shared::lambda::{respond, serve};
+use edge::lambda::{respond, serve};
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), shared::lambda::Error> {
-    serve(
-        |app, req| async move { respond(&req, shared::handlers::delete_profile(app, &req)).await },
-    )
-    .await
+async fn main() -> Result<(), edge::lambda::Error> {
+    serve(|app, req| async move { respond(&req, edge::handlers::delete_profile(app, &req)).await })
+        .await
 }

@@ -1,11 +1,11 @@
-//! get-primary-profile: `GET /profiles/me`. Wiring only; the handler is `shared::handlers::get_primary_profile`.
+//! get-primary-profile: `GET /profiles/me`. Wiring only; the handler is `edge::handlers::get_primary_profile`.
 
-use shared::lambda::{respond, serve};
+use edge::lambda::{respond, serve};
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), shared::lambda::Error> {
+async fn main() -> Result<(), edge::lambda::Error> {
     serve(|app, req| async move {
-        respond(&req, shared::handlers::get_primary_profile(app, &req)).await
+        respond(&req, edge::handlers::get_primary_profile(app, &req)).await
     })
     .await
 }

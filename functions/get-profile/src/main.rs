@@ -1,9 +1,9 @@
-//! get-profile: `GET /profiles/{profile_id}`. Wiring only; the handler is `shared::handlers::get_profile`.
+//! get-profile: `GET /profiles/{profile_id}`. Wiring only; the handler is `edge::handlers::get_profile`.
 
-use shared::lambda::{respond, serve};
+use edge::lambda::{respond, serve};
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), shared::lambda::Error> {
-    serve(|app, req| async move { respond(&req, shared::handlers::get_profile(app, &req)).await })
+async fn main() -> Result<(), edge::lambda::Error> {
+    serve(|app, req| async move { respond(&req, edge::handlers::get_profile(app, &req)).await })
         .await
 }

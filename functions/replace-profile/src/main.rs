@@ -1,11 +1,9 @@
-//! replace-profile: `PUT /profiles/{profile_id}`. Wiring only; the handler is `shared::handlers::replace_profile`.
+//! replace-profile: `PUT /profiles/{profile_id}`. Wiring only; the handler is `edge::handlers::replace_profile`.
 
-use shared::lambda::{respond, serve};
+use edge::lambda::{respond, serve};
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), shared::lambda::Error> {
-    serve(
-        |app, req| async move { respond(&req, shared::handlers::replace_profile(app, &req)).await },
-    )
-    .await
+async fn main() -> Result<(), edge::lambda::Error> {
+    serve(|app, req| async move { respond(&req, edge::handlers::replace_profile(app, &req)).await })
+        .await
 }

@@ -6,8 +6,8 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::{BodyKind, Timestamp, to_json};
-use crate::error::{ApiError, FieldErrors};
 use crate::validate::{Email, Field, List, Name, ObjectReader, Phone, Text, member};
+use crate::validate::{FieldErrors, Invalid};
 
 /// A contact's value, validated and normalized by its key.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -76,7 +76,7 @@ impl NewContact {
         body: &Map<String, Value>,
         kind: BodyKind,
         current: Option<&Contact>,
-    ) -> Result<Self, ApiError> {
+    ) -> Result<Self, Invalid> {
         let mut errors = FieldErrors::default();
         for key in body.keys() {
             if CONTACT_READ_ONLY.contains(&key.as_str()) {
@@ -84,10 +84,7 @@ impl NewContact {
             }
         }
         if kind == BodyKind::Patch && body.is_empty() {
-            return Err(ApiError::bad_request(
-                "empty_patch",
-                "the patch must contain at least one field",
-            ));
+            return Err(super::empty_patch());
         }
         let mut merged = match (kind, current) {
             (BodyKind::Patch, Some(c)) => c.members(),
@@ -112,10 +109,7 @@ impl NewContact {
             (Err(e), _) => Err(e),
             // `parse` reports every reason it gives no contact; this cannot be reached with an
             // empty error list, but answer as for a missing value rather than panic.
-            (Ok(()), None) => Err(ApiError::bad_request(
-                "validation_failed",
-                "value: is required",
-            )),
+            (Ok(()), None) => Err(Invalid::field("value", "is required")),
         }
     }
 }
@@ -203,7 +197,7 @@ impl Contact {
         m
     }
 
-    pub fn to_json(&self) -> Result<Value, ApiError> {
+    pub fn to_json(&self) -> Result<Value, super::RenderError> {
         to_json(self)
     }
 }

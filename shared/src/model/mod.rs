@@ -12,11 +12,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use crate::error::{ApiError, FieldErrors};
 use crate::validate::{
     CountryCode, CustomProperties, CustomPropertiesPatch, Education, Email, Field, List, LongText,
     Name, Phone, Slug, SocialLink, Tags, Text, WebUrl, WorkExperience,
 };
+use crate::validate::{FieldErrors, Invalid};
 
 /// Fields a client may never send: the server owns them.
 pub const READ_ONLY_FIELDS: &[&str] = &[
@@ -93,7 +93,7 @@ macro_rules! writable_fields {
 
         impl ProfileFields {
             /// The fields as JSON, every absent one shown as null (or `[]`, `{}`).
-            fn to_json(&self) -> Result<Map<String, Value>, ApiError> {
+            fn to_json(&self) -> Result<Map<String, Value>, RenderError> {
                 let mut out = Map::new();
                 $(
                     out.insert(
@@ -159,8 +159,29 @@ fn parse_nullable<T: Field>(value: &Value, path: &str, errors: &mut FieldErrors)
     }
 }
 
-pub(crate) fn to_json<T: Serialize>(value: &T) -> Result<Value, ApiError> {
-    serde_json::to_value(value).map_err(|e| ApiError::internal("render profile", e))
+/// A model that would not render as JSON: our bug (serde cannot fail on these types), never
+/// the caller's.
+#[derive(Debug)]
+pub struct RenderError(pub serde_json::Error);
+
+impl std::fmt::Display for RenderError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "render as JSON: {}", self.0)
+    }
+}
+
+impl std::error::Error for RenderError {}
+
+/// A PATCH with no member: there is nothing to change.
+pub(crate) fn empty_patch() -> Invalid {
+    Invalid::Content {
+        code: "empty_patch",
+        detail: "the patch must contain at least one field".into(),
+    }
+}
+
+pub(crate) fn to_json<T: Serialize>(value: &T) -> Result<Value, RenderError> {
+    serde_json::to_value(value).map_err(RenderError)
 }
 
 /// Where a body is being used: what else it may hold besides writable fields.
@@ -187,7 +208,7 @@ pub struct ProfileInput {
 
 impl ProfileInput {
     /// Validates a whole body, reporting every bad, unknown or read-only member at once.
-    pub fn parse(body: &Map<String, Value>, kind: BodyKind) -> Result<Self, ApiError> {
+    pub fn parse(body: &Map<String, Value>, kind: BodyKind) -> Result<Self, Invalid> {
         let mut errors = FieldErrors::default();
         let mut input = Self::default();
         for (key, value) in body {
@@ -215,17 +236,14 @@ impl ProfileInput {
             }
         }
         if kind == BodyKind::Patch && body.is_empty() {
-            return Err(ApiError::bad_request(
-                "empty_patch",
-                "the patch must contain at least one field",
-            ));
+            return Err(empty_patch());
         }
         errors.into_result(input)
     }
 }
 
 /// Applies `patch` to `fields`, then checks the rules that span fields.
-pub fn apply_patch(fields: &mut ProfileFields, patch: ProfilePatch) -> Result<(), ApiError> {
+pub fn apply_patch(fields: &mut ProfileFields, patch: ProfilePatch) -> Result<(), Invalid> {
     let mut errors = FieldErrors::default();
     patch.apply(fields, &mut errors);
     errors.into_result(())
@@ -369,7 +387,7 @@ impl Profile {
     }
 
     /// The profile as the API shows it; `contacts` is embedded when given.
-    pub fn to_json(&self, contacts: Option<&[Contact]>) -> Result<Value, ApiError> {
+    pub fn to_json(&self, contacts: Option<&[Contact]>) -> Result<Value, RenderError> {
         let mut out = self.fields.to_json()?;
         out.insert("id".into(), Value::String(self.id.to_string()));
         out.insert("name".into(), self.display_name().into());

@@ -3,6 +3,7 @@
 //! The presigned upload is [`presign`].
 
 pub mod presign;
+pub mod process;
 
 use std::io::Cursor;
 

@@ -150,41 +150,51 @@ impl Store {
         tenant: &TenantId,
         key_id: &str,
     ) -> Result<Revoked, StoreError> {
-        for _ in 0..REVOKE_ATTEMPTS {
-            let in_tenant = schema::api_key_in_tenant(tenant, key_id);
-            let Some(item) = self.get_item(in_tenant.clone()).await? else {
-                return Ok(Revoked::NoSuchKey);
-            };
-            let stored: ApiKeyItem = from_item("read API key", item)?;
-            let Some(hash) = stored.key_hash.as_deref() else {
-                let cause = format!("key {key_id} has no key_hash");
-                return Err(StoreError::backend("revoke API key", cause));
-            };
-            let now = Timestamp::now();
-            let items = vec![
-                self.revoke_update(in_tenant, &now)?,
-                self.revoke_update(schema::api_key_by_hash(hash), &now)?,
-            ];
-            match self.transact(items).await {
-                Ok(()) => return Ok(Revoked::Yes),
-                Err(TxError::Cancelled(reasons)) if reasons.conflict() => continue,
-                // Items are never deleted, so a failed condition means a damaged pair: say so.
-                Err(TxError::Cancelled(reasons))
-                    if reasons.failed(Some(0)) || reasons.failed(Some(1)) =>
-                {
-                    let cause = format!("key {key_id}: one of its two items is missing");
-                    return Err(StoreError::backend("revoke API key", cause));
-                }
-                Err(TxError::Cancelled(reasons)) => {
-                    return Err(reasons.unexpected("revoke API key"));
-                }
-                Err(TxError::Failed(e)) => return Err(e),
+        let conflict = |e: &TxError| matches!(e, TxError::Cancelled(r) if r.conflict());
+        let attempt = || self.revoke_once(tenant, key_id);
+        match crate::retry::retrying(REVOKE_ATTEMPTS, conflict, attempt).await {
+            Ok(revoked) => Ok(revoked),
+            Err(TxError::Cancelled(reasons)) if reasons.conflict() => Err(StoreError::unavailable(
+                format!("revoke API key {key_id}: kept colliding with other writes"),
+            )),
+            // Items are never deleted, so a failed condition means a damaged pair: say so.
+            Err(TxError::Cancelled(reasons))
+                if reasons.failed(Some(0)) || reasons.failed(Some(1)) =>
+            {
+                let cause = format!("key {key_id}: one of its two items is missing");
+                Err(StoreError::backend("revoke API key", cause))
             }
+            Err(TxError::Cancelled(reasons)) => Err(reasons.unexpected("revoke API key")),
+            Err(TxError::Failed(e)) => Err(e),
         }
-        Err(StoreError::Unavailable {
-            retry_after: crate::budget::RETRY_AFTER_SECONDS,
-            cause: format!("revoke API key {key_id}: kept colliding with other writes"),
-        })
+    }
+
+    /// One attempt of [`Store::revoke_api_key`]: read the key, revoke both its items.
+    async fn revoke_once(&self, tenant: &TenantId, key_id: &str) -> Result<Revoked, TxError> {
+        let in_tenant = schema::api_key_in_tenant(tenant, key_id);
+        let Some(item) = self
+            .get_item(in_tenant.clone())
+            .await
+            .map_err(TxError::Failed)?
+        else {
+            return Ok(Revoked::NoSuchKey);
+        };
+        let stored: ApiKeyItem = from_item("read API key", item).map_err(TxError::Failed)?;
+        let Some(hash) = stored.key_hash.as_deref() else {
+            let cause = format!("key {key_id} has no key_hash");
+            return Err(TxError::Failed(StoreError::backend(
+                "revoke API key",
+                cause,
+            )));
+        };
+        let now = Timestamp::now();
+        let items = vec![
+            self.revoke_update(in_tenant, &now)
+                .map_err(TxError::Failed)?,
+            self.revoke_update(schema::api_key_by_hash(hash), &now)
+                .map_err(TxError::Failed)?,
+        ];
+        self.transact(items).await.map(|()| Revoked::Yes)
     }
 
     fn revoke_update(&self, key: Item, now: &Timestamp) -> Result<TransactWriteItem, StoreError> {

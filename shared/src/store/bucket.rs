@@ -50,10 +50,7 @@ impl Bucket {
             .body
             .collect()
             .await
-            .map_err(|e| StoreError::Unavailable {
-                retry_after: crate::budget::RETRY_AFTER_SECONDS,
-                cause: format!("read object {key}: {e}"),
-            })?;
+            .map_err(|e| StoreError::unavailable(format!("read object {key}: {e}")))?;
         Ok(Some(bytes.to_vec()))
     }
 

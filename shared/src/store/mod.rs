@@ -89,6 +89,14 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// An outage that may pass: worth retrying after [`RETRY_AFTER_SECONDS`].
+    pub fn unavailable(cause: impl Into<String>) -> Self {
+        Self::Unavailable {
+            retry_after: RETRY_AFTER_SECONDS,
+            cause: cause.into(),
+        }
+    }
+
     fn backend(context: &'static str, cause: impl fmt::Display) -> Self {
         Self::Backend {
             context,
@@ -114,10 +122,7 @@ impl StoreError {
         };
         let cause = format!("{context}: {}", DisplayErrorContext(&err));
         if transient {
-            Self::Unavailable {
-                retry_after: RETRY_AFTER_SECONDS,
-                cause,
-            }
+            Self::unavailable(cause)
         } else {
             Self::Backend { context, cause }
         }
@@ -251,10 +256,7 @@ impl Reasons {
         let codes: Vec<&str> = self.0.iter().filter_map(|r| r.code()).collect();
         let cause = format!("{context}: transaction cancelled: {codes:?}");
         if self.conflict() {
-            StoreError::Unavailable {
-                retry_after: RETRY_AFTER_SECONDS,
-                cause,
-            }
+            StoreError::unavailable(cause)
         } else {
             StoreError::backend(context, cause)
         }
@@ -390,10 +392,9 @@ impl Store {
                 if size {
                     Err(TxError::Failed(StoreError::TooLarge))
                 } else if throttled {
-                    Err(TxError::Failed(StoreError::Unavailable {
-                        retry_after: RETRY_AFTER_SECONDS,
-                        cause: format!("transact_write_items: {context}"),
-                    }))
+                    Err(TxError::Failed(StoreError::unavailable(format!(
+                        "transact_write_items: {context}"
+                    ))))
                 } else {
                     Err(TxError::Cancelled(Reasons(reasons)))
                 }
@@ -405,10 +406,7 @@ impl Store {
             other => {
                 let transient = other.code().is_some_and(is_transient_code);
                 Err(TxError::Failed(if transient {
-                    StoreError::Unavailable {
-                        retry_after: RETRY_AFTER_SECONDS,
-                        cause: format!("transact_write_items: {context}"),
-                    }
+                    StoreError::unavailable(format!("transact_write_items: {context}"))
                 } else {
                     StoreError::backend("transact_write_items", context)
                 }))
@@ -420,16 +418,8 @@ impl Store {
     /// (`TransactionConflict`), at most [`CONFLICT_ATTEMPTS`] times; a conflict that outlasts
     /// them stays a cancellation, which [`Reasons::unexpected`] calls an outage.
     async fn transact_retrying(&self, items: Vec<TransactWriteItem>) -> Result<(), TxError> {
-        let mut last = None;
-        for _ in 0..CONFLICT_ATTEMPTS {
-            match self.transact(items.clone()).await {
-                Err(TxError::Cancelled(reasons)) if reasons.conflict() => {
-                    last = Some(reasons);
-                }
-                other => return other,
-            }
-        }
-        Err(TxError::Cancelled(last.unwrap_or(Reasons(Vec::new()))))
+        let conflict = |e: &TxError| matches!(e, TxError::Cancelled(reasons) if reasons.conflict());
+        crate::retry::retrying(CONFLICT_ATTEMPTS, conflict, || self.transact(items.clone())).await
     }
 }
 

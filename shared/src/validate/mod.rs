@@ -15,10 +15,95 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::error::FieldErrors;
-
 pub use records::{CustomProperties, CustomPropertiesPatch, Education, SocialLink, WorkExperience};
 pub use values::{Country, CountryCode, Email, PartialDate, Phone, Slug, WebUrl};
+
+/// One bad field of a request: a JSON path (`social_links[2].url`), a query parameter or a
+/// header, and what is wrong with it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+/// Collects every bad field of a request, so one answer can report them all.
+#[derive(Debug, Default)]
+pub struct FieldErrors(Vec<FieldError>);
+
+impl FieldErrors {
+    pub fn push(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.0.push(FieldError {
+            field: field.into(),
+            message: message.into(),
+        });
+    }
+
+    /// The fields reported so far, in order (for tests).
+    #[cfg(test)]
+    pub fn fields(&self) -> Vec<&str> {
+        self.0.iter().map(|e| e.field.as_str()).collect()
+    }
+
+    /// The messages reported so far, in order (for tests).
+    #[cfg(test)]
+    pub fn messages(&self) -> Vec<String> {
+        self.0.iter().map(|e| e.message.clone()).collect()
+    }
+
+    /// `Ok(value)` when nothing was reported, otherwise every bad field.
+    pub fn into_result<T>(self, value: T) -> Result<T, Invalid> {
+        if self.0.is_empty() {
+            Ok(value)
+        } else {
+            Err(Invalid::Fields(self.0))
+        }
+    }
+}
+
+/// Why a request's content is refused: what validation speaks. The edge answers it with a
+/// 400 whose `errors` name each field.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Invalid {
+    /// One or more fields, each with what is wrong.
+    Fields(Vec<FieldError>),
+    /// The content as a whole (`empty_patch`): a problem code and what is wrong.
+    Content { code: &'static str, detail: String },
+}
+
+impl Invalid {
+    /// One named field (a parameter, a header, a member) and what is wrong with it.
+    pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Fields(vec![FieldError {
+            field: field.into(),
+            message: message.into(),
+        }])
+    }
+
+    /// The fields it names, in order (empty for a content-wide refusal).
+    pub fn fields(&self) -> Vec<&str> {
+        match self {
+            Self::Fields(errors) => errors.iter().map(|e| e.field.as_str()).collect(),
+            Self::Content { .. } => Vec::new(),
+        }
+    }
+}
+
+impl fmt::Display for Invalid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Fields(errors) => {
+                let parts: Vec<String> = errors
+                    .iter()
+                    .map(|e| format!("{}: {}", e.field, e.message))
+                    .collect();
+                f.write_str(&parts.join("; "))
+            }
+            Self::Content { detail, .. } => f.write_str(detail),
+        }
+    }
+}
+
+impl std::error::Error for Invalid {}
 
 /// A value that can be parsed from request JSON.
 pub trait Field: Sized {

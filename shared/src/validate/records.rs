@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::FieldErrors;
 use super::{Field, Name, ObjectReader, PartialDate, Text, WebUrl, type_name};
-use crate::error::FieldErrors;
 
 /// `{platform, url}`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

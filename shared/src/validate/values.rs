@@ -5,8 +5,8 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::FieldErrors;
 use super::{Field, expect_str};
-use crate::error::FieldErrors;
 
 /// An email address: valid syntax, at most 254 characters, the domain lower-cased.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

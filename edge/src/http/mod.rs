@@ -9,9 +9,7 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::{Map, Value, json};
 
 use crate::error::ApiError;
-use crate::idempotency::{self, StoredAnswer};
-use crate::model::MAX_CONTACTS;
-use crate::store::{MAX_ITEM_BYTES, StoreError, Unique};
+use shared::idempotency::{IdempotencyKey, StoredAnswer};
 
 mod conditions;
 
@@ -140,6 +138,30 @@ pub fn json_object(req: &Request, allow_merge_patch: bool) -> Result<Map<String,
     }
 }
 
+/// The request header of an idempotent POST (draft-ietf-httpapi-idempotency-key-header).
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// The header that marks a replayed answer.
+pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
+
+/// The request's `Idempotency-Key`, if it sent one; a malformed one is a 400 naming the
+/// header.
+pub fn idempotency_key(req: &Request) -> Result<Option<IdempotencyKey>, ApiError> {
+    let mut values = req.headers().get_all(IDEMPOTENCY_KEY).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(ApiError::bad_field("Idempotency-Key", "must be sent once"));
+    }
+    let text = value
+        .to_str()
+        .map_err(|_| ApiError::bad_field("Idempotency-Key", "must be ASCII"))?;
+    IdempotencyKey::parse(text)
+        .map(Some)
+        .map_err(|m| ApiError::bad_field("Idempotency-Key", m))
+}
+
 /// Whether the request says `Prefer: return=minimal`.
 pub fn prefers_minimal(req: &Request) -> bool {
     req.headers().get_all("prefer").iter().any(|v| {
@@ -212,10 +234,7 @@ impl Reply {
                 .map_err(|e| ApiError::internal("replay a kept answer", e))?;
             reply = reply.header(name, value);
         }
-        Ok(reply.header(
-            header::HeaderName::from_static(idempotency::REPLAYED),
-            "true",
-        ))
+        Ok(reply.header(header::HeaderName::from_static(IDEMPOTENT_REPLAYED), "true"))
     }
 
     fn into_response(self, content_type: &'static str, trace_id: &str) -> Response<Body> {
@@ -329,62 +348,11 @@ pub fn finish(req: &Request, trace_id: &str, outcome: Result<Reply, ApiError>) -
     }
 }
 
-/// The one place a storage failure becomes an answer: the contract's 409s, 412, 413, 503.
-impl From<StoreError> for ApiError {
-    fn from(err: StoreError) -> Self {
-        match err {
-            StoreError::VersionChanged => Self::PreconditionFailed,
-            StoreError::Taken {
-                what: Unique::Slug, ..
-            } => Self::Conflict {
-                code: "slug_taken",
-                detail: "slug is already used by another profile".into(),
-                field: Some("slug".into()),
-            },
-            StoreError::Taken {
-                what: Unique::ExternalId,
-                holder,
-            } => Self::Conflict {
-                code: "external_id_taken",
-                detail: match holder {
-                    Some(id) => format!("external_id is already used by profile {id}"),
-                    None => "external_id is already used by another profile".into(),
-                },
-                field: Some("external_id".into()),
-            },
-            StoreError::NoFreeSlug => Self::Conflict {
-                code: "slug_taken",
-                detail: "no free slug could be made from the name; give a slug".into(),
-                field: Some("slug".into()),
-            },
-            StoreError::ContactExists { holder } => Self::Conflict {
-                code: "contact_exists",
-                detail: format!("the profile already has this value as contact {holder}"),
-                field: Some("value".into()),
-            },
-            StoreError::TooManyContacts => Self::Conflict {
-                code: "too_many_contacts",
-                detail: format!("a profile has at most {MAX_CONTACTS} contacts; delete one first"),
-                field: None,
-            },
-            StoreError::ProfileMissing => Self::NotFound("profile"),
-            // A used key's answer is replayed by the handler when the request is the same
-            // one; anything that reaches here is another request with that key.
-            StoreError::KeyUsed(_) => Self::IdempotencyKeyReused,
-            StoreError::TooLarge => Self::PayloadTooLarge(format!(
-                "the profile would exceed the {MAX_ITEM_BYTES}-byte limit of a stored profile; shorten some fields"
-            )),
-            StoreError::Unavailable { retry_after, cause } => {
-                Self::Unavailable { retry_after, cause }
-            }
-            err @ StoreError::Backend { .. } => Self::Internal(err.to_string()),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
+    use shared::store::{StoreError, Unique};
 
     use super::*;
 

@@ -28,15 +28,14 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use tracing::Instrument;
 
-use crate::apikeys;
-use crate::app::App;
-use crate::auth::{
-    CONTEXT_PRINCIPAL, CONTEXT_RETRY_AFTER, CONTEXT_SCOPES, CONTEXT_TENANT, PrincipalId, Scopes,
-    TenantId,
-};
-use crate::config::JwtConfig;
+use shared::apikeys;
+use shared::app::App;
+use shared::auth::{PrincipalId, Scopes, TenantId};
+
+use crate::caller::{CONTEXT_PRINCIPAL, CONTEXT_RETRY_AFTER, CONTEXT_SCOPES, CONTEXT_TENANT};
 use crate::error::ApiError;
-use crate::store::Admission;
+use shared::config::JwtConfig;
+use shared::store::Admission;
 
 /// Why the authorizer did not allow a request.
 #[derive(Debug)]
@@ -60,9 +59,9 @@ impl fmt::Display for AuthorizerError {
 
 impl std::error::Error for AuthorizerError {}
 
-impl From<ApiError> for AuthorizerError {
-    fn from(e: ApiError) -> Self {
-        Self::Internal(e)
+impl<E: Into<ApiError>> From<E> for AuthorizerError {
+    fn from(e: E) -> Self {
+        Self::Internal(e.into())
     }
 }
 

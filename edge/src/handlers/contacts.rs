@@ -6,12 +6,14 @@ use lambda_http::http::header;
 use serde_json::{Value, json};
 
 use super::{conditional_write, idempotency_claim, profile_id, replay};
-use crate::app::App;
-use crate::auth::{Caller, Scope};
-use crate::error::{ApiError, FieldErrors};
+use crate::caller::Caller;
+use crate::error::ApiError;
 use crate::http::{self, Reply};
-use crate::model::{self, BodyKind, Contact, NewContact, ProfileId, Timestamp};
-use crate::store::{ContactWrite, Idempotent, StoreError};
+use shared::app::App;
+use shared::auth::Scope;
+use shared::model::{self, BodyKind, Contact, NewContact, ProfileId, Timestamp};
+use shared::store::{ContactWrite, Idempotent, StoreError};
+use shared::validate::FieldErrors;
 
 fn contact_ids(req: &Request) -> Result<(ProfileId, uuid::Uuid), ApiError> {
     let profile = profile_id(req)?;

@@ -7,15 +7,16 @@ use serde_json::{Value, json};
 use super::{
     WRITE_ATTEMPTS, conditional_write, idempotency_claim, kept_changing, profile_id, replay,
 };
-use crate::app::App;
-use crate::auth::{Caller, Scope};
+use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::http::{self, Reply};
-use crate::listing::ListQuery;
-use crate::model::{
+use shared::app::App;
+use shared::auth::Scope;
+use shared::listing::ListQuery;
+use shared::model::{
     self, BodyKind, Contact, Profile, ProfileFields, ProfileId, ProfileInput, Timestamp,
 };
-use crate::store::{Idempotent, PrimaryMark, ProfilePartition, StoreError, StoredProfile};
+use shared::store::{Idempotent, PrimaryMark, ProfilePartition, StoreError, StoredProfile};
 
 fn with_etag(reply: Reply, profile: &Profile) -> Reply {
     reply.header(header::ETAG, profile.etag())
@@ -263,7 +264,7 @@ pub async fn delete_profile(app: &App, req: &Request) -> Result<Reply, ApiError>
             if let Some(photo) = photo {
                 let deleted = match app.bucket() {
                     Ok(bucket) => bucket.delete(&photo.key).await.map_err(ApiError::from),
-                    Err(e) => Err(e),
+                    Err(e) => Err(e.into()),
                 };
                 if let Err(e) = deleted {
                     tracing::error!(key = %photo.key, error = %e, "deleted profile's photo left behind");

@@ -1,9 +1,16 @@
-//! The one error type of the API. Every failure a handler can meet is an `ApiError`;
-//! `http::problem` is the one place that turns it into an HTTP answer, and `http` also holds
-//! the one conversion of the store's errors into it (`impl From<StoreError> for ApiError`:
-//! here it would make `error → store → model → error` a cycle).
+//! The one error type of the API, and the one place every other error becomes it. Each part
+//! of the core speaks its own error (`Invalid` from validation, `StoreError` from storage,
+//! `ConfigError`, `RenderError`, `ApiKeyError`); each has its one `From` here, which decides
+//! its status (the contract's 400s, 409s, 412, 413, 503, and 500 for our bugs). `http::problem`
+//! then turns an `ApiError` into problem+json.
 
 use std::fmt;
+
+use shared::apikeys::ApiKeyError;
+use shared::config::ConfigError;
+use shared::model::{MAX_CONTACTS, RenderError};
+use shared::store::{MAX_ITEM_BYTES, StoreError, Unique};
+use shared::validate::{FieldError, Invalid};
 
 /// The media type of every error answer (RFC 9457).
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -28,47 +35,6 @@ pub fn title(status: lambda_http::http::StatusCode) -> &'static str {
         503 => "Service unavailable.",
         504 => "Gateway timeout.",
         _ => "Error.",
-    }
-}
-
-/// One bad field of a request: a JSON path (`social_links[2].url`) and what is wrong with it.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct FieldError {
-    pub field: String,
-    pub message: String,
-}
-
-/// Collects every bad field of a request, so one answer can report them all.
-#[derive(Debug, Default)]
-pub struct FieldErrors(Vec<FieldError>);
-
-impl FieldErrors {
-    pub fn push(&mut self, field: impl Into<String>, message: impl Into<String>) {
-        self.0.push(FieldError {
-            field: field.into(),
-            message: message.into(),
-        });
-    }
-
-    /// The fields reported so far, in order (for tests).
-    #[cfg(test)]
-    pub fn fields(&self) -> Vec<&str> {
-        self.0.iter().map(|e| e.field.as_str()).collect()
-    }
-
-    /// The messages reported so far, in order (for tests).
-    #[cfg(test)]
-    pub fn messages(&self) -> Vec<String> {
-        self.0.iter().map(|e| e.message.clone()).collect()
-    }
-
-    /// `Ok(value)` when nothing was reported, otherwise the whole list as a 400.
-    pub fn into_result<T>(self, value: T) -> Result<T, ApiError> {
-        if self.0.is_empty() {
-            Ok(value)
-        } else {
-            Err(ApiError::Validation(self.0))
-        }
     }
 }
 
@@ -124,12 +90,7 @@ impl ApiError {
 
     /// A 400 about one named field (a query parameter, a header).
     pub fn bad_field(field: impl Into<String>, detail: impl Into<String>) -> Self {
-        let field = field.into();
-        let detail = detail.into();
-        Self::Validation(vec![FieldError {
-            field,
-            message: detail,
-        }])
+        Invalid::field(field, detail).into()
     }
 
     pub fn internal(context: &str, err: impl fmt::Display) -> Self {
@@ -192,3 +153,95 @@ impl fmt::Display for ApiError {
 }
 
 impl std::error::Error for ApiError {}
+
+/// Validation's refusal: a 400 naming every bad field, or the content's own code.
+impl From<Invalid> for ApiError {
+    fn from(err: Invalid) -> Self {
+        match err {
+            Invalid::Fields(errors) => Self::Validation(errors),
+            Invalid::Content { code, detail } => Self::BadRequest {
+                code,
+                detail,
+                field: None,
+            },
+        }
+    }
+}
+
+/// A setting the deployment should have given: our mistake, a 500 with the cause logged.
+impl From<ConfigError> for ApiError {
+    fn from(err: ConfigError) -> Self {
+        Self::internal("configuration", err.0)
+    }
+}
+
+/// A model that would not render: our bug.
+impl From<RenderError> for ApiError {
+    fn from(err: RenderError) -> Self {
+        Self::Internal(err.to_string())
+    }
+}
+
+/// API keys: a bad name or scope list is the caller's 400; the rest is storage's or ours.
+impl From<ApiKeyError> for ApiError {
+    fn from(err: ApiKeyError) -> Self {
+        match err {
+            ApiKeyError::Invalid(invalid) => invalid.into(),
+            ApiKeyError::Store(store) => store.into(),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+/// The one place a storage failure becomes an answer: the contract's 409s, 412, 413, 503.
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::VersionChanged => Self::PreconditionFailed,
+            StoreError::Taken {
+                what: Unique::Slug, ..
+            } => Self::Conflict {
+                code: "slug_taken",
+                detail: "slug is already used by another profile".into(),
+                field: Some("slug".into()),
+            },
+            StoreError::Taken {
+                what: Unique::ExternalId,
+                holder,
+            } => Self::Conflict {
+                code: "external_id_taken",
+                detail: match holder {
+                    Some(id) => format!("external_id is already used by profile {id}"),
+                    None => "external_id is already used by another profile".into(),
+                },
+                field: Some("external_id".into()),
+            },
+            StoreError::NoFreeSlug => Self::Conflict {
+                code: "slug_taken",
+                detail: "no free slug could be made from the name; give a slug".into(),
+                field: Some("slug".into()),
+            },
+            StoreError::ContactExists { holder } => Self::Conflict {
+                code: "contact_exists",
+                detail: format!("the profile already has this value as contact {holder}"),
+                field: Some("value".into()),
+            },
+            StoreError::TooManyContacts => Self::Conflict {
+                code: "too_many_contacts",
+                detail: format!("a profile has at most {MAX_CONTACTS} contacts; delete one first"),
+                field: None,
+            },
+            StoreError::ProfileMissing => Self::NotFound("profile"),
+            // A used key's answer is replayed by the handler when the request is the same
+            // one; anything that reaches here is another request with that key.
+            StoreError::KeyUsed(_) => Self::IdempotencyKeyReused,
+            StoreError::TooLarge => Self::PayloadTooLarge(format!(
+                "the profile would exceed the {MAX_ITEM_BYTES}-byte limit of a stored profile; shorten some fields"
+            )),
+            StoreError::Unavailable { retry_after, cause } => {
+                Self::Unavailable { retry_after, cause }
+            }
+            err @ StoreError::Backend { .. } => Self::Internal(err.to_string()),
+        }
+    }
+}

@@ -11,21 +11,24 @@ use lambda_http::{Body, Request, Response};
 use serde_json::{Map, Value};
 
 pub use contacts::{create_contact, delete_contact, get_contact, list_contacts, update_contact};
-pub use photos::{PHOTO_CACHE_CONTROL, Processed, create_photo_upload, process_photos};
+pub use photos::create_photo_upload;
 pub use profiles::{
     create_profile, delete_profile, get_primary_profile, get_profile, list_profiles,
     replace_profile, update_profile,
 };
 
-use crate::app::App;
-use crate::auth::Caller;
-use crate::budget::RETRY_AFTER_SECONDS;
+use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::http::{self, Reply, WriteConditions};
-use crate::idempotency::{Claim, IdempotencyKey, UsedKey};
 use crate::lambda::respond;
-use crate::model::{self, ProfileId};
-use crate::store::StoreError;
+use shared::app::App;
+use shared::config::ConfigError;
+use shared::idempotency::{Claim, UsedKey};
+use shared::model::RenderError;
+use shared::model::{self, ProfileId};
+use shared::retry::{WRITE_ATTEMPTS, retrying};
+use shared::store::StoreError;
+use shared::validate::Invalid;
 
 /// The handler of the function whose binary is `binary`, called in-process and answered as
 /// the function answers: what that function's `main.rs` wires, for the test suite and the
@@ -70,7 +73,7 @@ fn idempotency_claim(
     path: &str,
     body: &Map<String, Value>,
 ) -> Result<Option<Claim>, ApiError> {
-    let Some(key) = IdempotencyKey::of(req)? else {
+    let Some(key) = http::idempotency_key(req)? else {
         return Ok(None);
     };
     Ok(Some(Claim::new(
@@ -94,9 +97,6 @@ fn replay(claim: &Claim, used: UsedKey) -> Result<Reply, ApiError> {
     Reply::replay(used.answer)
 }
 
-/// How many times a write is recomputed when a concurrent write to the same item wins.
-const WRITE_ATTEMPTS: usize = 3;
-
 /// Why one attempt of a conditional write did not finish.
 enum Attempt {
     /// A concurrent write won (the store's `VersionChanged`): read again and recompute.
@@ -114,19 +114,27 @@ impl From<StoreError> for Attempt {
     }
 }
 
-impl From<ApiError> for Attempt {
-    fn from(err: ApiError) -> Self {
-        Self::Failed(err)
-    }
+/// Every other error of the core fails the attempt with its answer.
+macro_rules! fails_the_attempt {
+    ($($error:ty),*) => {$(
+        impl From<$error> for Attempt {
+            fn from(err: $error) -> Self {
+                Self::Failed(err.into())
+            }
+        }
+    )*};
 }
+
+fails_the_attempt!(ApiError, Invalid, RenderError, ConfigError);
 
 /// The one loop of a write to an existing item: `read` the current state (its errors, a 404
 /// among them, are the answer), check it against the request's `If-Match` and
 /// `If-None-Match` (412 when they do not hold), then `write` what is computed from it,
 /// conditional on the version read. A write that loses a race to a concurrent one is
-/// recomputed on the new state, at most [`WRITE_ATTEMPTS`] times (then a 503 with
-/// `Retry-After`: a collision that may pass, not the caller's fault); with `If-Match` naming
-/// a version there is nothing to recompute against, so a lost race is a 412.
+/// recomputed on the new state, at most [`WRITE_ATTEMPTS`] times (the core's one retry
+/// loop; then a 503 with `Retry-After`: a collision that may pass, not the caller's fault);
+/// with `If-Match` naming a version there is nothing to recompute against, so a lost race is
+/// a 412.
 ///
 /// The steps are closures returning futures (not async closures), so each future borrows only
 /// what the handler lent it and the compiler can prove the whole answer `Send`.
@@ -141,24 +149,26 @@ where
     W: Future<Output = Result<T, Attempt>>,
 {
     let holds_to_version = conditions.holds_to_a_version();
-    for _ in 0..WRITE_ATTEMPTS {
+    let (read, version, write) = (&read, &version, &write);
+    let attempt = || async move {
         let current = read().await?;
         conditions.check(version(&current))?;
-        match write(current).await {
-            Ok(done) => return Ok(done),
-            Err(Attempt::Lost) if holds_to_version => return Err(ApiError::PreconditionFailed),
-            Err(Attempt::Lost) => {}
-            Err(Attempt::Failed(e)) => return Err(e),
-        }
+        write(current).await
+    };
+    let lost = |e: &Attempt| matches!(e, Attempt::Lost) && !holds_to_version;
+    match retrying(WRITE_ATTEMPTS, lost, attempt).await {
+        Ok(done) => Ok(done),
+        Err(Attempt::Lost) if holds_to_version => Err(ApiError::PreconditionFailed),
+        Err(Attempt::Lost) => Err(kept_changing("the item")),
+        Err(Attempt::Failed(e)) => Err(e),
     }
-    Err(kept_changing("the item"))
 }
 
 /// A write that lost its race [`WRITE_ATTEMPTS`] times: a collision that may pass, so a 503
 /// with `Retry-After`, not the caller's fault.
 fn kept_changing(what: &str) -> ApiError {
-    ApiError::Unavailable {
-        retry_after: RETRY_AFTER_SECONDS,
-        cause: format!("{what} kept changing: {WRITE_ATTEMPTS} writes lost their race"),
-    }
+    StoreError::unavailable(format!(
+        "{what} kept changing: {WRITE_ATTEMPTS} writes lost their race"
+    ))
+    .into()
 }

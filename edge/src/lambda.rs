@@ -1,4 +1,4 @@
-//! Function wiring: what every `functions/*/src/main.rs` calls. Builds the [`App`] once at
+//! Function wiring: what every HTTP function's `functions/*/src/main.rs` calls. Builds the [`App`] once at
 //! init, then serves invocations with one handler, each through [`respond`].
 
 use std::future::Future;
@@ -6,10 +6,10 @@ use std::time::SystemTime;
 
 use lambda_http::{Body, Request, RequestExt, Response};
 
-use crate::app::App;
-use crate::budget;
 use crate::error::ApiError;
 use crate::http::{self, Reply};
+use shared::app::App;
+use shared::budget;
 
 /// The error a function's `main` returns when init fails.
 pub use lambda_http::Error;
@@ -51,31 +51,6 @@ pub async fn respond(
     http::finish(req, &trace, outcome)
 }
 
-/// Sets up the function's log lines as lambda_http's `init_default_subscriber` does (Lambda's
-/// advanced logging controls: `AWS_LAMBDA_LOG_FORMAT=JSON` for JSON lines,
-/// `AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG`, else INFO), with a level filter instead of its
-/// `EnvFilter`: per-target directives (`RUST_LOG=shared=debug`) are not read, and a function
-/// no longer links the regex engine that parses them (docs/performance.md has what that
-/// saves). A level that does not parse is INFO, as there.
-fn init_logging() {
-    use lambda_http::tracing::subscriber::{self, filter::LevelFilter};
-    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
-        .or_else(|_| std::env::var("RUST_LOG"))
-        .ok()
-        .and_then(|l| l.parse::<LevelFilter>().ok())
-        .unwrap_or(LevelFilter::INFO);
-    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
-    let lines = subscriber::fmt()
-        .with_target(false)
-        .without_time()
-        .with_max_level(level);
-    if json {
-        lines.json().init();
-    } else {
-        lines.init();
-    }
-}
-
 /// Runs `handler` as this process's Lambda function, until the runtime stops it. A
 /// function's `main` passes `|app, req| async move { respond(&req, its_handler(app, &req)).await }`.
 pub async fn serve<F, Fut>(handler: F) -> Result<(), lambda_http::Error>
@@ -83,7 +58,7 @@ where
     F: Fn(&'static App, Request) -> Fut + Send + Sync + Copy + 'static,
     Fut: Future<Output = Response<Body>> + Send,
 {
-    init_logging();
+    shared::logging::init();
     // One App per execution environment, alive as long as the process: leaking it gives
     // handlers a `'static` reference without a lock or a reference count per invocation.
     let app: &'static App = Box::leak(Box::new(App::from_env()?));
@@ -95,25 +70,23 @@ where
             .get(lambda_http::http::header::ORIGIN)
             .cloned();
         let mut response = handler(app, req).await;
-        app.config
-            .cors
-            .decorate(origin.as_ref(), response.headers_mut());
+        crate::cors::decorate(&app.config.cors, origin.as_ref(), response.headers_mut());
         Ok::<_, lambda_http::Error>(response)
     }))
     .await
 }
 
-/// Runs the CORS preflight ([`crate::cors::Origins::preflight`]) as this process's function:
+/// Runs the CORS preflight ([`shared::origins::Origins::preflight`]) as this process's function:
 /// `OPTIONS` on every path, which API Gateway routes here without the authorizer. Its init
 /// reads `CORS_ALLOWED_ORIGINS` alone and builds no store: it calls nothing.
 pub async fn serve_preflight() -> Result<(), lambda_http::Error> {
-    init_logging();
-    let origins: &'static crate::cors::Origins =
-        Box::leak(Box::new(crate::config::cors_origins(&|k| {
+    shared::logging::init();
+    let origins: &'static shared::origins::Origins =
+        Box::leak(Box::new(shared::config::cors_origins(&|k| {
             std::env::var(k).ok()
         })?));
     lambda_http::run(lambda_http::service_fn(move |req: Request| async move {
-        Ok::<_, lambda_http::Error>(origins.preflight(&req))
+        Ok::<_, lambda_http::Error>(crate::cors::preflight(origins, &req))
     }))
     .await
 }
@@ -130,7 +103,7 @@ pub async fn serve_authorizer() -> Result<(), lambda_http::Error> {
 
     use crate::authorizer::{AuthorizerError, authorize};
 
-    init_logging();
+    shared::logging::init();
     let app: &'static App = Box::leak(Box::new(App::from_env()?));
     if let Some(jwt) = &app.config.jwt {
         jwt.check()?;
@@ -158,40 +131,6 @@ pub async fn serve_authorizer() -> Result<(), lambda_http::Error> {
                         tracing::error!(error = %cause, "authorizer failed");
                         "AuthorizerError"
                     }
-                };
-                Diagnostic {
-                    error_type: error_type.to_owned(),
-                    error_message: e.to_string(),
-                }
-            })
-        },
-    ))
-    .await
-}
-
-/// Runs `handler` on S3's event notifications as this process's function (process-photo
-/// passes `shared::handlers::process_photos`): an event in, nothing out. An invocation that
-/// fails (S3 or DynamoDB unavailable, or our bug) is an error Lambda retries, as it does
-/// every asynchronous invocation.
-pub async fn serve_s3_events<F, Fut>(handler: F) -> Result<(), lambda_http::Error>
-where
-    F: Fn(&'static App, aws_lambda_events::event::s3::S3Event) -> Fut
-        + Send
-        + Sync
-        + Copy
-        + 'static,
-    Fut: Future<Output = Result<(), ApiError>> + Send,
-{
-    use lambda_http::lambda_runtime::{Diagnostic, LambdaEvent};
-
-    init_logging();
-    let app: &'static App = Box::leak(Box::new(App::from_env()?));
-    lambda_http::lambda_runtime::run(lambda_http::service_fn(
-        move |event: LambdaEvent<aws_lambda_events::event::s3::S3Event>| async move {
-            handler(app, event.payload).await.map_err(|e| {
-                let error_type = match &e {
-                    ApiError::Unavailable { .. } => "Unavailable",
-                    _ => "S3EventError",
                 };
                 Diagnostic {
                     error_type: error_type.to_owned(),

@@ -1,98 +1,59 @@
-//! Photos: `POST /profiles/{profile_id}/photo` grants a presigned upload; process-photo takes
-//! each upload S3 reports, checks its bytes and makes it the profile's photo, or deletes it.
-
-use std::time::SystemTime;
+//! process-photo's work: every upload S3 reports is checked (`crate::photo::check`), made the
+//! profile's photo when it is a real JPEG or PNG and the newest upload, or deleted. Every
+//! step is safe to repeat: S3 invokes asynchronously and Lambda retries a failed invocation.
 
 use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
-use lambda_http::Request;
-use serde_json::{Value, json};
 
-use super::{conditional_write, idempotency_claim, profile_id, replay};
+use super::{Refused, Upload};
 use crate::app::App;
-use crate::auth::{Caller, Scope};
-use crate::error::ApiError;
-use crate::http::{self, Reply, WriteConditions};
+use crate::config::ConfigError;
 use crate::model::{Photo, Profile, Timestamp};
-use crate::photo::presign::{self, Target};
-use crate::photo::{self, Kind, Refused, Upload};
-use crate::store::{Idempotent, PrimaryMark, StoreError, StoredProfile};
+use crate::photo;
+use crate::retry::{WRITE_ATTEMPTS, retrying};
+use crate::store::{PrimaryMark, StoreError, StoredProfile};
 
 /// How clients and the photo distribution may cache a photo: for a year, since a photo's
 /// object never changes (a new photo gets a new key).
 pub const PHOTO_CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
 
-/// `POST /profiles/{profile_id}/photo`: a presigned S3 POST for one photo of the media type
-/// the body states (`{"content_type": "image/jpeg" | "image/png"}`), 201 with `upload_url`,
-/// `fields` and `expires_at`. The photo appears as `photo_url` once process-photo accepts it.
-pub async fn create_photo_upload(app: &App, req: &Request) -> Result<Reply, ApiError> {
-    let caller = Caller::with_scope(req, Scope::Update)?;
-    let id = profile_id(req)?;
-    let body = http::json_object(req, false)?;
-    let kind = upload_kind(&body)?;
-    let path = format!("/profiles/{id}/photo");
-    let claim = idempotency_claim(app, req, &caller, "create-photo-upload", &path, &body)?;
-    let bucket = app.config.photo_bucket()?;
-    let tenant = &caller.tenant;
-    if app.store.get(tenant, &id).await?.is_none() {
-        return Err(ApiError::NotFound("profile"));
-    }
-    let upload = Upload::new(tenant.clone(), id);
-    let target = Target {
-        bucket,
-        region: &app.config.region,
-        endpoint: app.config.s3_endpoint.as_deref(),
-    };
-    let form = presign::post_form(
-        &target,
-        &app.config.credentials,
-        &upload.key(),
-        kind,
-        SystemTime::now(),
-    );
-    let reply = Reply::json(
-        201,
-        json!({
-            "upload_url": form.upload_url,
-            "fields": form.fields,
-            "expires_at": Timestamp::from(form.expires_at).to_string(),
-            "max_bytes": photo::MAX_BYTES,
-        }),
-    );
-    let Some(claim) = &claim else {
-        return Ok(reply);
-    };
-    // With Idempotency-Key the grant is recorded, and a retry gets this same form.
-    let answer = |r: &Reply| Ok(r.stored());
-    let idem = Idempotent {
-        claim,
-        answer: &answer,
-    };
-    match app.store.remember(tenant, idem, &reply).await {
-        Ok(()) => Ok(reply),
-        Err(StoreError::KeyUsed(used)) => replay(claim, used),
-        Err(e) => Err(e.into()),
+/// Why an upload could not be processed now. Lambda retries the invocation.
+#[derive(Debug)]
+pub enum ProcessError {
+    /// A setting the deployment should give (the bucket, the photo base URL): our mistake.
+    Config(ConfigError),
+    /// S3 or DynamoDB: an outage that may pass ([`StoreError::Unavailable`]) or a failure.
+    Store(StoreError),
+}
+
+impl ProcessError {
+    /// Whether the cause may pass by itself (an outage), as opposed to our bug.
+    pub fn is_outage(&self) -> bool {
+        matches!(self, Self::Store(StoreError::Unavailable { .. }))
     }
 }
 
-/// The body of a photo upload request: exactly `content_type`, `image/jpeg` or `image/png`.
-fn upload_kind(body: &serde_json::Map<String, Value>) -> Result<Kind, ApiError> {
-    if let Some(other) = body.keys().find(|k| *k != "content_type") {
-        return Err(ApiError::bad_field(
-            other.as_str(),
-            "unknown field: the body has only content_type",
-        ));
-    }
-    match body.get("content_type") {
-        None => Err(ApiError::bad_field(
-            "content_type",
-            "required: image/jpeg or image/png",
-        )),
-        Some(v) => v
-            .as_str()
-            .and_then(Kind::parse)
-            .ok_or_else(|| ApiError::bad_field("content_type", "must be image/jpeg or image/png")),
+impl From<ConfigError> for ProcessError {
+    fn from(err: ConfigError) -> Self {
+        Self::Config(err)
     }
 }
+
+impl From<StoreError> for ProcessError {
+    fn from(err: StoreError) -> Self {
+        Self::Store(err)
+    }
+}
+
+impl std::fmt::Display for ProcessError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Config(e) => e.fmt(f),
+            Self::Store(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for ProcessError {}
 
 /// What became of one upload S3 reported.
 #[derive(Debug, PartialEq, Eq)]
@@ -116,7 +77,7 @@ pub enum Processed {
 /// that may pass (S3 or DynamoDB unavailable) fails the invocation, which Lambda retries
 /// (S3 invokes asynchronously): every step is safe to repeat, and the upload stays until
 /// its outcome is written.
-pub async fn process_photos(app: &App, event: S3Event) -> Result<Vec<Processed>, ApiError> {
+pub async fn process_photos(app: &App, event: S3Event) -> Result<Vec<Processed>, ProcessError> {
     let mut outcomes = Vec::with_capacity(event.records.len());
     for record in &event.records {
         let key = object_key(record);
@@ -139,7 +100,11 @@ fn object_key(record: &S3EventRecord) -> String {
         .into_owned()
 }
 
-async fn process_upload(app: &App, key: &str, size: Option<i64>) -> Result<Processed, ApiError> {
+async fn process_upload(
+    app: &App,
+    key: &str,
+    size: Option<i64>,
+) -> Result<Processed, ProcessError> {
     let bucket = app.bucket()?;
     let Some(upload) = Upload::parse(key) else {
         // Only what lands under uploads/ is process-photo's to delete (the template's event
@@ -166,11 +131,7 @@ async fn process_upload(app: &App, key: &str, size: Option<i64>) -> Result<Proce
             return Ok(Processed::Refused(refused));
         }
     };
-    let base_url = app
-        .config
-        .photo_base_url
-        .as_deref()
-        .ok_or_else(|| ApiError::internal("configuration", "PHOTO_BASE_URL is not set"))?;
+    let base_url = app.config.photo_base_url()?;
     let photo = upload.photo(checked.kind, base_url);
     bucket
         .put(
@@ -180,14 +141,21 @@ async fn process_upload(app: &App, key: &str, size: Option<i64>) -> Result<Proce
             PHOTO_CACHE_CONTROL,
         )
         .await?;
-    let (tenant, id, upload) = (&upload.tenant, &upload.profile, &upload);
-    let outcome = conditional_write(
-        &WriteConditions::default(),
-        || async move { Ok(app.store.get(tenant, id).await?) },
-        |current: &Option<StoredProfile>| current.as_ref().map_or(0, |s| s.profile.version),
-        |current: Option<StoredProfile>| set_photo(app, upload, current, photo.clone()),
-    )
-    .await?;
+    // Read, then write conditional on the version read; a write that loses its race to a
+    // concurrent one is made again on the new state.
+    let (upload, photo_ref) = (&upload, &photo);
+    let lost = |e: &ProcessError| matches!(e, ProcessError::Store(StoreError::VersionChanged));
+    let attempt = || async move {
+        let current = app.store.get(&upload.tenant, &upload.profile).await?;
+        set_photo(app, upload, current, photo_ref.clone()).await
+    };
+    let outcome = match retrying(WRITE_ATTEMPTS, lost, attempt).await {
+        Err(ProcessError::Store(StoreError::VersionChanged)) => Err(StoreError::unavailable(
+            format!("the profile kept changing: {WRITE_ATTEMPTS} writes lost their race"),
+        )
+        .into()),
+        other => other,
+    }?;
     // The upload goes last: until the outcome is written, a retry can still redo the work.
     match &outcome {
         Processed::Accepted { .. } => {}
@@ -206,7 +174,7 @@ async fn set_photo(
     upload: &Upload,
     current: Option<StoredProfile>,
     photo: Photo,
-) -> Result<Processed, super::Attempt> {
+) -> Result<Processed, ProcessError> {
     let Some(stored) = current else {
         return Ok(Processed::ProfileGone);
     };
