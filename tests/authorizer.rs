@@ -3,6 +3,7 @@
 //! configuration, and the `keys` command line against an engine.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
+use shared::config::env;
 use std::process::Output;
 
 use base64::Engine as _;
@@ -15,8 +16,9 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use shared::apikeys;
 use shared::app::App;
-use shared::auth::{PrincipalId, Scope, Scopes, TenantId};
+use shared::auth::{Scope, Scopes};
 use shared::config::{Config, Secret};
+use shared::ids::{PrincipalId, TenantId};
 
 // ---------------------------------------------------------------------------------------
 // Events, apps and credentials
@@ -65,12 +67,12 @@ fn config_with(
     vars: &[(&str, &str)],
 ) -> Result<Config, shared::config::ConfigError> {
     let mut all: Vec<(String, String)> = vec![
-        ("TABLE_NAME".into(), table.into()),
-        ("DYNAMODB_ENDPOINT".into(), endpoint.into()),
+        (env::TABLE_NAME.into(), table.into()),
+        (env::DYNAMODB_ENDPOINT.into(), endpoint.into()),
     ];
     all.extend(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
     // The template always sets it; a test's own value comes first and wins.
-    all.push(("JWT_USAGE_KEY".into(), JWT_USAGE.into()));
+    all.push((env::JWT_USAGE_KEY.into(), JWT_USAGE.into()));
     Config::from_lookup(move |k| all.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
 }
 
@@ -155,13 +157,13 @@ fn rs_public() -> String {
 
 /// An app that accepts JWTs with `keys` (`JWT_*` settings) and reaches no table.
 fn jwt_app(keys: &[(&str, &str)]) -> App {
-    let mut vars = vec![("JWT_ISSUER", ISSUER), ("JWT_AUDIENCE", AUDIENCE)];
+    let mut vars = vec![(env::JWT_ISSUER, ISSUER), (env::JWT_AUDIENCE, AUDIENCE)];
     vars.extend_from_slice(keys);
     app_with(NOWHERE, "profiles", &vars)
 }
 
 fn hs_app() -> App {
-    jwt_app(&[("JWT_HS256_SECRET", HS_SECRET)])
+    jwt_app(&[(env::JWT_HS256_SECRET, HS_SECRET)])
 }
 
 /// Valid claims for the tests' issuer and audience, with `changes` applied (`null` removes).
@@ -580,11 +582,11 @@ async fn jwt_callers_share_one_usage_key_and_are_limited_one_by_one_in_the_table
         &engine.endpoint,
         &engine.table,
         &[
-            ("JWT_ISSUER", ISSUER),
-            ("JWT_AUDIENCE", AUDIENCE),
-            ("JWT_HS256_SECRET", HS_SECRET),
-            ("JWT_CALLER_BURST_LIMIT", "2"),
-            ("JWT_CALLER_RATE_LIMIT", "0.2"),
+            (env::JWT_ISSUER, ISSUER),
+            (env::JWT_AUDIENCE, AUDIENCE),
+            (env::JWT_HS256_SECRET, HS_SECRET),
+            (env::JWT_CALLER_BURST_LIMIT, "2"),
+            (env::JWT_CALLER_RATE_LIMIT, "0.2"),
         ],
     );
     let token = |sub: &str| hs256(&claims(json!({ "sub": sub })), HS_SECRET);
@@ -634,11 +636,11 @@ async fn jwt_callers_share_one_usage_key_and_are_limited_one_by_one_in_the_table
         NOWHERE,
         "profiles",
         &[
-            ("JWT_ISSUER", ISSUER),
-            ("JWT_AUDIENCE", AUDIENCE),
-            ("JWT_HS256_SECRET", HS_SECRET),
-            ("JWT_CALLER_BURST_LIMIT", "2"),
-            ("JWT_CALLER_RATE_LIMIT", "0.2"),
+            (env::JWT_ISSUER, ISSUER),
+            (env::JWT_AUDIENCE, AUDIENCE),
+            (env::JWT_HS256_SECRET, HS_SECRET),
+            (env::JWT_CALLER_BURST_LIMIT, "2"),
+            (env::JWT_CALLER_RATE_LIMIT, "0.2"),
         ],
     );
     let result = authorize(&down, ann).await;
@@ -651,16 +653,16 @@ async fn jwt_callers_share_one_usage_key_and_are_limited_one_by_one_in_the_table
 #[test]
 fn jwt_usage_key_and_caller_limits_are_checked_at_init() {
     let base = [
-        ("JWT_ISSUER", ISSUER),
-        ("JWT_AUDIENCE", AUDIENCE),
-        ("JWT_HS256_SECRET", HS_SECRET),
+        (env::JWT_ISSUER, ISSUER),
+        (env::JWT_AUDIENCE, AUDIENCE),
+        (env::JWT_HS256_SECRET, HS_SECRET),
     ];
     let with = |extra: &[(&str, &str)]| {
         let mut vars = base.to_vec();
         vars.extend_from_slice(extra);
         jwt_config(&vars)
     };
-    let e = with(&[("JWT_USAGE_KEY", "")]).unwrap_err();
+    let e = with(&[(env::JWT_USAGE_KEY, "")]).unwrap_err();
     assert!(e.contains("JWT_USAGE_KEY is not set"), "{e}");
     let jwt = with(&[]).unwrap().jwt.unwrap();
     assert_eq!(jwt.usage_key, JWT_USAGE);
@@ -669,8 +671,8 @@ fn jwt_usage_key_and_caller_limits_are_checked_at_init() {
         "unset: JWT callers limited only together"
     );
     let jwt = with(&[
-        ("JWT_CALLER_BURST_LIMIT", "10"),
-        ("JWT_CALLER_RATE_LIMIT", "2.5"),
+        (env::JWT_CALLER_BURST_LIMIT, "10"),
+        (env::JWT_CALLER_RATE_LIMIT, "2.5"),
     ])
     .unwrap()
     .jwt
@@ -683,19 +685,19 @@ fn jwt_usage_key_and_caller_limits_are_checked_at_init() {
         })
     );
     for bad in [
-        vec![("JWT_CALLER_BURST_LIMIT", "10")],
-        vec![("JWT_CALLER_RATE_LIMIT", "2.5")],
+        vec![(env::JWT_CALLER_BURST_LIMIT, "10")],
+        vec![(env::JWT_CALLER_RATE_LIMIT, "2.5")],
         vec![
-            ("JWT_CALLER_BURST_LIMIT", "0"),
-            ("JWT_CALLER_RATE_LIMIT", "2.5"),
+            (env::JWT_CALLER_BURST_LIMIT, "0"),
+            (env::JWT_CALLER_RATE_LIMIT, "2.5"),
         ],
         vec![
-            ("JWT_CALLER_BURST_LIMIT", "10"),
-            ("JWT_CALLER_RATE_LIMIT", "0"),
+            (env::JWT_CALLER_BURST_LIMIT, "10"),
+            (env::JWT_CALLER_RATE_LIMIT, "0"),
         ],
         vec![
-            ("JWT_CALLER_BURST_LIMIT", "10"),
-            ("JWT_CALLER_RATE_LIMIT", "fast"),
+            (env::JWT_CALLER_BURST_LIMIT, "10"),
+            (env::JWT_CALLER_RATE_LIMIT, "fast"),
         ],
     ] {
         let e = with(&bad).unwrap_err();
@@ -705,7 +707,7 @@ fn jwt_usage_key_and_caller_limits_are_checked_at_init() {
 
 #[tokio::test]
 async fn rs256_jwt_is_allowed() {
-    let app = jwt_app(&[("JWT_RS256_PUBLIC_KEY", &rs_public())]);
+    let app = jwt_app(&[(env::JWT_RS256_PUBLIC_KEY, &rs_public())]);
     let token = rs256(&claims(json!({})));
     let answer = allowed(&app, event(&[("Authorization", &bearer(&token))])).await;
     assert_allows(
@@ -720,8 +722,8 @@ async fn rs256_jwt_is_allowed() {
 #[tokio::test]
 async fn both_algorithms_are_accepted_when_both_keys_are_set() {
     let app = jwt_app(&[
-        ("JWT_RS256_PUBLIC_KEY", &rs_public()),
-        ("JWT_HS256_SECRET", HS_SECRET),
+        (env::JWT_RS256_PUBLIC_KEY, &rs_public()),
+        (env::JWT_HS256_SECRET, HS_SECRET),
     ]);
     let c = claims(json!({}));
     allowed(&app, event(&[("Authorization", &bearer(&rs256(&c)))])).await;
@@ -735,8 +737,8 @@ async fn both_algorithms_are_accepted_when_both_keys_are_set() {
 #[tokio::test]
 async fn jwt_with_a_bad_signature_is_unauthorized() {
     let app = jwt_app(&[
-        ("JWT_RS256_PUBLIC_KEY", &rs_public()),
-        ("JWT_HS256_SECRET", HS_SECRET),
+        (env::JWT_RS256_PUBLIC_KEY, &rs_public()),
+        (env::JWT_HS256_SECRET, HS_SECRET),
     ]);
     let c = claims(json!({}));
     // Signed with another secret.
@@ -765,7 +767,10 @@ async fn expired_jwt_is_unauthorized_beyond_the_leeway() {
     let expired = hs256(&claims(json!({ "exp": now - 120 })), HS_SECRET);
     refused(&app, event(&[("Authorization", &bearer(&expired))])).await;
     // With the leeway set to 0, even a just-expired token is refused.
-    let strict = jwt_app(&[("JWT_HS256_SECRET", HS_SECRET), ("JWT_LEEWAY_SECONDS", "0")]);
+    let strict = jwt_app(&[
+        (env::JWT_HS256_SECRET, HS_SECRET),
+        (env::JWT_LEEWAY_SECONDS, "0"),
+    ]);
     let just = hs256(&claims(json!({ "exp": now - 5 })), HS_SECRET);
     refused(&strict, event(&[("Authorization", &bearer(&just))])).await;
 }
@@ -835,8 +840,8 @@ async fn jwt_without_a_tenant_claim_is_unauthorized() {
     refused(&app, event(&[("Authorization", &bearer(&number))])).await;
     // The claim is configurable.
     let custom = jwt_app(&[
-        ("JWT_HS256_SECRET", HS_SECRET),
-        ("JWT_TENANT_CLAIM", "https://example.test/org"),
+        (env::JWT_HS256_SECRET, HS_SECRET),
+        (env::JWT_TENANT_CLAIM, "https://example.test/org"),
     ]);
     let token = hs256(
         &claims(json!({ "tenant_id": null, "https://example.test/org": "org-7" })),
@@ -859,8 +864,8 @@ async fn jwt_without_a_valid_subject_is_unauthorized() {
 #[tokio::test]
 async fn alg_none_jwt_is_unauthorized() {
     let app = jwt_app(&[
-        ("JWT_RS256_PUBLIC_KEY", &rs_public()),
-        ("JWT_HS256_SECRET", HS_SECRET),
+        (env::JWT_RS256_PUBLIC_KEY, &rs_public()),
+        (env::JWT_HS256_SECRET, HS_SECRET),
     ]);
     let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
     let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims(json!({}))).unwrap());
@@ -886,7 +891,7 @@ async fn alg_none_jwt_is_unauthorized() {
 async fn hs256_jwt_against_an_rs256_only_configuration_is_unauthorized() {
     // Algorithm confusion: an HS256 token "signed" with the RSA public key as the secret.
     let public = rs_public();
-    let app = jwt_app(&[("JWT_RS256_PUBLIC_KEY", &public)]);
+    let app = jwt_app(&[(env::JWT_RS256_PUBLIC_KEY, &public)]);
     let c = claims(json!({}));
     refused(
         &app,
@@ -978,7 +983,7 @@ async fn decisions_are_logged_without_any_credential() {
         serde_json::from_value::<ApiGatewayCustomAuthorizerRequestTypeRequest>(e).unwrap()
     };
 
-    let jwt_app = jwt_app(&[("JWT_HS256_SECRET", HS_SECRET)]);
+    let jwt_app = jwt_app(&[(env::JWT_HS256_SECRET, HS_SECRET)]);
     let token = hs256(&claims(json!({})), HS_SECRET);
     let forged = hs256(
         &claims(json!({})),
@@ -1086,12 +1091,12 @@ fn functions_without_jwt_settings_still_load() {
     assert!(config.jwt.is_none());
     // The template gives every variable to the authorizer, empty when unused.
     let config = jwt_config(&[
-        ("JWT_ISSUER", ""),
-        ("JWT_AUDIENCE", ""),
-        ("JWT_TENANT_CLAIM", "tenant_id"),
-        ("JWT_HS256_SECRET", ""),
-        ("JWT_RS256_PUBLIC_KEY", ""),
-        ("JWT_LEEWAY_SECONDS", "30"),
+        (env::JWT_ISSUER, ""),
+        (env::JWT_AUDIENCE, ""),
+        (env::JWT_TENANT_CLAIM, "tenant_id"),
+        (env::JWT_HS256_SECRET, ""),
+        (env::JWT_RS256_PUBLIC_KEY, ""),
+        (env::JWT_LEEWAY_SECONDS, "30"),
     ])
     .unwrap();
     assert!(config.jwt.is_none());
@@ -1099,11 +1104,15 @@ fn functions_without_jwt_settings_still_load() {
 
 #[test]
 fn jwt_key_without_issuer_or_audience_is_a_config_error() {
-    let e = jwt_config(&[("JWT_HS256_SECRET", HS_SECRET), ("JWT_AUDIENCE", AUDIENCE)]).unwrap_err();
+    let e = jwt_config(&[
+        (env::JWT_HS256_SECRET, HS_SECRET),
+        (env::JWT_AUDIENCE, AUDIENCE),
+    ])
+    .unwrap_err();
     assert!(e.contains("JWT_ISSUER is not set"), "{e}");
     let e = jwt_config(&[
-        ("JWT_RS256_PUBLIC_KEY", &rs_public()),
-        ("JWT_ISSUER", ISSUER),
+        (env::JWT_RS256_PUBLIC_KEY, &rs_public()),
+        (env::JWT_ISSUER, ISSUER),
     ])
     .unwrap_err();
     assert!(e.contains("JWT_AUDIENCE is not set"), "{e}");
@@ -1112,40 +1121,44 @@ fn jwt_key_without_issuer_or_audience_is_a_config_error() {
 #[test]
 fn bad_jwt_keys_are_config_errors() {
     let with = |k: &str, v: &str| {
-        jwt_config(&[("JWT_ISSUER", ISSUER), ("JWT_AUDIENCE", AUDIENCE), (k, v)])
+        jwt_config(&[
+            (env::JWT_ISSUER, ISSUER),
+            (env::JWT_AUDIENCE, AUDIENCE),
+            (k, v),
+        ])
     };
-    let e = with("JWT_HS256_SECRET", "too-short").unwrap_err();
+    let e = with(env::JWT_HS256_SECRET, "too-short").unwrap_err();
     assert!(e.contains("at least 32 bytes"), "{e}");
     assert!(
         !e.contains("too-short"),
         "the secret is not in the message: {e}"
     );
     let e = with(
-        "JWT_RS256_PUBLIC_KEY",
+        env::JWT_RS256_PUBLIC_KEY,
         "-----BEGIN PUBLIC KEY-----\nnope\n-----END PUBLIC KEY-----",
     )
     .unwrap_err();
-    assert!(e.contains("JWT_RS256_PUBLIC_KEY"), "{e}");
+    assert!(e.contains(env::JWT_RS256_PUBLIC_KEY), "{e}");
     let e = with(
-        "JWT_RS256_PUBLIC_KEY",
+        env::JWT_RS256_PUBLIC_KEY,
         &fixture("test-only-rs256-private.pem"),
     )
     .unwrap_err();
     assert!(e.contains("private key"), "{e}");
     let e = with(
-        "JWT_RS256_PUBLIC_KEY",
+        env::JWT_RS256_PUBLIC_KEY,
         &fixture("test-only-rs1024-public.pem"),
     )
     .unwrap_err();
     assert!(e.contains("1024-bit"), "{e}");
     let e = jwt_config(&[
-        ("JWT_ISSUER", ISSUER),
-        ("JWT_AUDIENCE", AUDIENCE),
-        ("JWT_HS256_SECRET", HS_SECRET),
-        ("JWT_LEEWAY_SECONDS", "soon"),
+        (env::JWT_ISSUER, ISSUER),
+        (env::JWT_AUDIENCE, AUDIENCE),
+        (env::JWT_HS256_SECRET, HS_SECRET),
+        (env::JWT_LEEWAY_SECONDS, "soon"),
     ])
     .unwrap_err();
-    assert!(e.contains("JWT_LEEWAY_SECONDS"), "{e}");
+    assert!(e.contains(env::JWT_LEEWAY_SECONDS), "{e}");
 }
 
 #[test]
@@ -1154,9 +1167,9 @@ fn jwt_settings_load_with_their_defaults() {
     let one_line = rs_public().trim().replace('\n', "\\n");
     assert!(!one_line.contains('\n'));
     let config = jwt_config(&[
-        ("JWT_ISSUER", ISSUER),
-        ("JWT_AUDIENCE", AUDIENCE),
-        ("JWT_RS256_PUBLIC_KEY", &one_line),
+        (env::JWT_ISSUER, ISSUER),
+        (env::JWT_AUDIENCE, AUDIENCE),
+        (env::JWT_RS256_PUBLIC_KEY, &one_line),
     ])
     .unwrap();
     let jwt = config.jwt.unwrap();
@@ -1165,10 +1178,10 @@ fn jwt_settings_load_with_their_defaults() {
     assert!(jwt.rs256_public_key.is_some());
     assert!(jwt.hs256_secret.is_none());
     let config = jwt_config(&[
-        ("JWT_ISSUER", ISSUER),
-        ("JWT_AUDIENCE", AUDIENCE),
-        ("JWT_HS256_SECRET", HS_SECRET),
-        ("JWT_LEEWAY_SECONDS", "5"),
+        (env::JWT_ISSUER, ISSUER),
+        (env::JWT_AUDIENCE, AUDIENCE),
+        (env::JWT_HS256_SECRET, HS_SECRET),
+        (env::JWT_LEEWAY_SECONDS, "5"),
     ])
     .unwrap();
     let debug = format!("{config:?}");
@@ -1186,8 +1199,8 @@ async fn keys<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
         .expect("the keys binary");
     tokio::process::Command::new(bin)
         .args(args)
-        .env_remove("DYNAMODB_ENDPOINT")
-        .env_remove("TABLE_NAME")
+        .env_remove(env::DYNAMODB_ENDPOINT)
+        .env_remove(env::TABLE_NAME)
         .kill_on_drop(true)
         .output()
         .await

@@ -15,7 +15,7 @@ use crate::measure::{cpu_ms, ms, percentile, spread, vm_hwm_kb};
 
 /// What a measured subject is, for choosing its event and checking its answer.
 #[derive(Clone, Copy, PartialEq)]
-pub(crate) enum Kind {
+pub(crate) enum Role {
     /// The empty function: any event, any answer.
     Floor,
     /// bench-baseline: get-profile's event; its answer must name the profile.
@@ -27,7 +27,7 @@ pub(crate) enum Kind {
 pub(crate) struct Subject {
     pub(crate) label: String,
     pub(crate) function: Function,
-    pub(crate) kind: Kind,
+    pub(crate) kind: Role,
     /// Makes the request to send instead of the function's usual one (fresh each time).
     pub(crate) call: Option<fn() -> Call>,
 }
@@ -57,12 +57,12 @@ impl Setup<'_> {
     async fn event(&self, subject: &Subject) -> Result<Value, Error> {
         Ok(match subject.kind {
             _ if let Some(call) = subject.call => call().event()?,
-            Kind::Floor => json!({}),
-            Kind::Baseline => self.fixtures.call("get-profile", self.ids).await?.event()?,
-            Kind::Function if subject.function.binary == AUTHORIZER => {
+            Role::Floor => json!({}),
+            Role::Baseline => self.fixtures.call("get-profile", self.ids).await?.event()?,
+            Role::Function if subject.function.binary == AUTHORIZER => {
                 authorizer_event(self.dev_key)?
             }
-            Kind::Function => self
+            Role::Function => self
                 .fixtures
                 .call(&subject.function.binary, self.ids)
                 .await?
@@ -103,14 +103,14 @@ impl Setup<'_> {
     /// An error unless `invoked` is the answer `subject` gives when it did its work.
     fn check(&self, subject: &Subject, invoked: &Invoked) -> Result<(), Error> {
         let ok = match (&invoked.outcome, subject.kind) {
-            (Outcome::Response(_), Kind::Floor) => true,
-            (Outcome::Response(p), Kind::Baseline) => {
+            (Outcome::Response(_), Role::Floor) => true,
+            (Outcome::Response(p), Role::Baseline) => {
                 proxy_status(p) == 200 && String::from_utf8_lossy(p).contains(self.ids.0.as_str())
             }
-            (Outcome::Response(p), Kind::Function) if subject.function.binary == AUTHORIZER => {
+            (Outcome::Response(p), Role::Function) if subject.function.binary == AUTHORIZER => {
                 allows(p)
             }
-            (Outcome::Response(p), Kind::Function) => (200..300).contains(&proxy_status(p)),
+            (Outcome::Response(p), Role::Function) => (200..300).contains(&proxy_status(p)),
             _ => false,
         };
         if ok {
@@ -128,7 +128,7 @@ impl Setup<'_> {
 /// One subject's cold starts: init, exec → answered, and CPU used to the answer (ms).
 pub(crate) struct Cold {
     pub(crate) label: String,
-    pub(crate) kind: Kind,
+    pub(crate) kind: Role,
     pub(crate) inits: Vec<f64>,
     pub(crate) totals: Vec<f64>,
     pub(crate) cpus: Vec<f64>,
@@ -165,15 +165,15 @@ pub(crate) async fn cold_starts(
 }
 
 pub(crate) fn print_cold(cold: &[Cold], runs: usize) {
-    let median = |kind: Kind, f: fn(&Cold) -> &Vec<f64>| {
+    let median = |kind: Role, f: fn(&Cold) -> &Vec<f64>| {
         cold.iter()
             .find(|c| c.kind == kind)
             .map_or(f64::NAN, |c| spread(f(c)).0)
     };
-    let floor = median(Kind::Floor, |c| &c.totals);
-    let floor_init = median(Kind::Floor, |c| &c.inits);
-    let baseline = median(Kind::Baseline, |c| &c.totals);
-    let baseline_cpu = median(Kind::Baseline, |c| &c.cpus);
+    let floor = median(Role::Floor, |c| &c.totals);
+    let floor_init = median(Role::Floor, |c| &c.inits);
+    let baseline = median(Role::Baseline, |c| &c.totals);
+    let baseline_cpu = median(Role::Baseline, |c| &c.cpus);
     println!(
         "### Cold start: exec → runtime ready (init) → first invocation answered, and the CPU time used to that answer ({runs} runs; median [min–max] ms)\n"
     );

@@ -152,7 +152,7 @@ pub(crate) fn arm64_sizes(names: &[String]) -> Option<HashMap<String, (u64, Opti
 pub(crate) async fn seed(
     client: &aws_sdk_dynamodb::Client,
     table: &str,
-    tenant: &shared::auth::TenantId,
+    tenant: &shared::ids::TenantId,
     from: usize,
     to: usize,
 ) -> Result<(), Error> {

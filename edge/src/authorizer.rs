@@ -30,7 +30,8 @@ use tracing::Instrument;
 
 use shared::apikeys;
 use shared::app::App;
-use shared::auth::{PrincipalId, Scopes, TenantId};
+use shared::auth::Scopes;
+use shared::ids::{PrincipalId, TenantId};
 
 use crate::caller::{CONTEXT_PRINCIPAL, CONTEXT_RETRY_AFTER, CONTEXT_SCOPES, CONTEXT_TENANT};
 use crate::error::ApiError;
@@ -51,7 +52,7 @@ pub enum AuthorizerError {
 impl fmt::Display for AuthorizerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Unauthorized => f.write_str("Unauthorized"),
+            Self::Unauthorized => f.write_str(shared::auth::AUTHORIZER_REFUSAL),
             Self::Internal(e) => write!(f, "the authorizer failed: {e}"),
         }
     }
@@ -80,24 +81,24 @@ struct Identity {
 
 /// What kind of credential a request carries, for the log line.
 #[derive(Clone, Copy)]
-enum Kind {
+enum CredentialKind {
     None,
     ApiKey,
     Jwt,
 }
 
-impl Kind {
+impl CredentialKind {
     fn as_str(self) -> &'static str {
         match self {
-            Kind::None => "none",
-            Kind::ApiKey => "api_key",
-            Kind::Jwt => "jwt",
+            CredentialKind::None => "none",
+            CredentialKind::ApiKey => "api_key",
+            CredentialKind::Jwt => "jwt",
         }
     }
 }
 
 /// Logs a refusal (never the credential) and returns the 401 error.
-fn deny(kind: Kind, reason: &str) -> AuthorizerError {
+fn deny(kind: CredentialKind, reason: &str) -> AuthorizerError {
     tracing::info!(
         outcome = "deny",
         credential = kind.as_str(),
@@ -158,7 +159,7 @@ async fn limit(
             .max(1);
         tracing::info!(
             outcome = "limited",
-            credential = Kind::Jwt.as_str(),
+            credential = CredentialKind::Jwt.as_str(),
             sub = %identity.principal,
             tenant = %identity.tenant,
             retry_after = seconds,
@@ -215,21 +216,34 @@ fn credential<'a>(
             let (scheme, token) = value.trim().split_once(' ').unwrap_or((value, ""));
             let token = token.trim();
             if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
-                return Err(deny(Kind::None, "authorization is not Bearer <token>"));
+                return Err(deny(
+                    CredentialKind::None,
+                    "authorization is not Bearer <token>",
+                ));
             }
             Some(token)
         }
-        _ => return Err(deny(Kind::None, "more than one authorization header")),
+        _ => {
+            return Err(deny(
+                CredentialKind::None,
+                "more than one authorization header",
+            ));
+        }
     };
     let api_key = match header_values(headers, multi, "x-api-key")[..] {
         [] => None,
         [value] => Some(value.trim()),
-        _ => return Err(deny(Kind::ApiKey, "more than one x-api-key header")),
+        _ => {
+            return Err(deny(
+                CredentialKind::ApiKey,
+                "more than one x-api-key header",
+            ));
+        }
     };
     match (authorization, api_key) {
-        (None, None) => Err(deny(Kind::None, "no credential")),
+        (None, None) => Err(deny(CredentialKind::None, "no credential")),
         (Some(bearer), Some(key)) if bearer != key => Err(deny(
-            Kind::None,
+            CredentialKind::None,
             "authorization and x-api-key carry different credentials",
         )),
         // x-api-key carries API keys only.
@@ -243,17 +257,17 @@ fn credential<'a>(
 
 async fn api_key(app: &App, key: &str) -> Result<Identity, AuthorizerError> {
     if !apikeys::is_well_formed(key) {
-        return Err(deny(Kind::ApiKey, "malformed API key"));
+        return Err(deny(CredentialKind::ApiKey, "malformed API key"));
     }
     // Boxed: the SDK's GetItem future nested this deep overflows rustc's query depth when
     // the function's whole future is laid out (debug builds of the authorizer binary).
     let Some(record) = Box::pin(apikeys::lookup(&app.store, key)).await? else {
-        return Err(deny(Kind::ApiKey, "unknown API key"));
+        return Err(deny(CredentialKind::ApiKey, "unknown API key"));
     };
     if record.revoked {
         tracing::info!(
             outcome = "deny",
-            credential = Kind::ApiKey.as_str(),
+            credential = CredentialKind::ApiKey.as_str(),
             reason = "revoked API key",
             key_id = %record.key_id,
             tenant = %record.tenant,
@@ -263,7 +277,7 @@ async fn api_key(app: &App, key: &str) -> Result<Identity, AuthorizerError> {
     }
     tracing::info!(
         outcome = "allow",
-        credential = Kind::ApiKey.as_str(),
+        credential = CredentialKind::ApiKey.as_str(),
         key_id = %record.key_id,
         tenant = %record.tenant,
         principal = %record.principal,
@@ -318,12 +332,12 @@ fn scope_names(claim: Option<&Value>) -> Vec<&str> {
 fn jwt(config: Option<&JwtConfig>, token: &str) -> Result<(Identity, String), AuthorizerError> {
     let Some(config) = config else {
         return Err(deny(
-            Kind::Jwt,
+            CredentialKind::Jwt,
             "JWT presented, but no JWT key is configured",
         ));
     };
-    let header =
-        jsonwebtoken::decode_header(token).map_err(|e| deny(Kind::Jwt, jwt_reason(e.kind())))?;
+    let header = jsonwebtoken::decode_header(token)
+        .map_err(|e| deny(CredentialKind::Jwt, jwt_reason(e.kind())))?;
     // The key follows from the algorithm, and only these two pairs exist: an HS256 token is
     // never checked against the RSA public key (algorithm confusion), nor `none` against
     // anything (jsonwebtoken has no `none`).
@@ -337,7 +351,7 @@ fn jwt(config: Option<&JwtConfig>, token: &str) -> Result<(Identity, String), Au
         (Algorithm::RS256, _, Some(public)) => public
             .decoding_key()
             .map_err(|e| AuthorizerError::Internal(ApiError::internal("JWT key", e)))?,
-        _ => return Err(deny(Kind::Jwt, "JWT algorithm not accepted")),
+        _ => return Err(deny(CredentialKind::Jwt, "JWT algorithm not accepted")),
     };
     let mut validation = Validation::new(header.alg);
     validation.leeway = config.leeway_seconds;
@@ -347,17 +361,20 @@ fn jwt(config: Option<&JwtConfig>, token: &str) -> Result<(Identity, String), Au
     validation.set_audience(&[&config.audience]);
     validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
     let claims = jsonwebtoken::decode::<Map<String, Value>>(token, key, &validation)
-        .map_err(|e| deny(Kind::Jwt, jwt_reason(e.kind())))?
+        .map_err(|e| deny(CredentialKind::Jwt, jwt_reason(e.kind())))?
         .claims;
 
     let text = |name: &str| claims.get(name).and_then(Value::as_str);
     let Some(principal) = text("sub").and_then(|s| PrincipalId::new(s).ok()) else {
-        return Err(deny(Kind::Jwt, "JWT sub is not a valid principal id"));
+        return Err(deny(
+            CredentialKind::Jwt,
+            "JWT sub is not a valid principal id",
+        ));
     };
     let Some(tenant) = text(&config.tenant_claim).and_then(|t| TenantId::new(t).ok()) else {
         tracing::info!(
             outcome = "deny",
-            credential = Kind::Jwt.as_str(),
+            credential = CredentialKind::Jwt.as_str(),
             reason = "JWT tenant claim missing or not a valid tenant id",
             tenant_claim = %config.tenant_claim,
             iss = %config.issuer,
@@ -374,7 +391,7 @@ fn jwt(config: Option<&JwtConfig>, token: &str) -> Result<(Identity, String), Au
     );
     tracing::info!(
         outcome = "allow",
-        credential = Kind::Jwt.as_str(),
+        credential = CredentialKind::Jwt.as_str(),
         iss = %config.issuer,
         sub = %principal,
         tenant = %tenant,

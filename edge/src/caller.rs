@@ -5,7 +5,8 @@
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
 use serde_json::Value;
-use shared::auth::{PrincipalId, Scope, Scopes, TenantId};
+use shared::auth::{Scope, Scopes};
+use shared::ids::{PrincipalId, TenantId};
 
 use crate::error::ApiError;
 

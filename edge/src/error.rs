@@ -6,6 +6,8 @@
 
 use std::fmt;
 
+use lambda_http::http::StatusCode;
+
 use shared::apikeys::ApiKeyError;
 use shared::config::ConfigError;
 use shared::model::{MAX_CONTACTS, RenderError};
@@ -18,7 +20,7 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 /// A problem's `title`: one per status, the same for every problem of that status (RFC 9457:
 /// the title summarises the type, and ours is `about:blank`), the gateway's own answers in
 /// `template.yaml` included (`tests/api/docs.rs` holds them to it).
-pub fn title(status: lambda_http::http::StatusCode) -> &'static str {
+pub fn title(status: StatusCode) -> &'static str {
     match status.as_u16() {
         400 => "Bad request.",
         401 => "Unauthorized.",
@@ -97,20 +99,20 @@ impl ApiError {
         Self::Internal(format!("{context}: {err}"))
     }
 
-    pub fn status(&self) -> u16 {
+    pub fn status(&self) -> StatusCode {
         match self {
-            Self::Validation(_) | Self::BadRequest { .. } => 400,
-            Self::Unauthorized => 401,
-            Self::Forbidden { .. } => 403,
-            Self::NotFound(_) => 404,
-            Self::Conflict { .. } => 409,
-            Self::PreconditionFailed => 412,
-            Self::PayloadTooLarge(_) => 413,
-            Self::UnsupportedMediaType(_) => 415,
-            Self::IdempotencyKeyReused => 422,
-            Self::RateLimited { .. } => 429,
-            Self::Unavailable { .. } => 503,
-            Self::Internal(_) => 500,
+            Self::Validation(_) | Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }

@@ -122,7 +122,7 @@ pub async fn serve_authorizer() -> Result<(), lambda_http::Error> {
         move |event: LambdaEvent<Event>| async move {
             authorize(app, event.payload).await.map_err(|e| {
                 let error_type = match &e {
-                    AuthorizerError::Unauthorized => "Unauthorized",
+                    AuthorizerError::Unauthorized => shared::auth::AUTHORIZER_REFUSAL,
                     AuthorizerError::Internal(cause @ ApiError::Unavailable { .. }) => {
                         tracing::warn!(error = %cause, "authorizer: the table is unavailable");
                         "Unavailable"
@@ -165,7 +165,7 @@ mod tests {
         let started = Instant::now();
         let never_done = async {
             tokio::time::sleep(Duration::from_secs(30)).await;
-            Ok(Reply::empty(204))
+            Ok(Reply::empty(lambda_http::http::StatusCode::NO_CONTENT))
         };
         let r = respond(&invoked_with(800), never_done).await;
         let took = started.elapsed();
@@ -179,7 +179,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_handler_inside_its_budget_answers_as_it_answers() {
-        let quick = async { Ok(Reply::empty(204)) };
+        let quick = async { Ok(Reply::empty(lambda_http::http::StatusCode::NO_CONTENT)) };
         let r = respond(&invoked_with(10_000), quick).await;
         assert_eq!(r.status(), 204);
     }

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use shared::apikeys;
-use shared::auth::{PrincipalId, Scopes, TenantId};
+use shared::auth::Scopes;
+use shared::ids::{PrincipalId, TenantId};
 
 /// The local runner's state directory (`cargo run -p local-api`), where it writes the files
 /// `shared::localstate` names.

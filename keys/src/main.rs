@@ -5,13 +5,15 @@
 // A command-line tool: its output is stdout.
 #![allow(clippy::print_stdout)]
 
+use shared::config::env;
 use std::process::ExitCode;
 
 use clap::Parser;
 
 use shared::apikeys::{self, ApiKeyRecord};
-use shared::auth::{PrincipalId, Scopes, TenantId};
+use shared::auth::Scopes;
 use shared::config::Config;
+use shared::ids::{PrincipalId, TenantId};
 use shared::localstate;
 use shared::store::Store;
 
@@ -172,7 +174,7 @@ async fn register(gateway: &Gateway, record: &ApiKeyRecord) -> Result<(), Failur
 /// the environment. Settings the CLI does not use (JWT, cursor key) are not read.
 fn config(args: &Args) -> Result<Config, Failure> {
     if args.local.is_none() && !args.deployed && args.endpoint.is_none() {
-        let from_env = std::env::var("DYNAMODB_ENDPOINT").is_ok_and(|v| !v.trim().is_empty());
+        let from_env = std::env::var(env::DYNAMODB_ENDPOINT).is_ok_and(|v| !v.trim().is_empty());
         if !from_env {
             return Err(Failure(
                 "say where the keys live: --local (the local runner), --deployed (AWS), or --endpoint URL".into(),
@@ -197,13 +199,13 @@ fn config(args: &Args) -> Result<Config, Failure> {
         None => (args.endpoint.clone(), args.table.clone()),
     };
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
-    let endpoint = endpoint.or_else(|| env("DYNAMODB_ENDPOINT"));
+    let endpoint = endpoint.or_else(|| env(env::DYNAMODB_ENDPOINT));
     let table = table
-        .or_else(|| env("TABLE_NAME"))
+        .or_else(|| env(env::TABLE_NAME))
         .unwrap_or_else(|| DEFAULT_TABLE.to_owned());
     Config::from_lookup(|k| match k {
-        "TABLE_NAME" => Some(table.clone()),
-        "DYNAMODB_ENDPOINT" => endpoint.clone(),
+        env::TABLE_NAME => Some(table.clone()),
+        env::DYNAMODB_ENDPOINT => endpoint.clone(),
         k if k.starts_with("AWS_") => env(k),
         _ => None,
     })

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 
-use crate::responses::Kind;
+use crate::responses::ResponseType;
 use crate::runtime::{Outcome, Pool};
 use crate::template::{Authorizer, MAX_INTEGRATION_TIMEOUT, Payload};
 
@@ -307,7 +307,7 @@ impl Cache {
 
 /// The authorizer step's outcome, and how it went for the request's log line.
 pub struct Decision {
-    pub result: Result<Allowed, Kind>,
+    pub result: Result<Allowed, ResponseType>,
     pub how: String,
 }
 
@@ -326,7 +326,7 @@ pub async fn authorize(
         Ok(s) => s,
         Err(why) => {
             return Decision {
-                result: Err(Kind::Unauthorized),
+                result: Err(ResponseType::Unauthorized),
                 how: format!("{why}, authorizer not invoked"),
             };
         }
@@ -355,13 +355,13 @@ pub async fn authorize(
         Ok(Ok(invoked)) => invoked,
         Ok(Err(_)) => {
             return Decision {
-                result: Err(Kind::AuthorizerFailure),
+                result: Err(ResponseType::AuthorizerFailure),
                 how: "authorizer invocation aborted".into(),
             };
         }
         Err(_) => {
             return Decision {
-                result: Err(Kind::AuthorizerFailure),
+                result: Err(ResponseType::AuthorizerFailure),
                 how: "authorizer timed out".into(),
             };
         }
@@ -376,7 +376,7 @@ pub async fn authorize(
         None => format!("authorizer warm #{}", invoked.instance),
     };
     let failure = |why: String| Decision {
-        result: Err(Kind::AuthorizerFailure),
+        result: Err(ResponseType::AuthorizerFailure),
         how: format!("{start}, {why}"),
     };
     match invoked.outcome {
@@ -388,12 +388,12 @@ pub async fn authorize(
                 decide(answer, latency, method_arn, start)
             }
             Err(why) => Decision {
-                result: Err(Kind::AuthorizerConfigurationError),
+                result: Err(ResponseType::AuthorizerConfigurationError),
                 how: format!("{start}, malformed authorizer response: {why}"),
             },
         },
-        Outcome::Error { message, .. } if message == "Unauthorized" => Decision {
-            result: Err(Kind::Unauthorized),
+        Outcome::Error { message, .. } if message == shared::auth::AUTHORIZER_REFUSAL => Decision {
+            result: Err(ResponseType::Unauthorized),
             how: format!("{start}, Unauthorized"),
         },
         Outcome::Error {
@@ -412,8 +412,8 @@ pub async fn authorize(
 fn decide(answer: Answer, latency: Duration, method_arn: &str, how: String) -> Decision {
     let result = match evaluate(&answer.statements, method_arn) {
         Verdict::Allow => Ok(Allowed { answer, latency }),
-        Verdict::ExplicitDeny => Err(Kind::AccessDenied { explicit: true }),
-        Verdict::NotAllowed => Err(Kind::AccessDenied { explicit: false }),
+        Verdict::ExplicitDeny => Err(ResponseType::AccessDenied { explicit: true }),
+        Verdict::NotAllowed => Err(ResponseType::AccessDenied { explicit: false }),
     };
     Decision { result, how }
 }

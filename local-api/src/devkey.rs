@@ -8,8 +8,9 @@ use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::Path;
 
 use shared::apikeys;
-use shared::auth::{PrincipalId, Scopes, TenantId};
+use shared::auth::Scopes;
 use shared::config::Secret;
+use shared::ids::{PrincipalId, TenantId};
 use shared::store::Store;
 
 use crate::template::Error;

@@ -422,3 +422,76 @@ pub fn serve(
         }
     })
 }
+
+/// The runner's API Gateway as a component: the registry of API keys and usage plan keys
+/// (the template's, the development key's, what `keys --local` registered), its management
+/// endpoint, and the files naming that endpoint and the usage plan keys join.
+pub struct ApiGateway {
+    pub registry: Arc<Registry>,
+    /// The management endpoint (`keys --local` calls it).
+    pub endpoint: String,
+    /// The usage plan API keys join (the template's `UsagePlanId` output), if any.
+    pub usage_plan: Option<String>,
+    endpoint_file: Option<PathBuf>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ApiGateway {
+    /// Loads the registry (kept in `key_dir` when the data is), puts the development key's
+    /// usage key in the plan keys join, serves the management API on 127.0.0.1:`port` (0: a
+    /// free one) and writes its URL and the plan's id to `state_dir`.
+    pub async fn start(
+        template: &crate::template::Template,
+        apis: &std::collections::HashMap<String, crate::template::Api>,
+        dev_key: &shared::apikeys::ApiKeyRecord,
+        key_dir: Option<&std::path::Path>,
+        state_dir: Option<&std::path::Path>,
+        port: u16,
+    ) -> Result<Self, Error> {
+        use shared::localstate;
+        let plans: BTreeSet<String> = apis
+            .values()
+            .flat_map(|a| a.plans.iter().map(|p| p.id.clone()))
+            .collect();
+        let file = key_dir.map(|d| d.join(localstate::APIGATEWAY_REGISTRY));
+        let registry = Arc::new(Registry::load(file, plans, &template.api_keys()?)?);
+        let usage_plan = template.key_plan()?;
+        if let Some(plan) = &usage_plan {
+            let name = shared::apikeys::gateway_key_name(&dev_key.key_id);
+            registry.ensure(plan, &name, &dev_key.usage_key)?;
+        }
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+        let endpoint = format!("http://{}", listener.local_addr()?);
+        let task = serve(registry.clone(), listener);
+        let endpoint_file = state_dir.map(|d| d.join(localstate::APIGATEWAY_ENDPOINT));
+        if let (Some(dir), Some(file)) = (state_dir, &endpoint_file) {
+            std::fs::create_dir_all(dir)?;
+            std::fs::write(file, format!("{endpoint}\n"))?;
+            let plan_file = dir.join(localstate::USAGE_PLAN_ID);
+            match &usage_plan {
+                Some(plan) => std::fs::write(plan_file, format!("{plan}\n"))?,
+                None => {
+                    let _ = std::fs::remove_file(plan_file);
+                }
+            }
+        }
+        Ok(Self {
+            registry,
+            endpoint,
+            usage_plan,
+            endpoint_file,
+            task,
+        })
+    }
+
+    /// Stops the management API and removes the file naming it (unless another runner
+    /// wrote its own since).
+    pub fn stop(&self) {
+        self.task.abort();
+        if let Some(file) = &self.endpoint_file
+            && std::fs::read_to_string(file).is_ok_and(|url| url.trim() == self.endpoint)
+        {
+            let _ = std::fs::remove_file(file);
+        }
+    }
+}

@@ -14,6 +14,7 @@ pub mod authorizer;
 pub mod binaries;
 pub mod cli;
 pub mod devkey;
+pub mod engine;
 pub mod event;
 pub mod gateway;
 mod mount;
@@ -44,7 +45,7 @@ pub use crate::mount::Mount;
 
 use crate::binaries::Binaries;
 use crate::event::{api_key_id, proxy_response, trace_id};
-use crate::responses::Kind;
+use crate::responses::ResponseType;
 use crate::runtime::{LogSink, Outcome, Pools};
 use crate::template::{Api, ApiKeySource, Route};
 
@@ -121,53 +122,46 @@ impl Default for Options {
     }
 }
 
-/// A running local API: routes, one pool of instances per function, the engine.
+/// A running local API: its routes and APIs, and its components, each with its own start and
+/// stop: the engine, the S3, the API Gateway, and one pool of instances per function.
 pub struct Server {
     pub routes: Vec<Route>,
     /// The template's APIs, by logical id.
     pub apis: HashMap<String, Api>,
     pub pools: Pools,
-    /// The DynamoDB endpoint the functions use.
-    pub endpoint: String,
-    pub table: String,
-    /// Whether the table was created by this start.
-    pub created_table: bool,
+    pub engine: engine::Engine,
+    pub s3: s3::LocalS3,
+    pub gateway: gateway::ApiGateway,
     /// The development API key (tenant `default`, principal `developer`, every scope).
     pub dev_api_key: Secret,
-    /// Where the engine's URL was written for the `keys` command, if it was.
-    pub engine_endpoint_file: Option<PathBuf>,
+    pub mount: Mount,
     region: String,
     cache: authorizer::Cache,
     buckets: throttle::Buckets,
     log: Option<LogSink>,
-    engine: std::sync::Mutex<Option<EngineTask>>,
-    /// The embedded S3's URL (the functions' `S3_ENDPOINT`), its folder, and the credentials
-    /// it checks signatures against (the functions').
-    pub s3_endpoint: String,
-    pub s3_root: PathBuf,
-    pub s3_credentials: s3::Credentials,
-    s3: tokio::sync::Mutex<Option<s3::EmbeddedS3>>,
-    pub mount: Mount,
-    /// The API keys and usage plan keys requests are admitted by.
-    pub gateway: Arc<gateway::Registry>,
-    /// The embedded API Gateway's management endpoint (`keys --local` calls it).
-    pub gateway_endpoint: String,
-    /// Where that endpoint was written for `keys --local`, if it was.
-    gateway_endpoint_file: Option<PathBuf>,
-    /// The usage plan API keys join (the template's `UsagePlanId` output), if any.
-    pub usage_plan: Option<String>,
-    gateway_task: tokio::task::JoinHandle<()>,
 }
 
-/// The embedded engine's task: the sender that stops it, and its handle.
-type EngineTask = (
-    tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<()>,
-);
+/// One request as the runner received it, with the ids it was given.
+struct Call<'a> {
+    method: &'a Method,
+    uri: &'a Uri,
+    headers: &'a HeaderMap,
+    peer: SocketAddr,
+    request_id: &'a str,
+    trace: &'a str,
+}
+
+/// The answer to a request, who gave it (the function, the authorizer, "no route" or the
+/// gateway) and how it went: what its log line says.
+struct Answered {
+    reply: axum::response::Response,
+    by: String,
+    how: String,
+}
 
 /// Why a request went no further than the gateway, and what to log about it.
 struct Stop {
-    kind: Kind,
+    kind: ResponseType,
     /// Who answered, for the log line: the function or the authorizer.
     by: String,
     how: String,
@@ -222,7 +216,7 @@ impl Server {
                     .and_then(|a| self.pools.get(&a.function)),
             ) else {
                 return Err(stop(
-                    Kind::AuthorizerConfigurationError,
+                    ResponseType::AuthorizerConfigurationError,
                     "no such authorizer".into(),
                 ));
             };
@@ -259,13 +253,13 @@ impl Server {
                     .join(", "),
             };
             let Some(key) = key else {
-                return Err(stop(Kind::InvalidApiKey, "no usage key"));
+                return Err(stop(ResponseType::InvalidApiKey, "no usage key"));
             };
             // As API Gateway: an enabled API key with this value, in a plan of this API.
             let plan_ids: Vec<String> = api.plans.iter().map(|p| p.id.clone()).collect();
-            let Some(plan) = self.gateway.plan_of(&key, &plan_ids) else {
+            let Some(plan) = self.gateway.registry.plan_of(&key, &plan_ids) else {
                 return Err(stop(
-                    Kind::InvalidApiKey,
+                    ResponseType::InvalidApiKey,
                     "usage key not in a usage plan of the API",
                 ));
             };
@@ -277,7 +271,7 @@ impl Server {
             if let Some(t) = throttle
                 && !self.buckets.take(&plan, &key, t)
             {
-                return Err(stop(Kind::Throttled, "throttled"));
+                return Err(stop(ResponseType::Throttled, "throttled"));
             }
             let identity = &mut event["requestContext"]["identity"];
             identity["apiKeyId"] = json!(api_key_id(&key));
@@ -299,154 +293,186 @@ impl Server {
         let started = Instant::now();
         let request_id = uuid::Uuid::new_v4().to_string();
         let trace = trace_id();
-        let (mut reply, by, how) = match &body {
-            Some(body) => {
-                self.answer(&method, &uri, &headers, body, peer, &request_id, &trace)
-                    .await
-            }
-            // API Gateway refuses it before routing: the template's REQUEST_TOO_LARGE.
-            None => {
-                let ctx = responses::Context {
-                    request_id: &request_id,
-                    headers: &headers,
-                    event: None,
-                };
-                let reply = responses::render(self.only_api(), Kind::RequestTooLarge, &ctx);
-                let why = format!("body over {MAX_PAYLOAD_BYTES} bytes");
-                (reply, "gateway".to_owned(), why)
-            }
+        let call = Call {
+            method: &method,
+            uri: &uri,
+            headers: &headers,
+            peer,
+            request_id: &request_id,
+            trace: &trace,
         };
-        let h = reply.headers_mut();
+        let mut answered = match &body {
+            Some(body) => self.answer(&call, body).await,
+            // API Gateway refuses it before routing: the template's REQUEST_TOO_LARGE.
+            None => Answered {
+                reply: self.gateway_answer(
+                    self.only_api(),
+                    ResponseType::RequestTooLarge,
+                    &call,
+                    None,
+                ),
+                by: "gateway".to_owned(),
+                how: format!("body over {MAX_PAYLOAD_BYTES} bytes"),
+            },
+        };
+        let h = answered.reply.headers_mut();
         if let Ok(v) = HeaderValue::from_str(&request_id) {
             h.insert("x-amzn-requestid", v);
         }
         if let Ok(v) = HeaderValue::from_str(&trace) {
             h.insert("x-amzn-trace-id", v);
         }
-        let how = if how.is_empty() {
+        let how = if answered.how.is_empty() {
             String::new()
         } else {
-            format!(" {how}")
+            format!(" {}", answered.how)
         };
         self.log(&format!(
-            "{method} {} → {by} {} {:.1} ms{how}",
+            "{method} {} → {} {} {:.1} ms{how}",
             uri.path(),
-            reply.status().as_u16(),
+            answered.by,
+            answered.reply.status().as_u16(),
             started.elapsed().as_secs_f64() * 1000.0,
         ));
-        reply
+        answered.reply
     }
 
-    /// The answer to a request, who gave it (the function, the authorizer, or "no route")
-    /// and how it went.
-    #[allow(clippy::too_many_arguments)]
-    async fn answer(
+    /// One of API Gateway's own answers: `api`'s gateway response of `kind` (API Gateway's
+    /// default without an API), with the request's event when it matched a route.
+    fn gateway_answer(
         &self,
-        method: &Method,
-        uri: &Uri,
-        headers: &HeaderMap,
-        body: &[u8],
-        peer: SocketAddr,
-        request_id: &str,
-        trace: &str,
-    ) -> (axum::response::Response, String, String) {
-        let (base_path, path) = self.split_path(uri.path());
-        let matched = route(&self.routes, method.as_str(), path).filter(|m| {
+        api: Option<&Api>,
+        kind: ResponseType,
+        call: &Call<'_>,
+        event: Option<&Value>,
+    ) -> axum::response::Response {
+        let ctx = responses::Context {
+            request_id: call.request_id,
+            headers: call.headers,
+            event,
+        };
+        responses::render(api, kind, &ctx)
+    }
+
+    /// The answer to a request that arrived whole: matched to a route (else the gateway's
+    /// 404), admitted by the authorizer and the usage plan (else their answer), then the
+    /// function's.
+    async fn answer(&self, call: &Call<'_>, body: &[u8]) -> Answered {
+        let (base_path, path) = self.split_path(call.uri.path());
+        let matched = route(&self.routes, call.method.as_str(), path).filter(|m| {
             // Under a stage, only that stage's API's routes.
             self.mount == Mount::Root || self.stage_of(m.route) == base_path.trim_start_matches('/')
         });
         let Some(matched) = matched else {
-            let ctx = responses::Context {
-                request_id,
-                headers,
-                event: None,
+            let reply = self.gateway_answer(
+                self.only_api(),
+                ResponseType::MissingAuthenticationToken,
+                call,
+                None,
+            );
+            return Answered {
+                reply,
+                by: "no route".into(),
+                how: String::new(),
             };
-            let reply = responses::render(self.only_api(), Kind::MissingAuthenticationToken, &ctx);
-            return (reply, "no route".into(), String::new());
         };
         let route = matched.route;
         let api = route.api.as_deref().and_then(|id| self.apis.get(id));
-        let source_ip = peer.ip().to_string();
+        let source_ip = call.peer.ip().to_string();
         let mut event = rest_event(
             &matched,
             &Incoming {
-                method: method.as_str(),
-                uri,
-                headers,
+                method: call.method.as_str(),
+                uri: call.uri,
+                headers: call.headers,
                 body,
                 source_ip: &source_ip,
-                request_id,
+                request_id: call.request_id,
                 stage: api.map_or(STAGE, |a| a.stage.as_str()),
                 base_path,
                 path,
             },
         );
-        let gateway = |kind: Kind, event: &Value| {
-            let ctx = responses::Context {
-                request_id,
-                headers,
-                event: Some(event),
-            };
-            responses::render(api, kind, &ctx)
-        };
-        let authorized = match self.admit(route, api, &mut event, headers, trace).await {
+        let authorized = match self
+            .admit(route, api, &mut event, call.headers, call.trace)
+            .await
+        {
             Ok(how) => how,
-            Err(stop) => return (gateway(stop.kind, &event), stop.by, stop.how),
-        };
-        let Some(pool) = self.pools.get(&route.function).cloned() else {
-            let reply = gateway(Kind::IntegrationFailure, &event);
-            return (reply, route.function.clone(), "no instance pool".into());
-        };
-        // The invocation runs on even when the gateway stops waiting, as in Lambda.
-        let invocation = tokio::spawn({
-            let (id, trace) = (request_id.to_owned(), trace.to_owned());
-            let payload = event.to_string().into_bytes();
-            async move { pool.invoke(id, trace, payload).await }
-        });
-        let (reply, how) = match tokio::time::timeout(route.integration_timeout, invocation).await {
-            Err(_) => (
-                gateway(Kind::IntegrationTimeout, &event),
-                "integration timeout".to_owned(),
-            ),
-            Ok(Err(_)) => (
-                gateway(Kind::IntegrationFailure, &event),
-                "invocation aborted".to_owned(),
-            ),
-            Ok(Ok(invoked)) => {
-                let start = match invoked.cold {
-                    Some(init) => format!(
-                        "cold #{} (init {:.1} ms)",
-                        invoked.instance,
-                        init.as_secs_f64() * 1000.0
-                    ),
-                    None => format!("warm #{}", invoked.instance),
+            Err(stop) => {
+                return Answered {
+                    reply: self.gateway_answer(api, stop.kind, call, Some(&event)),
+                    by: stop.by,
+                    how: stop.how,
                 };
-                let failed = |why: String| (gateway(Kind::IntegrationFailure, &event), why);
-                match invoked.outcome {
-                    Outcome::Response(payload) => match proxy_response(&payload) {
-                        Some(r) => (r, start),
-                        None => failed(format!("{start}, malformed proxy response")),
-                    },
-                    Outcome::Error {
-                        error_type,
-                        message,
-                    } => failed(format!("{start}, {error_type}: {message}")),
-                    Outcome::InitError(e) => failed(format!("{start}, init failed: {e}")),
-                    Outcome::Crashed(e) => failed(format!("{start}, crashed: {e}")),
-                    Outcome::TimedOut => failed(format!(
-                        "{start}, timed out after {} s",
-                        self.pools
-                            .get(&route.function)
-                            .map_or(0, |p| p.function().timeout.as_secs())
-                    )),
-                }
             }
+        };
+        let (reply, how) = match self.invoke(route, &event, call).await {
+            Ok(invoked) => invoked,
+            Err((kind, why)) => (self.gateway_answer(api, kind, call, Some(&event)), why),
         };
         let how = match authorized.as_str() {
             "" => how,
             a => format!("{how}; {a}"),
         };
-        (reply, route.function.clone(), how)
+        Answered {
+            reply,
+            by: route.function.clone(),
+            how,
+        }
+    }
+
+    /// Invokes `route`'s function with `event`, waiting at most the route's integration
+    /// timeout: its proxy response and how the invocation went, or the gateway response
+    /// that stands for its failure and why.
+    async fn invoke(
+        &self,
+        route: &Route,
+        event: &Value,
+        call: &Call<'_>,
+    ) -> Result<(axum::response::Response, String), (ResponseType, String)> {
+        let failure = ResponseType::IntegrationFailure;
+        let Some(pool) = self.pools.get(&route.function).cloned() else {
+            return Err((failure, "no instance pool".into()));
+        };
+        let timeout = pool.function().timeout.as_secs();
+        // The invocation runs on even when the gateway stops waiting, as in Lambda.
+        let invocation = tokio::spawn({
+            let (id, trace) = (call.request_id.to_owned(), call.trace.to_owned());
+            let payload = event.to_string().into_bytes();
+            async move { pool.invoke(id, trace, payload).await }
+        });
+        let invoked = match tokio::time::timeout(route.integration_timeout, invocation).await {
+            Err(_) => {
+                return Err((
+                    ResponseType::IntegrationTimeout,
+                    "integration timeout".into(),
+                ));
+            }
+            Ok(Err(_)) => return Err((failure, "invocation aborted".into())),
+            Ok(Ok(invoked)) => invoked,
+        };
+        let start = match invoked.cold {
+            Some(init) => format!(
+                "cold #{} (init {:.1} ms)",
+                invoked.instance,
+                init.as_secs_f64() * 1000.0
+            ),
+            None => format!("warm #{}", invoked.instance),
+        };
+        let why = match invoked.outcome {
+            Outcome::Response(payload) => match proxy_response(&payload) {
+                Some(r) => return Ok((r, start)),
+                None => "malformed proxy response".to_owned(),
+            },
+            Outcome::Error {
+                error_type,
+                message,
+            } => format!("{error_type}: {message}"),
+            Outcome::InitError(e) => format!("init failed: {e}"),
+            Outcome::Crashed(e) => format!("crashed: {e}"),
+            Outcome::TimedOut => format!("timed out after {timeout} s"),
+        };
+        Err((failure, format!("{start}, {why}")))
     }
 
     /// Serves on `listener` until `shutdown` resolves, letting requests in flight finish.

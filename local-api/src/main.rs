@@ -3,6 +3,7 @@
 //! Runtime API, on an embedded DynamoDB whose data persists under the state directory, and
 //! prints a development API key. `--help` lists the options.
 
+use shared::config::env;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -118,16 +119,16 @@ async fn run(
     listener: std::net::TcpListener,
 ) -> Result<(), Error> {
     let listener = tokio::net::TcpListener::from_std(listener)?;
-    let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
+    let region = std::env::var(env::AWS_REGION).unwrap_or_else(|_| "us-east-1".into());
     let storage = args.storage.clone();
     let server = Server::start(
         &template,
         Options {
-            storage: args.storage,
+            storage: args.storage.clone(),
             binaries,
             concurrency: args.concurrency,
             region,
-            parameter_overrides: args.parameter_overrides,
+            parameter_overrides: args.parameter_overrides.clone(),
             state_dir: Some(args.state_dir.clone()),
             log: None,
             s3_port: args.s3_port,
@@ -142,29 +143,50 @@ async fn run(
     .await?;
 
     let url = server.api_url(&format!("http://{}", listener.local_addr()?));
+    let lines = banner(&server, &url, &storage, &args);
+    tracing::info!("\n{}", lines.join("\n"));
+
+    let server = Arc::new(server);
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("stopping: answering requests in flight, then the functions and the engine");
+    };
+    server.clone().serve(listener, shutdown).await?;
+    server.stop().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// What the runner says at start: where the API is, where the data, S3, the engine and the
+/// API Gateway are, every route, and the development key with a first curl line.
+fn banner(server: &Server, url: &str, storage: &Storage, args: &Args) -> Vec<String> {
     let mut lines = vec![format!("Profiles API on {url}")];
-    let state = if server.created_table { "new" } else { "kept" };
-    lines.push(match &storage {
+    let state = if server.engine.created_table {
+        "new"
+    } else {
+        "kept"
+    };
+    lines.push(match storage {
         Storage::Memory => "data: in memory (gone when this stops)".to_owned(),
         Storage::File(f) => format!("data: {} ({state})", f.display()),
         Storage::Endpoint { url, table } => format!("data: table {table} at {url} ({state})"),
     });
     lines.push(format!(
         "S3: {} (objects in {})",
-        server.s3_endpoint,
-        server.s3_root.display()
+        server.s3.endpoint,
+        server.s3.root.display()
     ));
-    if let Some(file) = &server.engine_endpoint_file {
+    if let Some(file) = &server.engine.endpoint_file {
         lines.push(format!(
             "engine: {} (in {}, for `cargo run -p keys -- --local ...`)",
-            server.endpoint,
+            server.engine.endpoint,
             file.display()
         ));
     }
     lines.push(format!(
         "API Gateway: {} (API keys and usage plans; a usage key outside plan {} is refused with 403)",
-        server.gateway_endpoint,
-        server.usage_plan.as_deref().unwrap_or("-")
+        server.gateway.endpoint,
+        server.gateway.usage_plan.as_deref().unwrap_or("-")
     ));
     lines.push(format!(
         "functions: their own binaries under the Lambda Runtime API, at most {} instances each",
@@ -199,15 +221,5 @@ async fn run(
         "try: {set_key}; curl -s -X POST {url}/profiles -H \"Authorization: Bearer $KEY\" -H 'content-type: application/json' -d '{{\"name\":\"Acme Corp\"}}'"
     ));
     lines.push("Ctrl-C stops it.".to_owned());
-    tracing::info!("\n{}", lines.join("\n"));
-
-    let server = Arc::new(server);
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-        tracing::info!("stopping: answering requests in flight, then the functions and the engine");
-    };
-    server.clone().serve(listener, shutdown).await?;
-    server.stop().await;
-    tracing::info!("stopped");
-    Ok(())
+    lines
 }

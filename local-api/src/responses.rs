@@ -9,7 +9,7 @@ use crate::template::{Api, GatewayResponse};
 
 /// The gateway responses the runner gives, with API Gateway's defaults.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
+pub enum ResponseType {
     /// No route for the method and path.
     MissingAuthenticationToken,
     /// The authorizer refused the credential (`Unauthorized`), or an identity source is
@@ -35,73 +35,77 @@ pub enum Kind {
     RequestTooLarge,
 }
 
-impl Kind {
+impl ResponseType {
     /// The gateway response type's name in `GatewayResponses`, if it has one.
     pub fn name(self) -> Option<&'static str> {
         Some(match self {
-            Kind::MissingAuthenticationToken => "MISSING_AUTHENTICATION_TOKEN",
-            Kind::Unauthorized => "UNAUTHORIZED",
-            Kind::AccessDenied { .. } => "ACCESS_DENIED",
-            Kind::AuthorizerFailure => "AUTHORIZER_FAILURE",
-            Kind::AuthorizerConfigurationError => "AUTHORIZER_CONFIGURATION_ERROR",
-            Kind::InvalidApiKey => "INVALID_API_KEY",
-            Kind::Throttled => "THROTTLED",
-            Kind::IntegrationTimeout => "INTEGRATION_TIMEOUT",
-            Kind::RequestTooLarge => "REQUEST_TOO_LARGE",
-            Kind::IntegrationFailure => return None,
+            ResponseType::MissingAuthenticationToken => "MISSING_AUTHENTICATION_TOKEN",
+            ResponseType::Unauthorized => "UNAUTHORIZED",
+            ResponseType::AccessDenied { .. } => "ACCESS_DENIED",
+            ResponseType::AuthorizerFailure => "AUTHORIZER_FAILURE",
+            ResponseType::AuthorizerConfigurationError => "AUTHORIZER_CONFIGURATION_ERROR",
+            ResponseType::InvalidApiKey => "INVALID_API_KEY",
+            ResponseType::Throttled => "THROTTLED",
+            ResponseType::IntegrationTimeout => "INTEGRATION_TIMEOUT",
+            ResponseType::RequestTooLarge => "REQUEST_TOO_LARGE",
+            ResponseType::IntegrationFailure => return None,
         })
     }
 
     /// API Gateway's default status for the type.
     pub fn status(self) -> StatusCode {
         match self {
-            Kind::MissingAuthenticationToken | Kind::AccessDenied { .. } | Kind::InvalidApiKey => {
-                StatusCode::FORBIDDEN
-            }
-            Kind::Unauthorized => StatusCode::UNAUTHORIZED,
-            Kind::AuthorizerFailure | Kind::AuthorizerConfigurationError => {
+            ResponseType::MissingAuthenticationToken
+            | ResponseType::AccessDenied { .. }
+            | ResponseType::InvalidApiKey => StatusCode::FORBIDDEN,
+            ResponseType::Unauthorized => StatusCode::UNAUTHORIZED,
+            ResponseType::AuthorizerFailure | ResponseType::AuthorizerConfigurationError => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
-            Kind::Throttled => StatusCode::TOO_MANY_REQUESTS,
-            Kind::RequestTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Kind::IntegrationFailure => StatusCode::BAD_GATEWAY,
-            Kind::IntegrationTimeout => StatusCode::GATEWAY_TIMEOUT,
+            ResponseType::Throttled => StatusCode::TOO_MANY_REQUESTS,
+            ResponseType::RequestTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ResponseType::IntegrationFailure => StatusCode::BAD_GATEWAY,
+            ResponseType::IntegrationTimeout => StatusCode::GATEWAY_TIMEOUT,
         }
     }
 
     /// The `x-amzn-ErrorType` API Gateway sends with it.
     fn error_type(self) -> &'static str {
         match self {
-            Kind::MissingAuthenticationToken => "MissingAuthenticationTokenException",
-            Kind::Unauthorized => "UnauthorizedException",
-            Kind::AccessDenied { .. } => "AccessDeniedException",
-            Kind::AuthorizerFailure | Kind::AuthorizerConfigurationError => {
+            ResponseType::MissingAuthenticationToken => "MissingAuthenticationTokenException",
+            ResponseType::Unauthorized => "UnauthorizedException",
+            ResponseType::AccessDenied { .. } => "AccessDeniedException",
+            ResponseType::AuthorizerFailure | ResponseType::AuthorizerConfigurationError => {
                 "AuthorizerConfigurationException"
             }
-            Kind::InvalidApiKey => "ForbiddenException",
-            Kind::Throttled => "TooManyRequestsException",
-            Kind::RequestTooLarge => "RequestTooLargeException",
-            Kind::IntegrationFailure | Kind::IntegrationTimeout => "InternalServerErrorException",
+            ResponseType::InvalidApiKey => "ForbiddenException",
+            ResponseType::Throttled => "TooManyRequestsException",
+            ResponseType::RequestTooLarge => "RequestTooLargeException",
+            ResponseType::IntegrationFailure | ResponseType::IntegrationTimeout => {
+                "InternalServerErrorException"
+            }
         }
     }
 
     /// `$context.error.message`: `None` where API Gateway gives `null`.
     fn message(self) -> Option<&'static str> {
         Some(match self {
-            Kind::MissingAuthenticationToken => "Missing Authentication Token",
-            Kind::Unauthorized => "Unauthorized",
-            Kind::AccessDenied { explicit: true } => {
+            ResponseType::MissingAuthenticationToken => "Missing Authentication Token",
+            ResponseType::Unauthorized => "Unauthorized",
+            ResponseType::AccessDenied { explicit: true } => {
                 "User is not authorized to access this resource with an explicit deny"
             }
-            Kind::AccessDenied { explicit: false } => {
+            ResponseType::AccessDenied { explicit: false } => {
                 "User is not authorized to access this resource"
             }
-            Kind::AuthorizerFailure | Kind::AuthorizerConfigurationError => return None,
-            Kind::InvalidApiKey => "Forbidden",
-            Kind::Throttled => "Too Many Requests",
-            Kind::RequestTooLarge => "Request Too Long",
-            Kind::IntegrationFailure => "Internal server error",
-            Kind::IntegrationTimeout => "Endpoint request timed out",
+            ResponseType::AuthorizerFailure | ResponseType::AuthorizerConfigurationError => {
+                return None;
+            }
+            ResponseType::InvalidApiKey => "Forbidden",
+            ResponseType::Throttled => "Too Many Requests",
+            ResponseType::RequestTooLarge => "Request Too Long",
+            ResponseType::IntegrationFailure => "Internal server error",
+            ResponseType::IntegrationTimeout => "Endpoint request timed out",
         })
     }
 
@@ -110,7 +114,7 @@ impl Kind {
     fn default_body(self) -> String {
         let message = self.message().map_or(Value::Null, |m| json!(m));
         match self {
-            Kind::AccessDenied { .. } => json!({ "Message": message }),
+            ResponseType::AccessDenied { .. } => json!({ "Message": message }),
             _ => json!({ "message": message }),
         }
         .to_string()
@@ -140,7 +144,7 @@ pub struct Context<'a> {
 
 impl Context<'_> {
     /// A `context.*` variable, as text.
-    fn variable(&self, name: &str, kind: Kind) -> Option<String> {
+    fn variable(&self, name: &str, kind: ResponseType) -> Option<String> {
         match name {
             "requestId" | "extendedRequestId" => Some(self.request_id.to_owned()),
             "error.message" => Some(kind.message().unwrap_or("null").to_owned()),
@@ -166,7 +170,7 @@ impl Context<'_> {
 
     /// A header mapping expression's value: `'static'`, `context.<var>`,
     /// `method.request.header|querystring|path.<name>`, `stageVariables.<name>`.
-    fn expression(&self, expr: &str, kind: Kind) -> Option<String> {
+    fn expression(&self, expr: &str, kind: ResponseType) -> Option<String> {
         let expr = expr.trim();
         if let Some(inner) = expr.strip_prefix('\'').and_then(|e| e.strip_suffix('\'')) {
             return Some(inner.to_owned());
@@ -197,7 +201,7 @@ impl Context<'_> {
 
     /// A body template with its `$context.<var>` (and `${context.<var>}`) references
     /// replaced; other VTL is left as written.
-    fn template(&self, template: &str, kind: Kind) -> String {
+    fn template(&self, template: &str, kind: ResponseType) -> String {
         let mut out = String::with_capacity(template.len());
         let mut rest = template;
         while let Some(at) = rest.find('$') {
@@ -242,7 +246,11 @@ impl Context<'_> {
 
 /// The gateway response `kind` for a request, from `api`'s `GatewayResponses` (the type's
 /// own, else `DEFAULT_4XX`/`DEFAULT_5XX`), else API Gateway's default.
-pub fn render(api: Option<&Api>, kind: Kind, ctx: &Context<'_>) -> axum::response::Response {
+pub fn render(
+    api: Option<&Api>,
+    kind: ResponseType,
+    ctx: &Context<'_>,
+) -> axum::response::Response {
     let declared = |name: &str| api.and_then(|a| a.gateway_responses.get(name));
     let own = kind.name().and_then(declared);
     let inherited = declared(kind.family());
@@ -358,7 +366,7 @@ mod tests {
         };
         let api = api(&[("UNAUTHORIZED", unauthorized), ("DEFAULT_4XX", four)]);
 
-        let r = render(Some(&api), Kind::Unauthorized, &ctx);
+        let r = render(Some(&api), ResponseType::Unauthorized, &ctx);
         assert_eq!(r.status(), 401);
         let h = r.headers().clone();
         assert_eq!(h["content-type"], "application/problem+json");
@@ -374,7 +382,7 @@ mod tests {
 
         // Not declared: DEFAULT_4XX's template and, as API Gateway gives a default's status
         // to the types that inherit it, its status.
-        let r = render(Some(&api), Kind::Throttled, &ctx);
+        let r = render(Some(&api), ResponseType::Throttled, &ctx);
         assert_eq!(r.status(), 400);
         assert_eq!(body(r), r#"{"type":"THROTTLED"}"#);
 
@@ -385,22 +393,22 @@ mod tests {
             templates: vec![("application/json".into(), r#"{"five":true}"#.into())],
         };
         let with_five = self::api(&[("DEFAULT_5XX", five)]);
-        let r = render(Some(&with_five), Kind::IntegrationTimeout, &ctx);
+        let r = render(Some(&with_five), ResponseType::IntegrationTimeout, &ctx);
         assert_eq!(r.status(), 504);
         assert_eq!(body(r), r#"{"five":true}"#);
 
         // Nothing declared: API Gateway's defaults.
-        let r = render(None, Kind::AccessDenied { explicit: true }, &ctx);
+        let r = render(None, ResponseType::AccessDenied { explicit: true }, &ctx);
         assert_eq!(r.status(), 403);
         assert_eq!(r.headers()["content-type"], "application/json");
         assert_eq!(
             body(r),
             r#"{"Message":"User is not authorized to access this resource with an explicit deny"}"#
         );
-        let r = render(None, Kind::AuthorizerFailure, &ctx);
+        let r = render(None, ResponseType::AuthorizerFailure, &ctx);
         assert_eq!(r.status(), 500);
         assert_eq!(body(r), r#"{"message":null}"#);
-        let r = render(Some(&api), Kind::IntegrationFailure, &ctx);
+        let r = render(Some(&api), ResponseType::IntegrationFailure, &ctx);
         assert_eq!(r.status(), 502);
         assert_eq!(body(r), r#"{"message":"Internal server error"}"#);
     }

@@ -415,3 +415,66 @@ pub async fn deliver(
         }
     }
 }
+
+/// The runner's S3 as a component: the embedded server with the template's buckets (under
+/// the state directory when the data is kept, else a temporary folder), the role
+/// credentials it checks signatures against, and its object-created events.
+pub struct LocalS3 {
+    /// `http://127.0.0.1:<port>`: the functions' `S3_ENDPOINT`.
+    pub endpoint: String,
+    /// The folder the objects live in.
+    pub root: PathBuf,
+    /// The functions' role credentials, which signatures are checked against.
+    pub credentials: Credentials,
+    server: tokio::sync::Mutex<Option<EmbeddedS3>>,
+}
+
+impl LocalS3 {
+    /// Serves the template's buckets on 127.0.0.1:`port` (0: a free one), the objects kept
+    /// in `state_dir` unless the data is in memory; returns the objects created to come.
+    pub async fn start(
+        template: &crate::template::Template,
+        storage: &crate::Storage,
+        state_dir: Option<&std::path::Path>,
+        port: u16,
+        credentials: Credentials,
+    ) -> Result<(Self, mpsc::UnboundedReceiver<Created>), Error> {
+        let (root, temporary) = match (storage, state_dir) {
+            (crate::Storage::Memory, _) | (_, None) => (
+                std::env::temp_dir().join(format!("local-api-s3-{}", uuid::Uuid::new_v4())),
+                true,
+            ),
+            (_, Some(dir)) => (dir.join(shared::localstate::S3_DIR), false),
+        };
+        let buckets: Vec<String> = template.buckets()?.into_iter().map(|(_, n)| n).collect();
+        // Unsigned GETs are served only where a CloudFront distribution reads.
+        let public = template
+            .origins()?
+            .into_iter()
+            .map(|o| {
+                let prefix = if o.path.is_empty() {
+                    String::new()
+                } else {
+                    format!("{}/", o.path)
+                };
+                (o.bucket, prefix)
+            })
+            .collect();
+        let (server, created) =
+            EmbeddedS3::start(root, temporary, port, &credentials, &buckets, public).await?;
+        let s3 = Self {
+            endpoint: server.endpoint.clone(),
+            root: server.root.clone(),
+            credentials,
+            server: tokio::sync::Mutex::new(Some(server)),
+        };
+        Ok((s3, created))
+    }
+
+    /// Stops the server (and removes a temporary folder).
+    pub async fn stop(&self) {
+        if let Some(mut server) = self.server.lock().await.take() {
+            server.stop().await;
+        }
+    }
+}

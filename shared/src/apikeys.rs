@@ -14,8 +14,9 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 pub use crate::auth::ApiKeyRecord;
-use crate::auth::{PrincipalId, Scopes, TenantId};
+use crate::auth::Scopes;
 use crate::config::Secret;
+use crate::ids::{PrincipalId, TenantId};
 use crate::model::Timestamp;
 use crate::store::StoreError;
 use crate::store::{Revoked, Store};
@@ -137,7 +138,9 @@ pub async fn create(
         )));
     }
     let name = check_name(name)?;
-    for _ in 0..CREATE_ATTEMPTS {
+    let name = &name;
+    // A key id already used in this tenant (1 in 2^64): draw again.
+    let attempt = || async move {
         let key = format!(
             "{PREFIX}{}",
             URL_SAFE_NO_PAD.encode(random_bytes::<SECRET_BYTES>()?)
@@ -154,14 +157,16 @@ pub async fn create(
             revoked: false,
             revoked_at: None,
         };
-        // A key id already used in this tenant (1 in 2^64): draw again.
-        if store.insert_api_key(&record, &hash_hex(&key)).await? {
-            tracing::info!(key_id = %record.key_id, tenant = %tenant, principal = %principal,
-                scopes = %scopes, "API key created");
-            return Ok((Secret::new(key), record));
+        if !store.insert_api_key(&record, &hash_hex(&key)).await? {
+            return Err(ApiKeyError::NoFreeId);
         }
-    }
-    Err(ApiKeyError::NoFreeId)
+        Ok((Secret::new(key), record))
+    };
+    let taken = |e: &ApiKeyError| matches!(e, ApiKeyError::NoFreeId);
+    let (key, record) = crate::retry::retrying(CREATE_ATTEMPTS, taken, attempt).await?;
+    tracing::info!(key_id = %record.key_id, tenant = %tenant, principal = %principal,
+        scopes = %scopes, "API key created");
+    Ok((key, record))
 }
 
 /// The record of the key `presented_key`, revoked or not (the caller decides), or `None` when

@@ -1,64 +1,16 @@
-//! Who a caller is, as data: tenants, principals, the scopes a route requires, and an API
-//! key's record. The edge reads a request's caller from the authorizer's context
+//! What a caller may do, as data: the scopes a route requires, and an API key's record (who
+//! the caller is: `crate::ids`). The edge reads a request's caller from the authorizer's context
 //! (`edge::caller`).
 
 use std::fmt;
 
+use crate::ids::{PrincipalId, TenantId};
 use crate::model::Timestamp;
 
-/// A tenant id: 1 to 128 characters of `[A-Za-z0-9_.-]`, so it can stand inside a key.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct TenantId(String);
-
-impl TenantId {
-    pub fn new(raw: &str) -> Result<Self, String> {
-        let ok = (1..=128).contains(&raw.len())
-            && raw
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
-        if ok {
-            Ok(Self(raw.to_owned()))
-        } else {
-            Err("must be 1 to 128 characters of A-Z, a-z, 0-9, _ . -".into())
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for TenantId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// A principal id: 1 to 256 printable characters (a JWT `sub`, or the principal an API key
-/// was made for). It is stored as a profile's `owner_id` and inside the owner's keys.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct PrincipalId(String);
-
-impl PrincipalId {
-    pub fn new(raw: &str) -> Result<Self, String> {
-        let ok = (1..=256).contains(&raw.len()) && !raw.chars().any(char::is_control);
-        if ok {
-            Ok(Self(raw.to_owned()))
-        } else {
-            Err("must be 1 to 256 characters, none of them control characters".into())
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for PrincipalId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+/// The error message by which a Lambda authorizer refuses a credential: API Gateway answers
+/// a function error with exactly this message with 401 (`UNAUTHORIZED`), any other with its
+/// `AUTHORIZER_FAILURE`. The authorizer says it; the local runner, as API Gateway, reads it.
+pub const AUTHORIZER_REFUSAL: &str = "Unauthorized";
 
 /// A permission a route requires (the contract's route table).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

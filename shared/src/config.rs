@@ -5,6 +5,69 @@ use crate::origins::Origins;
 /// The shortest cursor-signing key accepted.
 pub const MIN_CURSOR_KEY: usize = 32;
 
+/// The environment variables, each name spelled once: the loader above reads them, the
+/// local runner, the bench and the tests set them, and a test holds the template to
+/// [`env::FROM_TEMPLATE`] (docs/configuration.md says what each means).
+pub mod env {
+    pub const TABLE_NAME: &str = "TABLE_NAME";
+    pub const FUNCTION_TIMEOUT_SECONDS: &str = "FUNCTION_TIMEOUT_SECONDS";
+    pub const PROFILES_CURSOR_KEY: &str = "PROFILES_CURSOR_KEY";
+    pub const PHOTO_BUCKET: &str = "PHOTO_BUCKET";
+    pub const PHOTO_BASE_URL: &str = "PHOTO_BASE_URL";
+    pub const CORS_ALLOWED_ORIGINS: &str = "CORS_ALLOWED_ORIGINS";
+    pub const JWT_ISSUER: &str = "JWT_ISSUER";
+    pub const JWT_AUDIENCE: &str = "JWT_AUDIENCE";
+    pub const JWT_TENANT_CLAIM: &str = "JWT_TENANT_CLAIM";
+    pub const JWT_HS256_SECRET: &str = "JWT_HS256_SECRET";
+    pub const JWT_RS256_PUBLIC_KEY: &str = "JWT_RS256_PUBLIC_KEY";
+    pub const JWT_LEEWAY_SECONDS: &str = "JWT_LEEWAY_SECONDS";
+    pub const JWT_USAGE_KEY: &str = "JWT_USAGE_KEY";
+    pub const JWT_CALLER_BURST_LIMIT: &str = "JWT_CALLER_BURST_LIMIT";
+    pub const JWT_CALLER_RATE_LIMIT: &str = "JWT_CALLER_RATE_LIMIT";
+    /// Read by lambda_http, not by us: paths arrive without the stage.
+    pub const AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH: &str = "AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH";
+
+    /// Set by Lambda itself.
+    pub const AWS_REGION: &str = "AWS_REGION";
+    pub const AWS_ACCESS_KEY_ID: &str = "AWS_ACCESS_KEY_ID";
+    pub const AWS_SECRET_ACCESS_KEY: &str = "AWS_SECRET_ACCESS_KEY";
+    pub const AWS_SESSION_TOKEN: &str = "AWS_SESSION_TOKEN";
+    pub const AWS_LAMBDA_LOG_FORMAT: &str = "AWS_LAMBDA_LOG_FORMAT";
+    pub const AWS_LAMBDA_LOG_LEVEL: &str = "AWS_LAMBDA_LOG_LEVEL";
+    /// The log level when Lambda sets none (local runs).
+    pub const RUST_LOG: &str = "RUST_LOG";
+
+    /// Local runs only: never set in a deployed stack.
+    pub const DYNAMODB_ENDPOINT: &str = "DYNAMODB_ENDPOINT";
+    pub const S3_ENDPOINT: &str = "S3_ENDPOINT";
+    /// Set by whoever needs it (a proxy that re-signs TLS), never by the template.
+    pub const TLS_PLATFORM_ROOTS: &str = "TLS_PLATFORM_ROOTS";
+
+    /// The role credentials Lambda gives a function, in the order the SDK names them.
+    pub const AWS_CREDENTIALS: [&str; 3] =
+        [AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN];
+
+    /// Exactly what `template.yaml` sets, in Globals or a function's `Environment`.
+    pub const FROM_TEMPLATE: [&str; 16] = [
+        TABLE_NAME,
+        FUNCTION_TIMEOUT_SECONDS,
+        PROFILES_CURSOR_KEY,
+        PHOTO_BUCKET,
+        PHOTO_BASE_URL,
+        CORS_ALLOWED_ORIGINS,
+        JWT_ISSUER,
+        JWT_AUDIENCE,
+        JWT_TENANT_CLAIM,
+        JWT_HS256_SECRET,
+        JWT_RS256_PUBLIC_KEY,
+        JWT_LEEWAY_SECONDS,
+        JWT_USAGE_KEY,
+        JWT_CALLER_BURST_LIMIT,
+        JWT_CALLER_RATE_LIMIT,
+        AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH,
+    ];
+}
+
 /// A function's settings, read once at init.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -100,19 +163,19 @@ impl Config {
     /// Reads settings through `get`, so tests can give them without touching the environment.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let non_empty = |k: &str| get(k).filter(|v| !v.trim().is_empty());
-        let table_name =
-            non_empty("TABLE_NAME").ok_or_else(|| ConfigError("TABLE_NAME is not set".into()))?;
-        let dynamodb_endpoint = non_empty("DYNAMODB_ENDPOINT");
+        let table_name = non_empty(env::TABLE_NAME)
+            .ok_or_else(|| ConfigError("TABLE_NAME is not set".into()))?;
+        let dynamodb_endpoint = non_empty(env::DYNAMODB_ENDPOINT);
         let credentials = match (
-            non_empty("AWS_ACCESS_KEY_ID"),
-            non_empty("AWS_SECRET_ACCESS_KEY"),
+            non_empty(env::AWS_ACCESS_KEY_ID),
+            non_empty(env::AWS_SECRET_ACCESS_KEY),
         ) {
             (Some(access_key_id), Some(secret)) => StaticCredentials {
                 access_key_id,
                 secret_access_key: Secret::new(secret),
-                session_token: non_empty("AWS_SESSION_TOKEN").map(Secret::new),
+                session_token: non_empty(env::AWS_SESSION_TOKEN).map(Secret::new),
             },
-            _ if dynamodb_endpoint.is_some() || non_empty("S3_ENDPOINT").is_some() => {
+            _ if dynamodb_endpoint.is_some() || non_empty(env::S3_ENDPOINT).is_some() => {
                 StaticCredentials {
                     access_key_id: "local".into(),
                     secret_access_key: Secret::new("local".into()),
@@ -127,7 +190,7 @@ impl Config {
                 ));
             }
         };
-        let cursor_key = match non_empty("PROFILES_CURSOR_KEY") {
+        let cursor_key = match non_empty(env::PROFILES_CURSOR_KEY) {
             Some(k) if k.len() >= MIN_CURSOR_KEY => Some(Secret::new(k)),
             Some(_) => {
                 return Err(ConfigError(format!(
@@ -140,7 +203,7 @@ impl Config {
             None => None,
         };
         let jwt = JwtConfig::from_lookup(&non_empty)?;
-        let function_timeout = match non_empty("FUNCTION_TIMEOUT_SECONDS") {
+        let function_timeout = match non_empty(env::FUNCTION_TIMEOUT_SECONDS) {
             None => DEFAULT_FUNCTION_TIMEOUT_SECONDS,
             // Lambda's own bounds: 1 s to 15 minutes.
             Some(s) => match s.trim().parse::<u64>() {
@@ -159,10 +222,10 @@ impl Config {
             cursor_key,
             jwt,
             dynamodb_endpoint,
-            photo_bucket: non_empty("PHOTO_BUCKET"),
-            photo_base_url: non_empty("PHOTO_BASE_URL"),
-            s3_endpoint: non_empty("S3_ENDPOINT"),
-            tls_platform_roots: match non_empty("TLS_PLATFORM_ROOTS").as_deref().map(str::trim) {
+            photo_bucket: non_empty(env::PHOTO_BUCKET),
+            photo_base_url: non_empty(env::PHOTO_BASE_URL),
+            s3_endpoint: non_empty(env::S3_ENDPOINT),
+            tls_platform_roots: match non_empty(env::TLS_PLATFORM_ROOTS).as_deref().map(str::trim) {
                 None | Some("false") => false,
                 Some("true") => true,
                 Some(other) => {
@@ -171,7 +234,7 @@ impl Config {
                     )));
                 }
             },
-            region: non_empty("AWS_REGION").unwrap_or_else(|| "us-east-1".into()),
+            region: non_empty(env::AWS_REGION).unwrap_or_else(|| "us-east-1".into()),
             cors: cors_origins(&get)?,
         })
     }
@@ -180,7 +243,7 @@ impl Config {
 /// `CORS_ALLOWED_ORIGINS` alone: all the preflight function reads (its init builds no
 /// store).
 pub fn cors_origins(get: &impl Fn(&str) -> Option<String>) -> Result<Origins, ConfigError> {
-    Origins::parse(&get("CORS_ALLOWED_ORIGINS").unwrap_or_default()).map_err(ConfigError)
+    Origins::parse(&get(env::CORS_ALLOWED_ORIGINS).unwrap_or_default()).map_err(ConfigError)
 }
 
 impl Config {
@@ -316,7 +379,7 @@ impl JwtConfig {
     /// issuer or audience, a short secret or a key that does not parse is an error: the
     /// authorizer refuses to start rather than accept or refuse tokens it was not meant to.
     fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Option<Self>, ConfigError> {
-        let hs256_secret = match get("JWT_HS256_SECRET") {
+        let hs256_secret = match get(env::JWT_HS256_SECRET) {
             Some(s) if s.len() >= MIN_HS256_SECRET => Some(Secret::new(s)),
             Some(_) => {
                 return Err(ConfigError(format!(
@@ -325,7 +388,7 @@ impl JwtConfig {
             }
             None => None,
         };
-        let rs256_public_key = get("JWT_RS256_PUBLIC_KEY")
+        let rs256_public_key = get(env::JWT_RS256_PUBLIC_KEY)
             .map(|pem| Rs256PublicKey::from_text(&pem))
             .transpose()?;
         if hs256_secret.is_none() && rs256_public_key.is_none() {
@@ -339,15 +402,15 @@ impl JwtConfig {
                 ))
             })
         };
-        let issuer = required("JWT_ISSUER")?;
-        let audience = required("JWT_AUDIENCE")?;
-        let usage_key = required("JWT_USAGE_KEY")?;
+        let issuer = required(env::JWT_ISSUER)?;
+        let audience = required(env::JWT_AUDIENCE)?;
+        let usage_key = required(env::JWT_USAGE_KEY)?;
         let caller_rate =
-            Rate::from_lookup(get, "JWT_CALLER_BURST_LIMIT", "JWT_CALLER_RATE_LIMIT")?;
-        let tenant_claim = get("JWT_TENANT_CLAIM")
+            Rate::from_lookup(get, env::JWT_CALLER_BURST_LIMIT, env::JWT_CALLER_RATE_LIMIT)?;
+        let tenant_claim = get(env::JWT_TENANT_CLAIM)
             .map(|c| c.trim().to_owned())
             .unwrap_or_else(|| DEFAULT_TENANT_CLAIM.to_owned());
-        let leeway_seconds = match get("JWT_LEEWAY_SECONDS") {
+        let leeway_seconds = match get(env::JWT_LEEWAY_SECONDS) {
             None => DEFAULT_JWT_LEEWAY_SECONDS,
             Some(raw) => raw
                 .trim()
@@ -464,9 +527,9 @@ mod tests {
 
     fn with_timeout(value: Option<&str>) -> Result<Config, ConfigError> {
         Config::from_lookup(|k| match k {
-            "TABLE_NAME" => Some("t".into()),
-            "DYNAMODB_ENDPOINT" => Some("http://127.0.0.1:1".into()),
-            "FUNCTION_TIMEOUT_SECONDS" => value.map(str::to_owned),
+            env::TABLE_NAME => Some("t".into()),
+            env::DYNAMODB_ENDPOINT => Some("http://127.0.0.1:1".into()),
+            env::FUNCTION_TIMEOUT_SECONDS => value.map(str::to_owned),
             _ => None,
         })
     }
@@ -482,7 +545,10 @@ mod tests {
         assert_eq!(set, Duration::from_secs(29));
         for bad in ["0", "901", "1.5", "ten", "-3"] {
             let err = with_timeout(Some(bad)).unwrap_err();
-            assert!(err.0.contains("FUNCTION_TIMEOUT_SECONDS"), "{bad}: {err}");
+            assert!(
+                err.0.contains(env::FUNCTION_TIMEOUT_SECONDS),
+                "{bad}: {err}"
+            );
         }
     }
 }

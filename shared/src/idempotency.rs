@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::auth::{PrincipalId, TenantId};
+use crate::ids::{PrincipalId, TenantId};
 
 /// How long a key is remembered.
 pub const LIFETIME_SECONDS: i64 = 24 * 60 * 60;

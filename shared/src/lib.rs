@@ -1,4 +1,4 @@
-//! The Profiles API's core, free of HTTP: ids and scopes (`auth`), the validated model,
+//! The Profiles API's core, free of HTTP: ids (`ids`), scopes (`auth`), the validated model,
 //! listing (sorts, filters, cursors), idempotency records, the store and its `StoreError`,
 //! photos (the bucket's key scheme, the check of an upload, process-photo's work), API keys,
 //! and the configuration they need. Each module speaks its own error; the HTTP edge (the
@@ -11,6 +11,7 @@ pub mod auth;
 pub mod budget;
 pub mod config;
 pub mod idempotency;
+pub mod ids;
 pub mod listing;
 pub mod localstate;
 pub mod logging;

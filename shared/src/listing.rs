@@ -7,9 +7,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::{PrincipalId, TenantId};
 use crate::config::Secret;
-use crate::model::{Profile, ProfileId};
+use crate::ids::{PrincipalId, ProfileId, TenantId};
+use crate::model::Profile;
 use crate::validate::{Email, Field, Name, Slug};
 use crate::validate::{FieldErrors, Invalid};
 
@@ -125,7 +125,7 @@ pub enum Filter {
     Tag(String),
     /// One of `lists`.
     List(String),
-    OwnerId(String),
+    OwnerId(PrincipalId),
 }
 
 /// The fields `filter[...]` accepts.
@@ -170,7 +170,13 @@ impl Filter {
             "slug" => Filter::Slug(Slug::parse(&value, &name, errors)?.as_str().to_owned()),
             "tag" => Filter::Tag(text(errors)?),
             "list" => Filter::List(text(errors)?),
-            "owner_id" => Filter::OwnerId(text(errors)?),
+            "owner_id" => match PrincipalId::new(&text(errors)?) {
+                Ok(owner) => Filter::OwnerId(owner),
+                Err(why) => {
+                    errors.push(name, why);
+                    return None;
+                }
+            },
             _ => {
                 errors.push(
                     name,
@@ -218,7 +224,7 @@ impl Filter {
             Filter::Slug(v) => ("slug", v.clone()),
             Filter::Tag(v) => ("tag", v.clone()),
             Filter::List(v) => ("list", v.clone()),
-            Filter::OwnerId(v) => ("owner_id", v.clone()),
+            Filter::OwnerId(v) => ("owner_id", v.to_string()),
         }
     }
 }
@@ -318,9 +324,7 @@ impl ListQuery {
                     "/profiles/all lists only your own profiles; filter by owner on /profiles",
                 );
             }
-            query
-                .filters
-                .push(Filter::OwnerId(owner.as_str().to_owned()));
+            query.filters.push(Filter::OwnerId(owner.clone()));
         }
         query
             .filters
@@ -461,13 +465,13 @@ mod tests {
     fn profile(id: u128, name: Option<&str>) -> Profile {
         let now = Timestamp::now();
         Profile {
-            id: uuid::Uuid::from_u128(id),
+            id: uuid::Uuid::from_u128(id).into(),
             fields: ProfileFields {
                 name: name.map(|n| Name::new(n).unwrap()),
                 ..Default::default()
             },
             photo: None,
-            owner_id: "owner".into(),
+            owner_id: PrincipalId::new("owner").unwrap(),
             created_at: now,
             updated_at: now,
             version: 1,
@@ -499,7 +503,7 @@ mod tests {
     fn any_position() -> impl Strategy<Value = Position> {
         ("\\PC{0,300}", any::<u128>()).prop_map(|(sort_value, id)| Position {
             sort_value,
-            id: uuid::Uuid::from_u128(id),
+            id: uuid::Uuid::from_u128(id).into(),
         })
     }
 

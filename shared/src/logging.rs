@@ -9,12 +9,15 @@
 /// saves). A level that does not parse is INFO, as there.
 pub fn init() {
     use tracing_subscriber::filter::LevelFilter;
-    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
-        .or_else(|_| std::env::var("RUST_LOG"))
+
+    use crate::config::env;
+    let level = std::env::var(env::AWS_LAMBDA_LOG_LEVEL)
+        .or_else(|_| std::env::var(env::RUST_LOG))
         .ok()
         .and_then(|l| l.parse::<LevelFilter>().ok())
         .unwrap_or(LevelFilter::INFO);
-    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let json =
+        std::env::var(env::AWS_LAMBDA_LOG_FORMAT).is_ok_and(|f| f.eq_ignore_ascii_case("json"));
     let lines = tracing_subscriber::fmt()
         .with_target(false)
         .without_time()

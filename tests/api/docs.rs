@@ -384,3 +384,32 @@ fn the_core_process_photo_and_keys_depend_on_no_http_framework() {
         "the check can fail"
     );
 }
+
+/// The environment the template gives the functions is exactly what the configuration
+/// loader knows as the template's (`shared::config::env::FROM_TEMPLATE`): a variable added on
+/// one side only, or misspelt on either, fails here.
+#[test]
+fn the_template_sets_exactly_the_variables_the_loader_reads_from_it() {
+    use std::collections::BTreeSet;
+    let raw = std::fs::read_to_string(repo_path("template.yaml")).unwrap();
+    let doc: yaml_serde::Value = yaml_serde::from_str(&raw).unwrap();
+    let names = |v: &yaml_serde::Value| -> Vec<String> {
+        v["Environment"]["Variables"]
+            .as_mapping()
+            .into_iter()
+            .flatten()
+            .map(|(k, _)| k.as_str().unwrap().to_owned())
+            .collect()
+    };
+    let mut set: BTreeSet<String> = names(&doc["Globals"]["Function"]).into_iter().collect();
+    for (_, r) in doc["Resources"].as_mapping().unwrap() {
+        if r["Type"].as_str() == Some("AWS::Serverless::Function") {
+            set.extend(names(&r["Properties"]));
+        }
+    }
+    let known: BTreeSet<String> = shared::config::env::FROM_TEMPLATE
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    assert_eq!(set, known);
+}

@@ -5,6 +5,7 @@
 //! init.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
+use shared::config::env;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -12,7 +13,8 @@ use local_api::template::Template;
 use local_api::{Options, Storage};
 use profiles_tests::{Runner, client_with_key, json, repo_path};
 use serde_json::Value;
-use shared::auth::{Scope, Scopes, TenantId};
+use shared::auth::{Scope, Scopes};
+use shared::ids::TenantId;
 
 pub(crate) fn yaml(v: Value) -> yaml_serde::Value {
     yaml_serde::to_value(v).unwrap()
@@ -567,7 +569,7 @@ async fn data_and_the_development_key_in_the_state_dir_survive_a_restart() {
         ..Default::default()
     };
     let api = Runner::start_with(&template, options()).await;
-    assert!(api.server.created_table);
+    assert!(api.server.engine.created_table);
     let key = api.key().to_owned();
     assert!(key.starts_with("prof_"));
     let kept = dir.join(shared::localstate::DEV_API_KEY);
@@ -577,7 +579,7 @@ async fn data_and_the_development_key_in_the_state_dir_survive_a_restart() {
     let endpoint = std::fs::read_to_string(dir.join(shared::localstate::ENGINE_ENDPOINT)).unwrap();
     assert_eq!(
         endpoint,
-        format!("{}\n", api.server.endpoint),
+        format!("{}\n", api.server.engine.endpoint),
         "for the keys command"
     );
     let r = api
@@ -596,7 +598,7 @@ async fn data_and_the_development_key_in_the_state_dir_survive_a_restart() {
     );
 
     let api = Runner::start_with(&template, options()).await;
-    assert!(!api.server.created_table, "the table is kept");
+    assert!(!api.server.engine.created_table, "the table is kept");
     assert_eq!(api.key(), key, "the same development key");
     let r = api.http.get(api.follow(&location)).send().await.unwrap();
     assert_eq!(r.status(), 200);
@@ -623,7 +625,7 @@ async fn data_and_the_development_key_in_the_state_dir_survive_a_restart() {
         }
     }
     let api = Runner::start_with(&template, options()).await;
-    assert!(api.server.created_table);
+    assert!(api.server.engine.created_table);
     assert_ne!(api.key(), key);
     assert_eq!(std::fs::read_to_string(&kept).unwrap().trim(), api.key());
     let r = api.http.get(api.url("/profiles")).send().await.unwrap();
@@ -642,7 +644,7 @@ async fn another_engine_by_url_gets_the_table_and_the_data() {
         table: table.clone(),
     };
     let api = Runner::start(&template, storage, 2).await;
-    assert!(api.server.created_table);
+    assert!(api.server.engine.created_table);
     let r = api
         .http
         .post(api.url("/profiles"))
@@ -1313,7 +1315,7 @@ async fn parameter_overrides_reach_the_authorizer_and_no_credential_reaches_the_
     };
     let api = Runner::start_with(&template_with(roomy), options).await;
     let env = &api.server.pools["AuthorizerFunction"].function().env;
-    assert!(env.contains(&("JWT_ISSUER".into(), issuer.into())));
+    assert!(env.contains(&(env::JWT_ISSUER.into(), issuer.into())));
 
     let token = jwt(&secret, issuer, audience, "jwt-tenant", "jwt-user");
     let with_jwt = client_with_key(&token);
@@ -1416,13 +1418,13 @@ fn parameter_overrides_must_name_template_parameters() {
         .unwrap();
     let bucket = "profiles-local-123456789012-eu-west-1-photos";
     assert!(process.env.contains(&(
-        "PHOTO_BASE_URL".into(),
+        env::PHOTO_BASE_URL.into(),
         format!("http://127.0.0.1:9/{bucket}/photos")
     )));
     assert!(
         process
             .env
-            .contains(&("PHOTO_BUCKET".into(), bucket.into()))
+            .contains(&(env::PHOTO_BUCKET.into(), bucket.into()))
     );
     assert_eq!(process.memory_mb, 512);
     let authorizer = functions
@@ -1432,12 +1434,12 @@ fn parameter_overrides_must_name_template_parameters() {
     assert!(
         authorizer
             .env
-            .contains(&("JWT_ISSUER".into(), "https://i.test".into()))
+            .contains(&(env::JWT_ISSUER.into(), "https://i.test".into()))
     );
     assert!(
         authorizer
             .env
-            .contains(&("JWT_AUDIENCE".into(), String::new())),
+            .contains(&(env::JWT_AUDIENCE.into(), String::new())),
         "the others at their defaults"
     );
     let api = &template.apis().unwrap()[0];

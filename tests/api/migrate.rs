@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
+use shared::config::env;
 use std::time::{Duration, Instant};
 
 use profiles_tests::{Api, Engine};
@@ -142,8 +143,8 @@ async fn keys_migrate_runs_the_backfill_from_the_command_line() {
         ])
         .args(["--rate", "1000", "--page", "25", "--state"])
         .arg(&state)
-        .env_remove("DYNAMODB_ENDPOINT")
-        .env_remove("TABLE_NAME")
+        .env_remove(env::DYNAMODB_ENDPOINT)
+        .env_remove(env::TABLE_NAME)
         .kill_on_drop(true)
         .output()
         .await

@@ -11,10 +11,10 @@ use std::time::{Duration, Instant, SystemTime};
 use profiles_tests::{Api, QuietS3, Runner, id_of, jpeg, png};
 use serde_json::{Value, json};
 use shared::app::App;
-use shared::auth::TenantId;
+use shared::ids::TenantId;
 use shared::photo::presign::{self, Target};
 use shared::photo::process::{Processed, process_photos};
-use shared::photo::{Kind, MAX_BYTES, Refused, Upload};
+use shared::photo::{ImageType, MAX_BYTES, Refused, Upload};
 
 const GIF: &[u8] = b"GIF89a\x01\x00\x01\x00\x80\x00\x00\xff\xff\xff\x00\x00\x00!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;";
 
@@ -40,11 +40,11 @@ async fn upload(grant: &Value, bytes: Vec<u8>) -> (u16, String) {
 
 /// The bucket as the functions see it, with the runner's credentials.
 fn bucket_of(api: &Runner) -> aws_sdk_s3::Client {
-    let c = &api.server.s3_credentials;
+    let c = &api.server.s3.credentials;
     let config = aws_sdk_s3::Config::builder()
         .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
         .region(aws_sdk_s3::config::Region::new("us-east-1"))
-        .endpoint_url(&api.server.s3_endpoint)
+        .endpoint_url(&api.server.s3.endpoint)
         .force_path_style(true)
         .http_client(aws_smithy_http_client::Builder::new().build_http())
         .credentials_provider(aws_sdk_s3::config::Credentials::new(
@@ -251,9 +251,9 @@ async fn s3_refuses_what_the_policy_does_not_allow() {
 
     // Expired: a form signed with the functions' own credentials 11 minutes ago.
     let credentials = shared::config::StaticCredentials {
-        access_key_id: api.server.s3_credentials.access_key_id.clone(),
+        access_key_id: api.server.s3.credentials.access_key_id.clone(),
         secret_access_key: shared::config::Secret::new(
-            api.server.s3_credentials.secret_access_key.clone(),
+            api.server.s3.credentials.secret_access_key.clone(),
         ),
         session_token: None,
     };
@@ -261,11 +261,11 @@ async fn s3_refuses_what_the_policy_does_not_allow() {
     let target = Target {
         bucket: &bucket,
         region: "us-east-1",
-        endpoint: Some(&api.server.s3_endpoint),
+        endpoint: Some(&api.server.s3.endpoint),
     };
     let upload_key = Upload::new(TenantId::new("default").unwrap(), id.parse().unwrap()).key();
     let then = SystemTime::now() - Duration::from_secs(11 * 60);
-    let form = presign::post_form(&target, &credentials, &upload_key, Kind::Png, then);
+    let form = presign::post_form(&target, &credentials, &upload_key, ImageType::Png, then);
     let expired = json!({"upload_url": form.upload_url, "fields": form.fields});
     let body = refused(upload(&expired, png(4, 4)).await);
     assert!(body.contains("expired"), "{body}");
@@ -274,7 +274,7 @@ async fn s3_refuses_what_the_policy_does_not_allow() {
         &target,
         &credentials,
         &upload_key,
-        Kind::Png,
+        ImageType::Png,
         SystemTime::now(),
     );
     let fresh = json!({"upload_url": form.upload_url, "fields": form.fields});
@@ -483,7 +483,7 @@ async fn an_older_upload_processed_after_a_newer_one_leaves_the_newer() {
     assert!(photo.url.ends_with(".jpg"));
     // The older left nothing behind: no upload, no photo object.
     assert!(!w.exists(&older.key()).await);
-    assert!(!w.exists(&older.photo(Kind::Png, "x").key).await);
+    assert!(!w.exists(&older.photo(ImageType::Png, "x").key).await);
     assert!(w.exists(&photo.key).await);
 }
 
@@ -495,7 +495,7 @@ async fn a_profile_deleted_before_its_upload_is_processed_leaves_nothing() {
     assert_eq!(w.api.delete(&id).await.status, 204);
     assert_eq!(w.process(&up, 1).await, Processed::ProfileGone);
     assert!(!w.exists(&up.key()).await);
-    assert!(!w.exists(&up.photo(Kind::Png, "x").key).await);
+    assert!(!w.exists(&up.photo(ImageType::Png, "x").key).await);
     assert_eq!(w.api.get(&id).await.status, 404);
 }
 
@@ -623,7 +623,8 @@ async fn unsigned_reads_cannot_climb_out_of_the_photo_folder() {
         .unwrap();
     let host = api
         .server
-        .s3_endpoint
+        .s3
+        .endpoint
         .trim_start_matches("http://")
         .to_owned();
     for path in [

@@ -7,12 +7,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
+use shared::config::env;
 use std::collections::BTreeSet;
 
 use profiles_tests::{Api, Engine, Event, IamRecorder, QuietS3, TestCaller, id_of, repo_path};
 use serde_json::{Value, json};
 use shared::app::App;
-use shared::auth::TenantId;
+use shared::ids::TenantId;
 use shared::photo::Upload;
 
 type Calls = BTreeSet<(String, String)>;
@@ -125,7 +126,7 @@ async fn scenarios(w: &World, binary: &str) -> Calls {
             let (key, _) = shared::apikeys::create(
                 &p.app.store,
                 &TenantId::new("tenant-a").unwrap(),
-                &shared::auth::PrincipalId::new("user-1").unwrap(),
+                &shared::ids::PrincipalId::new("user-1").unwrap(),
                 shared::auth::Scopes::all(),
                 None,
             )
@@ -145,14 +146,14 @@ async fn scenarios(w: &World, binary: &str) -> Calls {
             let secret = "policy-test-hs256-secret-of-32-bytes-at-least";
             let base = r.app.config.clone();
             let jwt = shared::config::Config::from_lookup(|k| match k {
-                "TABLE_NAME" => Some(base.table_name.clone()),
-                "DYNAMODB_ENDPOINT" => base.dynamodb_endpoint.clone(),
-                "JWT_ISSUER" => Some("https://issuer.test".into()),
-                "JWT_AUDIENCE" => Some("profiles-api".into()),
-                "JWT_HS256_SECRET" => Some(secret.into()),
-                "JWT_USAGE_KEY" => Some("jwt-callers-policy-test-stack".into()),
-                "JWT_CALLER_BURST_LIMIT" => Some("10".into()),
-                "JWT_CALLER_RATE_LIMIT" => Some("2.5".into()),
+                env::TABLE_NAME => Some(base.table_name.clone()),
+                env::DYNAMODB_ENDPOINT => base.dynamodb_endpoint.clone(),
+                env::JWT_ISSUER => Some("https://issuer.test".into()),
+                env::JWT_AUDIENCE => Some("profiles-api".into()),
+                env::JWT_HS256_SECRET => Some(secret.into()),
+                env::JWT_USAGE_KEY => Some("jwt-callers-policy-test-stack".into()),
+                env::JWT_CALLER_BURST_LIMIT => Some("10".into()),
+                env::JWT_CALLER_RATE_LIMIT => Some("2.5".into()),
                 _ => None,
             })
             .unwrap()
@@ -393,7 +394,7 @@ async fn the_keys_operator_policy_allows_what_keys_calls_and_nothing_more() {
     let (_, record) = shared::apikeys::create(
         &r.app.store,
         &tenant,
-        &shared::auth::PrincipalId::new("ops").unwrap(),
+        &shared::ids::PrincipalId::new("ops").unwrap(),
         shared::auth::Scopes::all(),
         Some("operator"),
     )

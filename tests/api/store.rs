@@ -4,6 +4,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use profiles_tests::{Api, Engine, id_of, json};
 use shared::config::Config;
+use shared::config::env;
 use shared::store::schema::Item;
 
 #[tokio::test]
@@ -84,31 +85,31 @@ fn lookup<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String
 
 #[test]
 fn config_needs_a_table_name() {
-    let err = Config::from_lookup(lookup(&[("DYNAMODB_ENDPOINT", "http://x")])).unwrap_err();
-    assert!(err.to_string().contains("TABLE_NAME"), "{err}");
+    let err = Config::from_lookup(lookup(&[(env::DYNAMODB_ENDPOINT, "http://x")])).unwrap_err();
+    assert!(err.to_string().contains(env::TABLE_NAME), "{err}");
 }
 
 #[test]
 fn config_outside_a_local_engine_needs_credentials_and_hides_them() {
-    let err = Config::from_lookup(lookup(&[("TABLE_NAME", "t")])).unwrap_err();
-    assert!(err.to_string().contains("AWS_ACCESS_KEY_ID"), "{err}");
+    let err = Config::from_lookup(lookup(&[(env::TABLE_NAME, "t")])).unwrap_err();
+    assert!(err.to_string().contains(env::AWS_ACCESS_KEY_ID), "{err}");
     let deployed = [
-        ("TABLE_NAME", "t"),
-        ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
-        ("AWS_SECRET_ACCESS_KEY", "very-secret-value"),
-        ("AWS_SESSION_TOKEN", "session-token-value"),
-        ("AWS_REGION", "eu-west-1"),
+        (env::TABLE_NAME, "t"),
+        (env::AWS_ACCESS_KEY_ID, "AKIDEXAMPLE"),
+        (env::AWS_SECRET_ACCESS_KEY, "very-secret-value"),
+        (env::AWS_SESSION_TOKEN, "session-token-value"),
+        (env::AWS_REGION, "eu-west-1"),
     ];
     // Only list-profiles gets a cursor key; every other function loads without one.
     let config = Config::from_lookup(lookup(&deployed)).unwrap();
     assert!(config.cursor_key.is_none());
     let mut short = deployed.to_vec();
-    short.push(("PROFILES_CURSOR_KEY", "too-short"));
+    short.push((env::PROFILES_CURSOR_KEY, "too-short"));
     let err = Config::from_lookup(lookup(&short)).unwrap_err();
     assert!(err.to_string().contains("at least 32"), "{err}");
     let mut full = deployed.to_vec();
     full.push((
-        "PROFILES_CURSOR_KEY",
+        env::PROFILES_CURSOR_KEY,
         "cursor-key-0123456789-0123456789-abc",
     ));
     let config = Config::from_lookup(lookup(&full)).unwrap();

@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
+use shared::config::env;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -20,8 +21,8 @@ async fn keys(args: &[&str]) -> (bool, String, String) {
         .expect("the keys binary");
     let out = tokio::process::Command::new(bin)
         .args(args)
-        .env_remove("DYNAMODB_ENDPOINT")
-        .env_remove("TABLE_NAME")
+        .env_remove(env::DYNAMODB_ENDPOINT)
+        .env_remove(env::TABLE_NAME)
         .env_remove("USAGE_PLAN_ID")
         .kill_on_drop(true)
         .output()
@@ -55,8 +56,8 @@ async fn a_key_whose_usage_key_is_in_no_plan_is_refused_as_api_gateway_does() {
     // A key in the table only, as `keys create` made them before it registered them.
     let (key, record) = shared::apikeys::create(
         &api.store(),
-        &shared::auth::TenantId::new("t-unregistered").unwrap(),
-        &shared::auth::PrincipalId::new("svc").unwrap(),
+        &shared::ids::TenantId::new("t-unregistered").unwrap(),
+        &shared::ids::PrincipalId::new("svc").unwrap(),
         shared::auth::Scopes::all(),
         None,
     )
@@ -83,9 +84,9 @@ async fn a_key_whose_usage_key_is_in_no_plan_is_refused_as_api_gateway_does() {
 
     // Taken out of the plan: refused again, though the key itself is still valid.
     let gateway = keys::gateway::Gateway::new(
-        &profiles_tests::config_for(&api.server.endpoint, &api.server.table),
-        Some(&api.server.gateway_endpoint),
-        api.server.usage_plan.as_deref().unwrap(),
+        &profiles_tests::config_for(&api.server.engine.endpoint, &api.server.engine.table),
+        Some(&api.server.gateway.endpoint),
+        api.server.gateway.usage_plan.as_deref().unwrap(),
     );
     let name = keys::gateway::key_name(&record.key_id);
     assert!(gateway.unregister(&name).await.unwrap());
@@ -129,11 +130,12 @@ async fn keys_create_local_makes_a_key_that_reaches_the_api_and_revoke_takes_it_
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
-    let plan = api.server.usage_plan.clone().unwrap();
+    let plan = api.server.gateway.usage_plan.clone().unwrap();
     let usage_key = format!("usage-{key_id}");
     assert_eq!(
         api.server
             .gateway
+            .registry
             .plan_of(&usage_key, std::slice::from_ref(&plan)),
         Some(plan.clone())
     );
@@ -141,7 +143,10 @@ async fn keys_create_local_makes_a_key_that_reaches_the_api_and_revoke_takes_it_
     let (ok, out, err) = keys(&["--local", dir_arg, "revoke", "--tenant", "t-cli", &key_id]).await;
     assert!(ok, "{err}");
     assert!(out.contains("taken out and deleted"), "{out}");
-    assert_eq!(api.server.gateway.plan_of(&usage_key, &[plan]), None);
+    assert_eq!(
+        api.server.gateway.registry.plan_of(&usage_key, &[plan]),
+        None
+    );
     let r = client.get(api.url("/profiles")).send().await.unwrap();
     assert_problem(r, 401, "unauthorized").await;
     api.server.stop().await;
@@ -213,6 +218,7 @@ async fn jwt_callers_need_no_registration_and_are_limited_one_by_one() {
     let jwt_key = api
         .server
         .gateway
+        .registry
         .keys_named(None)
         .into_iter()
         .find(|k| k.id == "JwtCallersApiKey")
@@ -221,6 +227,7 @@ async fn jwt_callers_need_no_registration_and_are_limited_one_by_one() {
     assert_eq!(
         api.server
             .gateway
+            .registry
             .plan_of(&jwt_key.value, &["JwtCallersUsagePlan".to_owned()]),
         Some("JwtCallersUsagePlan".to_owned())
     );

@@ -7,6 +7,7 @@
 //! table of its own there.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
+use shared::config::env;
 use std::path::PathBuf;
 
 use aws_sdk_dynamodb::Client;
@@ -88,8 +89,8 @@ pub fn config_for(endpoint: &str, table: &str) -> Config {
     let endpoint = endpoint.to_owned();
     let table = table.to_owned();
     Config::from_lookup(move |k| match k {
-        "TABLE_NAME" => Some(table.clone()),
-        "DYNAMODB_ENDPOINT" => Some(endpoint.clone()),
+        env::TABLE_NAME => Some(table.clone()),
+        env::DYNAMODB_ENDPOINT => Some(endpoint.clone()),
         _ => None,
     })
     .unwrap()
@@ -669,7 +670,7 @@ impl Runner {
 
     /// The store on the runner's engine and table.
     pub fn store(&self) -> shared::store::Store {
-        let config = config_for(&self.server.endpoint, &self.server.table);
+        let config = config_for(&self.server.engine.endpoint, &self.server.engine.table);
         shared::store::Store::from_config(&config)
     }
 
@@ -694,8 +695,8 @@ impl Runner {
     ) -> (String, shared::apikeys::ApiKeyRecord) {
         let (key, record) = shared::apikeys::create(
             &self.store(),
-            &shared::auth::TenantId::new(tenant).unwrap(),
-            &shared::auth::PrincipalId::new(principal).unwrap(),
+            &shared::ids::TenantId::new(tenant).unwrap(),
+            &shared::ids::PrincipalId::new(principal).unwrap(),
             scopes,
             None,
         )
@@ -709,12 +710,13 @@ impl Runner {
     pub async fn register(&self, record: &shared::apikeys::ApiKeyRecord) {
         let plan = self
             .server
+            .gateway
             .usage_plan
             .as_deref()
             .expect("the template's usage plan");
         let gateway = keys::gateway::Gateway::new(
             &self.store_config(),
-            Some(&self.server.gateway_endpoint),
+            Some(&self.server.gateway.endpoint),
             plan,
         );
         gateway
@@ -724,7 +726,7 @@ impl Runner {
     }
 
     fn store_config(&self) -> Config {
-        config_for(&self.server.endpoint, &self.server.table)
+        config_for(&self.server.engine.endpoint, &self.server.engine.table)
     }
 
     /// The runner on the repository's `template.yaml`, in memory.
@@ -977,13 +979,13 @@ impl QuietS3 {
         .await
         .unwrap();
         let vars: std::collections::BTreeMap<&str, String> = [
-            ("TABLE_NAME", engine.table.clone()),
-            ("DYNAMODB_ENDPOINT", engine.endpoint.clone()),
-            ("S3_ENDPOINT", s3.endpoint.clone()),
-            ("AWS_ACCESS_KEY_ID", key_id.into()),
-            ("AWS_SECRET_ACCESS_KEY", secret.into()),
-            ("PHOTO_BUCKET", bucket.into()),
-            ("PHOTO_BASE_URL", "https://photos.test".into()),
+            (env::TABLE_NAME, engine.table.clone()),
+            (env::DYNAMODB_ENDPOINT, engine.endpoint.clone()),
+            (env::S3_ENDPOINT, s3.endpoint.clone()),
+            (env::AWS_ACCESS_KEY_ID, key_id.into()),
+            (env::AWS_SECRET_ACCESS_KEY, secret.into()),
+            (env::PHOTO_BUCKET, bucket.into()),
+            (env::PHOTO_BASE_URL, "https://photos.test".into()),
         ]
         .into_iter()
         .collect();

@@ -2,6 +2,7 @@
 //! DELETE. A contact is only ever reached through its profile's partition.
 
 use lambda_http::Request;
+use lambda_http::http::StatusCode;
 use lambda_http::http::header;
 use serde_json::{Value, json};
 
@@ -11,19 +12,20 @@ use crate::error::ApiError;
 use crate::http::{self, Reply};
 use shared::app::App;
 use shared::auth::Scope;
-use shared::model::{self, BodyKind, Contact, NewContact, ProfileId, Timestamp};
+use shared::ids::{ContactId, ProfileId};
+use shared::model::{BodyKind, Contact, NewContact, Timestamp};
 use shared::store::{ContactWrite, Idempotent, StoreError};
 use shared::validate::FieldErrors;
 
-fn contact_ids(req: &Request) -> Result<(ProfileId, uuid::Uuid), ApiError> {
+fn contact_ids(req: &Request) -> Result<(ProfileId, ContactId), ApiError> {
     let profile = profile_id(req)?;
     let contact = http::path_param(req, "contact_id")
-        .and_then(model::parse_id)
+        .and_then(ContactId::parse)
         .ok_or(ApiError::NotFound("contact"))?;
     Ok((profile, contact))
 }
 
-fn contact_reply(status: u16, contact: &Contact) -> Result<Reply, ApiError> {
+fn contact_reply(status: StatusCode, contact: &Contact) -> Result<Reply, ApiError> {
     Ok(Reply::json(status, contact.to_json()?).header(header::ETAG, contact.etag()))
 }
 
@@ -44,7 +46,7 @@ async fn contacts_of(
 async fn current_contact(
     app: &App,
     caller: &Caller,
-    (profile, contact): (ProfileId, uuid::Uuid),
+    (profile, contact): (ProfileId, ContactId),
 ) -> Result<Contact, ApiError> {
     contacts_of(app, caller, &profile)
         .await?
@@ -72,7 +74,7 @@ pub async fn list_contacts(app: &App, req: &Request) -> Result<Reply, ApiError> 
         .map(Contact::to_json)
         .collect::<Result<Vec<Value>, _>>()?;
     Ok(Reply::json(
-        200,
+        StatusCode::OK,
         json!({ "data": data, "next_cursor": null }),
     ))
 }
@@ -88,7 +90,7 @@ pub async fn create_contact(app: &App, req: &Request) -> Result<Reply, ApiError>
     let contact = Contact::new(input, Timestamp::now());
     let created = |c: &Contact| -> Result<Reply, ApiError> {
         let location = format!("{}{path}/{}", http::base_path(req), c.id);
-        Ok(contact_reply(201, c)?.header(header::LOCATION, location))
+        Ok(contact_reply(StatusCode::CREATED, c)?.header(header::LOCATION, location))
     };
     // With Idempotency-Key, the answer is recorded in the write's own transaction.
     let answer = |c: &Contact| created(c).map(|r| r.stored()).map_err(|e| e.to_string());
@@ -118,9 +120,9 @@ pub async fn get_contact(app: &App, req: &Request) -> Result<Reply, ApiError> {
     let if_none_match = http::if_none_match(req)?;
     let contact = current_contact(app, &caller, ids).await?;
     if if_none_match.is_some_and(|p| p.matches_weak(contact.version)) {
-        return Ok(Reply::empty(304).header(header::ETAG, contact.etag()));
+        return Ok(Reply::empty(StatusCode::NOT_MODIFIED).header(header::ETAG, contact.etag()));
     }
-    contact_reply(200, &contact)
+    contact_reply(StatusCode::OK, &contact)
 }
 
 /// `PUT` (the whole contact) and `PATCH` (a merge patch) of
@@ -150,9 +152,9 @@ pub async fn update_contact(app: &App, req: &Request) -> Result<Reply, ApiError>
                 .write_contact(&caller.tenant, &ids.0, write)
                 .await?;
             if http::prefers_minimal(req) {
-                Ok(Reply::empty(204).header(header::ETAG, next.etag()))
+                Ok(Reply::empty(StatusCode::NO_CONTENT).header(header::ETAG, next.etag()))
             } else {
-                Ok(contact_reply(200, &next)?)
+                Ok(contact_reply(StatusCode::OK, &next)?)
             }
         },
     )
@@ -174,7 +176,7 @@ pub async fn delete_contact(app: &App, req: &Request) -> Result<Reply, ApiError>
             app.store
                 .write_contact(&caller.tenant, &ids.0, write)
                 .await?;
-            Ok(Reply::empty(204))
+            Ok(Reply::empty(StatusCode::NO_CONTENT))
         },
     )
     .await

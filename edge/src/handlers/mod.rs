@@ -24,8 +24,8 @@ use crate::lambda::respond;
 use shared::app::App;
 use shared::config::ConfigError;
 use shared::idempotency::{Claim, UsedKey};
+use shared::ids::ProfileId;
 use shared::model::RenderError;
-use shared::model::{self, ProfileId};
 use shared::retry::{WRITE_ATTEMPTS, retrying};
 use shared::store::StoreError;
 use shared::validate::Invalid;
@@ -58,7 +58,7 @@ pub async fn by_binary(binary: &str, app: &App, req: Request) -> Option<Response
 fn profile_id(req: &Request) -> Result<ProfileId, ApiError> {
     // An id that is not a UUID names nothing: the same 404 as an unknown one.
     http::path_param(req, "profile_id")
-        .and_then(model::parse_id)
+        .and_then(ProfileId::parse)
         .ok_or(ApiError::NotFound("profile"))
 }
 

@@ -4,12 +4,13 @@
 use std::time::SystemTime;
 
 use lambda_http::Request;
+use lambda_http::http::StatusCode;
 use serde_json::{Value, json};
 use shared::app::App;
 use shared::auth::Scope;
 use shared::model::Timestamp;
 use shared::photo::presign::{self, Target};
-use shared::photo::{self, Kind, Upload};
+use shared::photo::{self, ImageType, Upload};
 use shared::store::{Idempotent, StoreError};
 
 use super::{idempotency_claim, profile_id, replay};
@@ -46,7 +47,7 @@ pub async fn create_photo_upload(app: &App, req: &Request) -> Result<Reply, ApiE
         SystemTime::now(),
     );
     let reply = Reply::json(
-        201,
+        StatusCode::CREATED,
         json!({
             "upload_url": form.upload_url,
             "fields": form.fields,
@@ -71,7 +72,7 @@ pub async fn create_photo_upload(app: &App, req: &Request) -> Result<Reply, ApiE
 }
 
 /// The body of a photo upload request: exactly `content_type`, `image/jpeg` or `image/png`.
-fn upload_kind(body: &serde_json::Map<String, Value>) -> Result<Kind, ApiError> {
+fn upload_kind(body: &serde_json::Map<String, Value>) -> Result<ImageType, ApiError> {
     if let Some(other) = body.keys().find(|k| *k != "content_type") {
         return Err(ApiError::bad_field(
             other.as_str(),
@@ -85,7 +86,7 @@ fn upload_kind(body: &serde_json::Map<String, Value>) -> Result<Kind, ApiError> 
         )),
         Some(v) => v
             .as_str()
-            .and_then(Kind::parse)
+            .and_then(ImageType::parse)
             .ok_or_else(|| ApiError::bad_field("content_type", "must be image/jpeg or image/png")),
     }
 }

@@ -1,6 +1,7 @@
 //! The profile endpoints: create, read (by id and `/profiles/me`), list, PATCH, PUT, DELETE.
 
 use lambda_http::Request;
+use lambda_http::http::StatusCode;
 use lambda_http::http::header;
 use serde_json::{Value, json};
 
@@ -12,10 +13,10 @@ use crate::error::ApiError;
 use crate::http::{self, Reply};
 use shared::app::App;
 use shared::auth::Scope;
+use shared::ids::ProfileId;
 use shared::listing::ListQuery;
-use shared::model::{
-    self, BodyKind, Contact, Profile, ProfileFields, ProfileId, ProfileInput, Timestamp,
-};
+use shared::model::{self, BodyKind, Contact, Profile, ProfileFields, ProfileInput, Timestamp};
+use shared::retry::retrying;
 use shared::store::{Idempotent, PrimaryMark, ProfilePartition, StoreError, StoredProfile};
 
 fn with_etag(reply: Reply, profile: &Profile) -> Reply {
@@ -33,10 +34,10 @@ pub async fn create_profile(app: &App, req: &Request) -> Result<Reply, ApiError>
     model::apply_patch(&mut fields, input.patch)?;
     let now = Timestamp::now();
     let profile = Profile {
-        id: uuid::Uuid::now_v7(),
+        id: ProfileId::generate(),
         fields,
         photo: None,
-        owner_id: caller.principal.as_str().to_owned(),
+        owner_id: caller.principal.clone(),
         created_at: now,
         updated_at: now,
         version: 1,
@@ -76,15 +77,13 @@ pub async fn create_profile(app: &App, req: &Request) -> Result<Reply, ApiError>
         // The principal's primary, the mark taken from the one that holds it, in the same
         // transaction; re-read while another move wins the race.
         Some(true) => {
-            let mut written = Err(StoreError::VersionChanged);
-            for _ in 0..WRITE_ATTEMPTS {
-                let previous = store.primary_of(tenant, &caller.principal).await?;
-                written = claimed(previous).await;
-                if !matches!(written, Err(StoreError::VersionChanged)) {
-                    break;
-                }
-            }
-            match written {
+            let (claimed, principal) = (&claimed, &caller.principal);
+            let attempt = || async move {
+                let previous = store.primary_of(tenant, principal).await?;
+                claimed(previous).await
+            };
+            let lost = |e: &StoreError| matches!(e, StoreError::VersionChanged);
+            match retrying(WRITE_ATTEMPTS, lost, attempt).await {
                 Err(StoreError::VersionChanged) => Err(kept_changing("the primary mark"))?,
                 other => other,
             }
@@ -108,7 +107,7 @@ pub async fn create_profile(app: &App, req: &Request) -> Result<Reply, ApiError>
 
 /// The answer to a create: 201, the profile with its contacts, `Location` and `ETag`.
 fn created(base: &str, profile: &Profile, contacts: &[Contact]) -> Result<Reply, ApiError> {
-    let reply = Reply::json(201, profile.to_json(Some(contacts))?)
+    let reply = Reply::json(StatusCode::CREATED, profile.to_json(Some(contacts))?)
         .header(header::LOCATION, format!("{base}/profiles/{}", profile.id));
     Ok(with_etag(reply, profile))
 }
@@ -145,10 +144,10 @@ async fn read_profile(
         .ok_or(ApiError::NotFound("profile"))?;
     let profile = &read.profile;
     if if_none_match.is_some_and(|p| p.matches_weak(profile.version)) {
-        return Ok(with_etag(Reply::empty(304), profile));
+        return Ok(with_etag(Reply::empty(StatusCode::NOT_MODIFIED), profile));
     }
     Ok(with_etag(
-        Reply::json(200, profile.to_json(Some(&read.contacts))?),
+        Reply::json(StatusCode::OK, profile.to_json(Some(&read.contacts))?),
         profile,
     ))
 }
@@ -210,9 +209,9 @@ async fn write_existing(app: &App, req: &Request, kind: BodyKind) -> Result<Repl
                 .write_profile(tenant, Some(&stored), next, &[], mark, None)
                 .await?;
             let reply = if http::prefers_minimal(req) {
-                Reply::empty(204)
+                Reply::empty(StatusCode::NO_CONTENT)
             } else {
-                Reply::json(200, saved.to_json(None)?)
+                Reply::json(StatusCode::OK, saved.to_json(None)?)
             };
             Ok(with_etag(reply, &saved))
         },
@@ -227,7 +226,7 @@ async fn primary_claim(
     caller: &Caller,
     profile: &Profile,
 ) -> Result<PrimaryMark, ApiError> {
-    if profile.owner_id != caller.principal.as_str() {
+    if profile.owner_id != caller.principal {
         return Err(ApiError::Forbidden {
             code: "not_owner",
             detail: "is_primary: only the profile's owner can make it their primary profile".into(),
@@ -270,7 +269,7 @@ pub async fn delete_profile(app: &App, req: &Request) -> Result<Reply, ApiError>
                     tracing::error!(key = %photo.key, error = %e, "deleted profile's photo left behind");
                 }
             }
-            Ok(Reply::empty(204))
+            Ok(Reply::empty(StatusCode::NO_CONTENT))
         },
     )
     .await
@@ -298,7 +297,10 @@ pub async fn list_profiles(app: &App, req: &Request) -> Result<Reply, ApiError> 
         .next
         .as_ref()
         .map(|p| p.seal(query, &caller.tenant, key));
-    let mut reply = Reply::json(200, json!({ "data": data, "next_cursor": next_cursor }));
+    let mut reply = Reply::json(
+        StatusCode::OK,
+        json!({ "data": data, "next_cursor": next_cursor }),
+    );
     if let Some(cursor) = &next_cursor {
         let path = if own.is_some() {
             "/profiles/all"

@@ -180,17 +180,17 @@ pub struct Reply {
 }
 
 impl Reply {
-    pub fn json(status: u16, body: Value) -> Self {
+    pub fn json(status: StatusCode, body: Value) -> Self {
         Self {
-            status: StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+            status,
             body: Some(body),
             headers: Vec::new(),
         }
     }
 
-    pub fn empty(status: u16) -> Self {
+    pub fn empty(status: StatusCode) -> Self {
         Self {
-            status: StatusCode::from_u16(status).unwrap_or(StatusCode::NO_CONTENT),
+            status,
             body: None,
             headers: Vec::new(),
         }
@@ -277,10 +277,10 @@ pub fn problem(err: &ApiError, trace_id: &str) -> Response<Body> {
         ApiError::Unavailable { .. } => "service_unavailable",
         ApiError::Internal(_) => "internal_error",
     };
-    let title = StatusCode::from_u16(status).map_or("Error.", title);
+    let title = title(status);
     let mut body = json!({
         "type": "about:blank",
-        "status": status,
+        "status": status.as_u16(),
         "code": code,
         "title": title,
         "trace_id": trace_id,

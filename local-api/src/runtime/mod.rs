@@ -3,6 +3,7 @@
 //! time; a function's pool starts instances on demand up to its concurrency limit, keeps them
 //! warm, and replaces any that crash, fail init or overrun the function's timeout.
 
+use shared::config::env;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -156,7 +157,7 @@ impl Instance {
             )
             .env("AWS_LAMBDA_LOG_STREAM_NAME", format!("local/{number}"))
             .env("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand")
-            .env("AWS_REGION", &env.region)
+            .env(env::AWS_REGION, &env.region)
             .env("AWS_DEFAULT_REGION", &env.region)
             .env("AWS_EXECUTION_ENV", "AWS_Lambda_rust")
             .env("TZ", ":UTC")
@@ -168,10 +169,10 @@ impl Instance {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         if let Some(format) = &function.log_format {
-            cmd.env("AWS_LAMBDA_LOG_FORMAT", format);
+            cmd.env(env::AWS_LAMBDA_LOG_FORMAT, format);
         }
         if let Some(level) = &function.log_level {
-            cmd.env("AWS_LAMBDA_LOG_LEVEL", level);
+            cmd.env(env::AWS_LAMBDA_LOG_LEVEL, level);
         }
         // Taken before the exec: on a busy machine this thread can be preempted after it,
         // long enough for a fast process to ask for work first (an init time of 0).

@@ -3,9 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use uuid::Uuid;
 
 use super::{BodyKind, Timestamp, to_json};
+use crate::ids::ContactId;
 use crate::validate::{Email, Field, List, Name, ObjectReader, Phone, Text, member};
 use crate::validate::{FieldErrors, Invalid};
 
@@ -139,7 +139,7 @@ pub(super) fn parse_contacts(value: &Value, errors: &mut FieldErrors) -> Vec<New
 /// A stored contact.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Contact {
-    pub id: Uuid,
+    pub id: ContactId,
     #[serde(flatten)]
     pub value: ContactValue,
     pub external_id: Option<Name>,
@@ -157,7 +157,7 @@ fn first_version() -> u64 {
 impl Contact {
     pub fn new(input: NewContact, now: Timestamp) -> Self {
         Self {
-            id: Uuid::now_v7(),
+            id: ContactId::generate(),
             value: input.value,
             external_id: input.external_id,
             created_at: now,

@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use crate::ids::{PrincipalId, ProfileId};
+
 use crate::validate::{
     CountryCode, CustomProperties, CustomPropertiesPatch, Education, Email, Field, List, LongText,
     Name, Phone, Slug, SocialLink, Tags, Text, WebUrl, WorkExperience,
@@ -249,14 +251,6 @@ pub fn apply_patch(fields: &mut ProfileFields, patch: ProfilePatch) -> Result<()
     errors.into_result(())
 }
 
-/// A profile's id: a UUID v7, so ids sort by creation time.
-pub type ProfileId = Uuid;
-
-/// Parses a path parameter as a profile or contact id. Anything else cannot exist.
-pub fn parse_id(raw: &str) -> Option<Uuid> {
-    Uuid::try_parse(raw).ok()
-}
-
 /// A point in time, stored and shown as RFC 3339 UTC with milliseconds
 /// (`2026-01-01T00:00:00.000Z`): fixed width, so it sorts as text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -334,7 +328,7 @@ pub struct Profile {
     /// The accepted photo (`photo_url`), set only by process-photo.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub photo: Option<Photo>,
-    pub owner_id: String,
+    pub owner_id: PrincipalId,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub version: u64,
@@ -404,7 +398,7 @@ impl Profile {
         out.insert("country".into(), country);
         let photo_url = self.photo.as_ref().map(|p| p.url.clone());
         out.insert("photo_url".into(), photo_url.into());
-        out.insert("owner_id".into(), Value::String(self.owner_id.clone()));
+        out.insert("owner_id".into(), Value::String(self.owner_id.to_string()));
         out.insert("is_primary".into(), self.is_primary.into());
         out.insert(
             "created_at".into(),

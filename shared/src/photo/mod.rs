@@ -9,8 +9,8 @@ use std::io::Cursor;
 
 use uuid::Uuid;
 
-use crate::auth::TenantId;
-use crate::model::{Photo, ProfileId};
+use crate::ids::{ProfileId, TenantId};
+use crate::model::Photo;
 
 /// The largest photo accepted, in bytes (5 MiB; the contract's "≤ 5 MB").
 pub const MAX_BYTES: u64 = 5_242_880;
@@ -32,12 +32,12 @@ pub const PHOTOS: &str = "photos/";
 
 /// The media types an upload may have.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
+pub enum ImageType {
     Jpeg,
     Png,
 }
 
-impl Kind {
+impl ImageType {
     /// `image/jpeg` or `image/png`: what a client states when it asks for an upload.
     pub fn parse(content_type: &str) -> Option<Self> {
         match content_type {
@@ -96,7 +96,7 @@ impl Upload {
         };
         let upload = Self {
             tenant: TenantId::new(tenant).ok()?,
-            profile: Uuid::try_parse(profile).ok()?,
+            profile: ProfileId::parse(profile)?,
             id: Uuid::try_parse(id).ok()?,
         };
         // Only the canonical spelling (lower-case hyphenated ids) is ours.
@@ -105,7 +105,7 @@ impl Upload {
 
     /// The photo this upload becomes once accepted as `kind`: its object key, and its URL
     /// under `base_url` (the photo distribution, which serves [`PHOTOS`] at its root).
-    pub fn photo(&self, kind: Kind, base_url: &str) -> Photo {
+    pub fn photo(&self, kind: ImageType, base_url: &str) -> Photo {
         let path = format!(
             "{}/{}/{}.{}",
             self.tenant,
@@ -124,7 +124,7 @@ impl Upload {
 /// An image that passed [`check`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Checked {
-    pub kind: Kind,
+    pub image_type: ImageType,
     pub width: u32,
     pub height: u32,
 }
@@ -137,7 +137,7 @@ pub enum Refused {
     /// Neither JPEG's nor PNG's signature.
     NotJpegOrPng,
     /// A JPEG or PNG signature, but the image does not decode: truncated, or damaged.
-    Undecodable { kind: Kind, cause: String },
+    Undecodable { kind: ImageType, cause: String },
     /// Decodable, but wider, taller or larger than a photo may be.
     Dimensions { width: u32, height: u32 },
 }
@@ -180,13 +180,13 @@ pub fn check(bytes: &[u8]) -> Result<Checked, Refused> {
     }
 }
 
-fn sane(kind: Kind, width: u32, height: u32) -> Result<Checked, Refused> {
+fn sane(kind: ImageType, width: u32, height: u32) -> Result<Checked, Refused> {
     let ok = (1..=MAX_SIDE).contains(&width)
         && (1..=MAX_SIDE).contains(&height)
         && u64::from(width) * u64::from(height) <= MAX_PIXELS;
     if ok {
         Ok(Checked {
-            kind,
+            image_type: kind,
             width,
             height,
         })
@@ -197,14 +197,14 @@ fn sane(kind: Kind, width: u32, height: u32) -> Result<Checked, Refused> {
 
 fn check_png(bytes: &[u8]) -> Result<Checked, Refused> {
     let undecodable = |e: png::DecodingError| Refused::Undecodable {
-        kind: Kind::Png,
+        kind: ImageType::Png,
         cause: e.to_string(),
     };
     let mut reader = png::Decoder::new(Cursor::new(bytes))
         .read_info()
         .map_err(undecodable)?;
     let (width, height) = (reader.info().width, reader.info().height);
-    let checked = sane(Kind::Png, width, height)?;
+    let checked = sane(ImageType::Png, width, height)?;
     // Every row, then the chunks to IEND: the image data and every checksum are read.
     while reader.next_row().map_err(undecodable)?.is_some() {}
     reader.finish().map_err(undecodable)?;
@@ -218,7 +218,7 @@ fn check_jpeg(bytes: &[u8]) -> Result<Checked, Refused> {
     use zune_jpeg::zune_core::options::DecoderOptions;
 
     let undecodable = |e: zune_jpeg::errors::DecodeErrors| Refused::Undecodable {
-        kind: Kind::Jpeg,
+        kind: ImageType::Jpeg,
         cause: e.to_string(),
     };
     let max = MAX_SIDE as usize;
@@ -238,11 +238,11 @@ fn check_jpeg(bytes: &[u8]) -> Result<Checked, Refused> {
             _ => undecodable(e),
         })?;
     let (width, height) = decoder.dimensions().ok_or_else(|| Refused::Undecodable {
-        kind: Kind::Jpeg,
+        kind: ImageType::Jpeg,
         cause: "no frame header".into(),
     })?;
     let checked = sane(
-        Kind::Jpeg,
+        ImageType::Jpeg,
         u32::try_from(width).unwrap_or(u32::MAX),
         u32::try_from(height).unwrap_or(u32::MAX),
     )?;
@@ -254,7 +254,7 @@ fn check_jpeg(bytes: &[u8]) -> Result<Checked, Refused> {
     match (marker(0xDA), marker(0xD9)) {
         (Some(scan), Some(end)) if end > scan => Ok(checked),
         _ => Err(Refused::Undecodable {
-            kind: Kind::Jpeg,
+            kind: ImageType::Jpeg,
             cause: "no end-of-image marker after the last scan: truncated".into(),
         }),
     }
@@ -294,9 +294,9 @@ mod tests {
     #[test]
     fn a_real_png_and_a_real_jpeg_are_accepted_with_their_dimensions() {
         let p = check(&png(40, 30)).unwrap();
-        assert_eq!((p.kind, p.width, p.height), (Kind::Png, 40, 30));
+        assert_eq!((p.image_type, p.width, p.height), (ImageType::Png, 40, 30));
         let j = check(&jpeg(64, 48)).unwrap();
-        assert_eq!((j.kind, j.width, j.height), (Kind::Jpeg, 64, 48));
+        assert_eq!((j.image_type, j.width, j.height), (ImageType::Jpeg, 64, 48));
     }
 
     #[test]
@@ -313,7 +313,7 @@ mod tests {
                 matches!(
                     check(&p[..cut]),
                     Err(Refused::Undecodable {
-                        kind: Kind::Png,
+                        kind: ImageType::Png,
                         ..
                     })
                 ),
@@ -327,7 +327,7 @@ mod tests {
                 matches!(
                     check(&j[..cut]),
                     Err(Refused::Undecodable {
-                        kind: Kind::Jpeg,
+                        kind: ImageType::Jpeg,
                         ..
                     })
                 ),
@@ -358,7 +358,7 @@ mod tests {
 
     #[test]
     fn an_upload_key_reads_back_only_in_its_own_spelling() {
-        let up = Upload::new(TenantId::new("acme").unwrap(), Uuid::now_v7());
+        let up = Upload::new(TenantId::new("acme").unwrap(), ProfileId::generate());
         assert_eq!(Upload::parse(&up.key()), Some(up.clone()));
         let key = up.key();
         for other in [
@@ -374,8 +374,8 @@ mod tests {
 
     #[test]
     fn a_photo_lives_under_photos_and_its_url_under_the_base() {
-        let up = Upload::new(TenantId::new("acme").unwrap(), Uuid::now_v7());
-        let photo = up.photo(Kind::Png, "https://d1.cloudfront.net/");
+        let up = Upload::new(TenantId::new("acme").unwrap(), ProfileId::generate());
+        let photo = up.photo(ImageType::Png, "https://d1.cloudfront.net/");
         let path = format!("acme/{}/{}.png", up.profile, up.id);
         assert_eq!(photo.key, format!("photos/{path}"));
         assert_eq!(photo.url, format!("https://d1.cloudfront.net/{path}"));

@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
-use super::{Kind, MAX_BYTES};
+use super::{ImageType, MAX_BYTES};
 use crate::config::StaticCredentials;
 use crate::model::Timestamp;
 
@@ -56,7 +56,7 @@ pub fn post_form(
     target: &Target<'_>,
     credentials: &StaticCredentials,
     key: &str,
-    kind: Kind,
+    kind: ImageType,
     now: SystemTime,
 ) -> PostForm {
     let now_utc = OffsetDateTime::from(now);
@@ -171,7 +171,7 @@ mod tests {
             &target(),
             &credentials(Some("TOKEN")),
             "uploads/t/p/u",
-            Kind::Png,
+            ImageType::Png,
             now,
         );
         let policy = policy_of(&form);
@@ -212,7 +212,7 @@ mod tests {
     fn the_signature_is_hmac_of_the_policy_under_the_days_s3_key() {
         use hmac::{KeyInit, Mac};
         let now = SystemTime::now();
-        let form = post_form(&target(), &credentials(None), "k", Kind::Jpeg, now);
+        let form = post_form(&target(), &credentials(None), "k", ImageType::Jpeg, now);
         assert!(!form.fields.contains_key("x-amz-security-token"));
         let secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
         let date = form.fields["x-amz-date"].as_str().unwrap();

@@ -132,12 +132,12 @@ async fn process_upload(
         }
     };
     let base_url = app.config.photo_base_url()?;
-    let photo = upload.photo(checked.kind, base_url);
+    let photo = upload.photo(checked.image_type, base_url);
     bucket
         .put(
             &photo.key,
             bytes,
-            checked.kind.content_type(),
+            checked.image_type.content_type(),
             PHOTO_CACHE_CONTROL,
         )
         .await?;

@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use super::schema::{self, Item};
 use super::{Store, StoreError, TxError, from_item, to_item};
-use crate::auth::{ApiKeyRecord, PrincipalId, Scopes, TenantId};
+use crate::auth::{ApiKeyRecord, Scopes};
+use crate::ids::{PrincipalId, TenantId};
 use crate::model::Timestamp;
 
 /// How many times a revoke retries a transaction that collided with another.

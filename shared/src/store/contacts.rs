@@ -5,8 +5,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailur
 
 use super::schema::{self, Item};
 use super::{Idempotent, Store, StoreError, TxError, to_item};
-use crate::auth::TenantId;
-use crate::model::{Contact, ContactValue, MAX_CONTACTS, ProfileId};
+use crate::ids::{ProfileId, TenantId};
+use crate::model::{Contact, ContactValue, MAX_CONTACTS};
 
 /// A change to one contact of a profile.
 #[derive(Clone, Copy)]

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use super::{
     MAX_ITEM_BYTES, Reasons, Store, StoreError, TxError, from_item, item_size, schema, to_item,
 };
-use crate::auth::TenantId;
 use crate::idempotency::{Claim, StoredAnswer, UsedKey};
+use crate::ids::TenantId;
 
 /// An idempotent write's record, to commit with it: the claim, and how to make the answer
 /// from what is written (`T`: the profile or the contact, ids and slug decided).

@@ -64,7 +64,7 @@ pub enum StoreError {
     /// A unique value is held by another profile (`holder`, when known).
     Taken {
         what: Unique,
-        holder: Option<crate::model::ProfileId>,
+        holder: Option<crate::ids::ProfileId>,
     },
     /// No free slug could be derived from the profile's name.
     NoFreeSlug,

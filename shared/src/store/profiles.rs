@@ -11,8 +11,8 @@ use super::schema::{self, Item, PartitionItem};
 use super::{
     Idempotent, MAX_ITEM_BYTES, Reasons, Store, StoreError, TxError, Unique, from_item, to_item,
 };
-use crate::auth::{PrincipalId, TenantId};
-use crate::model::{Contact, Profile, ProfileId, parse_id};
+use crate::ids::{ContactId, PrincipalId, ProfileId, TenantId};
+use crate::model::{Contact, Profile};
 use crate::validate::{Name, Slug};
 
 /// How many slugs are tried for a derived slug before giving up.
@@ -21,7 +21,7 @@ const SLUG_ATTEMPTS: u32 = 20;
 /// A profile's contacts by [`crate::model::ContactValue::fingerprint`]: the record that keeps
 /// contact values unique and their number bounded, in the item every contact write updates
 /// (and so versions). Stored, never shown.
-type ContactIndex = BTreeMap<String, uuid::Uuid>;
+type ContactIndex = BTreeMap<String, ContactId>;
 
 /// A profile item's attributes besides its keys.
 #[derive(Serialize, Deserialize)]
@@ -76,7 +76,7 @@ pub(super) fn guard_owner(guard: &Item) -> Option<ProfileId> {
     guard
         .get(schema::GUARD_OWNER)
         .and_then(|v| v.as_s().ok())
-        .and_then(|id| parse_id(id))
+        .and_then(|id| ProfileId::parse(id))
 }
 
 impl StoredProfile {
@@ -403,7 +403,7 @@ impl Store {
         tenant: &TenantId,
         principal: &PrincipalId,
     ) -> Result<Option<ProfileId>, StoreError> {
-        let pointer = schema::primary_pointer(tenant, principal.as_str());
+        let pointer = schema::primary_pointer(tenant, principal);
         Ok(self.get_item(pointer).await?.as_ref().and_then(guard_owner))
     }
 
@@ -469,16 +469,16 @@ mod tests {
         let now = Timestamp::now();
         let record = ProfileRecord {
             profile: Profile {
-                id: uuid::Uuid::now_v7(),
+                id: ProfileId::generate(),
                 fields: Default::default(),
                 photo: None,
-                owner_id: "o".into(),
+                owner_id: PrincipalId::new("o").unwrap(),
                 created_at: now,
                 updated_at: now,
                 version: 7,
                 is_primary: true,
             },
-            contact_index: [("email:a@b.co".to_owned(), uuid::Uuid::nil())].into(),
+            contact_index: [("email:a@b.co".to_owned(), uuid::Uuid::nil().into())].into(),
         };
         let item: Item = serde_dynamo::to_item(&record).unwrap();
         assert_eq!(item[schema::VERSION], AttributeValue::N("7".into()));

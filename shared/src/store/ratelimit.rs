@@ -18,8 +18,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailur
 
 use super::schema::{self, Item};
 use super::{Store, StoreError};
-use crate::auth::TenantId;
 pub use crate::config::Rate;
+use crate::ids::TenantId;
 
 /// Whether a request may pass.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,6 +44,14 @@ pub fn step(rate: Rate, tat: Option<i64>, now: i64) -> Result<i64, i64> {
 /// (others of its requests winning every time means it is sending faster than it may).
 const ATTEMPTS: usize = 3;
 
+/// Why one conditional write of an admission did not settle it.
+enum Race {
+    /// Another request of the caller moved its number first: try again from the number the
+    /// failed condition returned.
+    Lost,
+    Failed(StoreError),
+}
+
 impl Store {
     /// Admits one request of `caller` (a digest naming it) in `tenant` at `now_ms` (ms since
     /// the epoch) under `rate`: one conditional `UpdateItem` for a caller at rest or over its
@@ -56,64 +64,87 @@ impl Store {
         now_ms: i64,
     ) -> Result<Admission, StoreError> {
         let key = schema::rate_limit(tenant, caller);
+        // The caller's number as the last failed condition returned it: each attempt starts
+        // from what the one before it found.
+        let known = std::sync::Mutex::new(None);
+        let (key, known) = (&key, &known);
+        let attempt = || async move { self.admit_once(key, rate, now_ms, known).await };
+        match crate::retry::retrying(ATTEMPTS, |e| matches!(e, Race::Lost), attempt).await {
+            Ok(admission) => Ok(admission),
+            Err(Race::Lost) => Ok(Admission::Limited {
+                retry_after_ms: rate.interval_ms(),
+            }),
+            Err(Race::Failed(e)) => Err(e),
+        }
+    }
+
+    /// One conditional write of [`Store::admit`], from the number `known` holds.
+    async fn admit_once(
+        &self,
+        key: &Item,
+        rate: Rate,
+        now_ms: i64,
+        known: &std::sync::Mutex<Option<i64>>,
+    ) -> Result<Admission, Race> {
+        // A poisoned lock still holds a number (it is only ever replaced whole).
+        let last = *known
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Err(wait) = step(rate, last, now_ms) {
+            return Ok(Admission::Limited {
+                retry_after_ms: wait,
+            });
+        }
         let t = rate.interval_ms();
         // After this the caller's bucket is full again: TTL may delete the item, which then
         // reads as a caller at rest, the same thing.
         let expires_at = (now_ms + rate.burst() * t) / 1000 + 2;
-        let mut known: Option<i64> = None;
-        for _ in 0..ATTEMPTS {
-            if let Err(wait) = step(rate, known, now_ms) {
-                return Ok(Admission::Limited {
-                    retry_after_ms: wait,
-                });
-            }
-            let at_rest = known.is_none_or(|tat| tat <= now_ms);
-            let update = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(key.clone()))
-                .expression_attribute_names("#tat", schema::RATE_TAT)
-                .expression_attribute_names("#exp", schema::EXPIRES_AT)
-                .expression_attribute_values(":exp", n(expires_at))
-                .return_values_on_condition_check_failure(
-                    ReturnValuesOnConditionCheckFailure::AllOld,
-                );
-            let update = if at_rest {
-                update
-                    .update_expression("SET #tat = :next, #exp = :exp")
-                    .condition_expression("attribute_not_exists(#tat) OR #tat <= :now")
-                    .expression_attribute_values(":next", n(now_ms + t))
-                    .expression_attribute_values(":now", n(now_ms))
-            } else {
-                // One more fits while the new tat is at most burst·T ahead of now.
-                update
-                    .update_expression("SET #tat = #tat + :t, #exp = :exp")
-                    .condition_expression("#tat <= :fits")
-                    .expression_attribute_values(":t", n(t))
-                    .expression_attribute_values(":fits", n(now_ms + (rate.burst() - 1) * t))
-            };
-            match update.send().await {
-                Ok(_) => return Ok(Admission::Allowed),
-                Err(e) => {
-                    // A failed condition: the item as it is says which case holds now.
-                    let failed = match &e {
-                        SdkError::ServiceError(s) => match s.err() {
-                            UpdateItemError::ConditionalCheckFailedException(f) => {
-                                Some(f.item.as_ref().and_then(tat_of))
-                            }
-                            _ => None,
-                        },
-                        _ => None,
-                    };
-                    match failed {
-                        Some(tat) => known = tat,
-                        None => return Err(StoreError::sdk("update rate limit", e)),
-                    }
+        let at_rest = last.is_none_or(|tat| tat <= now_ms);
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key.clone()))
+            .expression_attribute_names("#tat", schema::RATE_TAT)
+            .expression_attribute_names("#exp", schema::EXPIRES_AT)
+            .expression_attribute_values(":exp", n(expires_at))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let update = if at_rest {
+            update
+                .update_expression("SET #tat = :next, #exp = :exp")
+                .condition_expression("attribute_not_exists(#tat) OR #tat <= :now")
+                .expression_attribute_values(":next", n(now_ms + t))
+                .expression_attribute_values(":now", n(now_ms))
+        } else {
+            // One more fits while the new tat is at most burst·T ahead of now.
+            update
+                .update_expression("SET #tat = #tat + :t, #exp = :exp")
+                .condition_expression("#tat <= :fits")
+                .expression_attribute_values(":t", n(t))
+                .expression_attribute_values(":fits", n(now_ms + (rate.burst() - 1) * t))
+        };
+        let Err(e) = update.send().await else {
+            return Ok(Admission::Allowed);
+        };
+        // A failed condition: the item as it is says which case holds now.
+        let failed = match &e {
+            SdkError::ServiceError(s) => match s.err() {
+                UpdateItemError::ConditionalCheckFailedException(f) => {
+                    Some(f.item.as_ref().and_then(tat_of))
                 }
+                _ => None,
+            },
+            _ => None,
+        };
+        match failed {
+            Some(tat) => {
+                *known
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = tat;
+                Err(Race::Lost)
             }
+            None => Err(Race::Failed(StoreError::sdk("update rate limit", e))),
         }
-        Ok(Admission::Limited { retry_after_ms: t })
     }
 }
 

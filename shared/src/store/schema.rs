@@ -22,9 +22,9 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::auth::TenantId;
+use crate::ids::{ContactId, PrincipalId, ProfileId, TenantId};
 use crate::listing::Sort;
-use crate::model::{Profile, ProfileId};
+use crate::model::Profile;
 use crate::validate::{Name, Slug};
 
 pub type Item = HashMap<String, AttributeValue>;
@@ -81,7 +81,7 @@ pub fn profile_of(item: &Item) -> Option<(TenantId, ProfileId)> {
     }
     let pk = item.get(PK)?.as_s().ok()?;
     let (tenant, id) = pk.strip_prefix("T#")?.rsplit_once("#P#")?;
-    let parsed = (TenantId::new(tenant).ok()?, uuid::Uuid::try_parse(id).ok()?);
+    let parsed = (TenantId::new(tenant).ok()?, ProfileId::parse(id)?);
     // Only the canonical spelling is ours.
     (profile_partition(&parsed.0, &parsed.1).as_s().ok()? == pk).then_some(parsed)
 }
@@ -169,7 +169,7 @@ pub const OWNER_PK: &str = "OWNERPK";
 
 /// The `ByOwner` partition of one principal's profiles in a tenant. (A tenant id has no `#`,
 /// so whatever the principal holds, the tenant part cannot be confused.)
-pub fn owner_partition(tenant: &TenantId, owner: &str) -> AttributeValue {
+pub fn owner_partition(tenant: &TenantId, owner: &PrincipalId) -> AttributeValue {
     s(format!("T#{tenant}#OWNER#{owner}"))
 }
 
@@ -191,7 +191,7 @@ pub fn created_start_key(
 /// The item that names a principal's primary profile (`/profiles/me`), in its attribute
 /// [`GUARD_OWNER`]. It lives outside every profile's partition, so moving the mark is one
 /// transaction over the pointer and the two profiles.
-pub fn primary_pointer(tenant: &TenantId, owner: &str) -> Item {
+pub fn primary_pointer(tenant: &TenantId, owner: &PrincipalId) -> Item {
     HashMap::from([
         (PK.to_owned(), owner_partition(tenant, owner)),
         (SK.to_owned(), s(PRIMARY_SK.to_owned())),
@@ -211,7 +211,7 @@ pub fn idempotency_record(tenant: &TenantId, scope: &str) -> Item {
 const IDEMPOTENCY_SK: &str = "IDEMPOTENCY";
 
 /// The primary key of a contact item.
-pub fn contact_key(tenant: &TenantId, profile: &ProfileId, contact: &uuid::Uuid) -> Item {
+pub fn contact_key(tenant: &TenantId, profile: &ProfileId, contact: &ContactId) -> Item {
     HashMap::from([
         (PK.to_owned(), profile_partition(tenant, profile)),
         (SK.to_owned(), s(format!("{CONTACT_SK_PREFIX}{contact}"))),
@@ -244,7 +244,7 @@ pub fn key_of(item: &Item) -> Item {
 /// The profile id in a profile partition key (`T#<tenant>#P#<id>`).
 pub fn profile_id_of(pk: &str) -> Option<ProfileId> {
     pk.rsplit_once("#P#")
-        .and_then(|(_, id)| crate::model::parse_id(id))
+        .and_then(|(_, id)| ProfileId::parse(id))
 }
 
 /// The guard key of a slug given as text (a list filter).
