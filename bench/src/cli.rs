@@ -11,4 +11,15 @@ pub struct Cli {
     /// Skip the arm64 cross-build (cargo lambda)
     #[arg(long)]
     pub no_arm64: bool,
+    /// Only this table (no function is built): `capacity`, the DynamoDB units each
+    /// operation consumes
+    #[arg(long, value_name = "TABLE", value_enum)]
+    pub only: Option<Only>,
+}
+
+/// A table the bench can print alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Only {
+    /// The DynamoDB capacity each operation consumes, on the table and each index.
+    Capacity,
 }

@@ -32,6 +32,7 @@ use shared::app::App;
 use shared::config::env;
 
 mod calls;
+mod capacity;
 mod cold;
 mod measure;
 mod tables;
@@ -52,9 +53,9 @@ pub(crate) struct Opts {
     pub(crate) arm64: bool,
 }
 
-/// The options (bad arguments: clap prints why, with a suggestion, and exits 2).
-fn opts() -> Opts {
-    let cli = <bench::cli::Cli as clap::Parser>::parse();
+/// The options from the command line (bad arguments: clap prints why, with a suggestion, and
+/// exits 2).
+fn opts(cli: &bench::cli::Cli) -> Opts {
     let quick = cli.quick;
     Opts {
         quick,
@@ -69,12 +70,32 @@ fn opts() -> Opts {
     }
 }
 
+/// `--only capacity`: the capacity table on an embedded engine, no function built.
+fn only_capacity() -> Result<(), Error> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let template = Template::load(&repo().join("template.yaml"))?;
+        let mut engine = local_api::engine::Engine::start(&Storage::Memory, None).await?;
+        let config = engine.config("us-east-1")?;
+        engine.ensure_table(&template, &config).await?;
+        capacity::table(&engine).await?;
+        engine.stop().await;
+        Ok(())
+    })
+}
+
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
 fn main() -> Result<(), Error> {
-    let opts = opts();
+    let cli = <bench::cli::Cli as clap::Parser>::parse();
+    if cli.only == Some(bench::cli::Only::Capacity) {
+        return only_capacity();
+    }
+    let opts = opts(&cli);
     let template = Template::load(&repo().join("template.yaml"))?;
     // Every function the runner runs (process-photo included: the runner starts a pool for
     // each), built; measured, the functions a request reaches (process-photo answers S3's
@@ -127,6 +148,7 @@ async fn run(
 ) -> Result<(), Error> {
     let bench = Bench::start(opts, &template, names, binaries, arm64).await?;
     tables::header(&bench);
+    capacity::table(&bench.server.engine).await?;
     tables::cold_starts(&bench).await?;
     tables::warm_over_http(&bench).await?;
     tables::peak_rss(&bench);

@@ -17,6 +17,7 @@ pub mod devkey;
 pub mod engine;
 pub mod event;
 pub mod gateway;
+pub mod meter;
 mod mount;
 pub mod responses;
 pub mod runtime;

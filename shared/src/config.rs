@@ -243,7 +243,8 @@ impl Config {
 /// `CORS_ALLOWED_ORIGINS` alone: all the preflight function reads (its init builds no
 /// store).
 pub fn cors_origins(get: &impl Fn(&str) -> Option<String>) -> Result<Origins, ConfigError> {
-    Origins::parse(&get(env::CORS_ALLOWED_ORIGINS).unwrap_or_default()).map_err(ConfigError)
+    Origins::parse(&get(env::CORS_ALLOWED_ORIGINS).unwrap_or_default())
+        .map_err(|e| ConfigError(format!("{}: {e}", env::CORS_ALLOWED_ORIGINS)))
 }
 
 impl Config {
