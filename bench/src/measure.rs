@@ -147,29 +147,30 @@ pub(crate) fn arm64_sizes(names: &[String]) -> Option<HashMap<String, (u64, Opti
     )
 }
 
-/// Writes profiles `from..to` of the scale tenant with BatchWriteItem, items built by the
-/// store itself.
+/// Writes profiles `from..to` of the scale tenant, in a list of `shards` shards, with
+/// BatchWriteItem, items built by the store itself.
 pub(crate) async fn seed(
     client: &aws_sdk_dynamodb::Client,
     table: &str,
     tenant: &shared::ids::TenantId,
-    from: usize,
-    to: usize,
+    (from, to): (usize, usize),
+    shards: u32,
 ) -> Result<(), Error> {
     eprintln!("bench: seeding profiles {from}..{to}");
     let store = shared::store::Store::new(client.clone(), table);
     let mut requests = Vec::new();
     for i in from..to {
+        let id = shared::ids::ProfileId::generate();
+        let created = shared::model::Timestamp::of_id(&id).to_string();
         let mut body = json!({
-            "id": uuid::Uuid::now_v7(), "name": format!("Person {:06}", (i * 7919) % 1_000_003),
-            "owner_id": "bench", "created_at": shared::model::Timestamp::now().to_string(),
-            "updated_at": shared::model::Timestamp::now().to_string(), "version": 1,
+            "id": id, "name": format!("Person {:06}", (i * 7919) % 1_000_003),
+            "owner_id": "bench", "created_at": created, "updated_at": created, "version": 1,
         });
         if i % 10 == 0 {
             body["tags"] = json!(["tenth"]);
         }
         let profile: shared::model::Profile = serde_json::from_value(body)?;
-        let item = store.new_profile_item(tenant, &profile)?;
+        let item = store.new_profile_item(tenant, &profile, shards)?;
         requests.push(
             WriteRequest::builder()
                 .put_request(PutRequest::builder().set_item(Some(item)).build()?)

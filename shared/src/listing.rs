@@ -1,6 +1,6 @@
-//! Listing: what `GET /profiles` may ask (sort orders, exact-match filters, page size) parsed
-//! into a [`ListQuery`], and the signed cursor that resumes a page, bound to its tenant and to
-//! every parameter of the query that made it.
+//! Listing: what `GET /profiles` may ask (sort orders, exact-match filters, prefix searches,
+//! page size) parsed into a [`ListQuery`], and the signed cursor that resumes a page, bound to
+//! its tenant and to every parameter of the query that made it.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -21,8 +21,9 @@ pub enum SortOrder {
     Desc,
 }
 
-/// A sort order of `GET /profiles` (`sort_by`). Each has its own index
-/// (`store::schema::sort_index`), whose sort key is [`Sort::value`].
+/// A sort order of `GET /profiles` (`sort_by`), and the email order an email prefix search
+/// reads in. Each reads an index (`store::schema::sort_index`) whose sort key is
+/// [`Sort::value`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Sort {
@@ -34,6 +35,9 @@ pub enum Sort {
     LastName,
     Enabled,
     Id,
+    /// By email address, case-insensitive: the order of `filter[email_prefix]`, which no
+    /// `sort_by` names.
+    Email,
 }
 
 impl Sort {
@@ -59,6 +63,7 @@ impl Sort {
             Sort::LastName => "last_name",
             Sort::Enabled => "enabled",
             Sort::Id => "id",
+            Sort::Email => "email",
         }
     }
 
@@ -68,7 +73,9 @@ impl Sort {
 
     /// A profile's sort key in this order: its index's sort key, compared as bytes. Text
     /// sorts case-insensitively with absent values last (ascending); every key ends with the
-    /// id, so equal values have one fixed order.
+    /// id, so equal values have one fixed order. Creation and id share their key: a profile's
+    /// id is a UUID v7 made at its `created_at` (`crate::ids::ProfileId::created_at`). A
+    /// profile without an email has no key in the email order (empty here).
     pub fn value(self, profile: &Profile) -> String {
         let id = profile.id;
         let f = &profile.fields;
@@ -77,7 +84,7 @@ impl Sort {
             None => format!("2{TIE}{id}"),
         };
         match self {
-            Sort::CreatedAt => format!("{}#{id}", profile.created_at),
+            Sort::CreatedAt | Sort::Id => format!("{}#{id}", profile.created_at),
             Sort::UpdatedAt => format!("{}#{id}", profile.updated_at),
             Sort::Name => text(profile.display_name().as_deref()),
             Sort::FirstName => text(f.first_name.as_ref().map(|v| v.as_str())),
@@ -87,7 +94,11 @@ impl Sort {
                 let on = if f.enabled.unwrap_or(true) { '1' } else { '0' };
                 format!("{on}{TIE}{id}")
             }
-            Sort::Id => id.to_string(),
+            Sort::Email => f
+                .email
+                .as_ref()
+                .map(|e| format!("{}{TIE}{id}", e.as_str().to_lowercase()))
+                .unwrap_or_default(),
         }
     }
 }
@@ -96,12 +107,20 @@ impl Sort {
 /// a value sorts before any longer value it is a prefix of.
 const TIE: char = '\u{1}';
 
-/// Case-folded, control characters blanked, at most 200 characters: the sortable form.
+/// Case-folded, control characters blanked, at most [`FOLDED_CHARS`] characters: the
+/// sortable form.
 fn fold(v: &str) -> String {
+    fold_all(v).chars().take(FOLDED_CHARS).collect()
+}
+
+/// How much of a text value its sort key keeps.
+const FOLDED_CHARS: usize = 200;
+
+/// Case-folded, control characters blanked, whole: what a prefix search compares.
+fn fold_all(v: &str) -> String {
     v.chars()
         .flat_map(char::to_lowercase)
         .map(|c| if c.is_control() { ' ' } else { c })
-        .take(200)
         .collect()
 }
 
@@ -126,10 +145,14 @@ pub enum Filter {
     /// One of `lists`.
     List(String),
     OwnerId(PrincipalId),
+    /// The shown name starts with this, case-insensitively (kept folded).
+    NamePrefix(String),
+    /// The email address starts with this, case-insensitively (kept lower-cased).
+    EmailPrefix(String),
 }
 
 /// The fields `filter[...]` accepts.
-pub const FILTER_FIELDS: [&str; 12] = [
+pub const FILTER_FIELDS: [&str; 14] = [
     "enabled",
     "name",
     "first_name",
@@ -142,7 +165,12 @@ pub const FILTER_FIELDS: [&str; 12] = [
     "tag",
     "list",
     "owner_id",
+    "name_prefix",
+    "email_prefix",
 ];
+
+/// The longest email prefix: an address's own limit.
+pub const MAX_EMAIL_PREFIX: usize = 254;
 
 impl Filter {
     fn parse(field: &str, raw: &str, errors: &mut FieldErrors) -> Option<Self> {
@@ -170,6 +198,19 @@ impl Filter {
             "slug" => Filter::Slug(Slug::parse(&value, &name, errors)?.as_str().to_owned()),
             "tag" => Filter::Tag(text(errors)?),
             "list" => Filter::List(text(errors)?),
+            "name_prefix" => Filter::NamePrefix(fold_all(&text(errors)?)),
+            "email_prefix" => {
+                let raw = raw.trim();
+                let n = raw.chars().count();
+                if n == 0 || n > MAX_EMAIL_PREFIX || raw.chars().any(char::is_whitespace) {
+                    errors.push(
+                        name,
+                        format!("must be 1 to {MAX_EMAIL_PREFIX} characters without spaces"),
+                    );
+                    return None;
+                }
+                Filter::EmailPrefix(raw.to_lowercase())
+            }
             "owner_id" => match PrincipalId::new(&text(errors)?) {
                 Ok(owner) => Filter::OwnerId(owner),
                 Err(why) => {
@@ -207,6 +248,28 @@ impl Filter {
             Filter::Tag(v) => has(f.tags.as_ref(), v),
             Filter::List(v) => has(f.lists.as_ref(), v),
             Filter::OwnerId(v) => profile.owner_id == *v,
+            Filter::NamePrefix(p) => profile
+                .display_name()
+                .is_some_and(|n| fold_all(&n).starts_with(p.as_str())),
+            Filter::EmailPrefix(p) => f
+                .email
+                .as_ref()
+                .is_some_and(|e| e.as_str().to_lowercase().starts_with(p.as_str())),
+        }
+    }
+
+    /// The start of the sort key every profile this filter admits has, in the index its
+    /// list reads (`ListQuery::reads_in`): what a Query asks with `begins_with` so it reads
+    /// only that range. `None` for a filter the index does not narrow.
+    pub fn key_prefix(&self, sort: Sort) -> Option<String> {
+        match (self, sort) {
+            (Filter::NamePrefix(p), Sort::Name) => Some(format!(
+                "1{}",
+                p.chars().take(FOLDED_CHARS).collect::<String>()
+            )),
+            (Filter::EmailPrefix(p), Sort::Email) => Some(p.clone()),
+            (Filter::Email(e), Sort::Email) => Some(format!("{}{TIE}", e.to_lowercase())),
+            _ => None,
         }
     }
 
@@ -225,6 +288,8 @@ impl Filter {
             Filter::Tag(v) => ("tag", v.clone()),
             Filter::List(v) => ("list", v.clone()),
             Filter::OwnerId(v) => ("owner_id", v.to_string()),
+            Filter::NamePrefix(v) => ("name_prefix", v.clone()),
+            Filter::EmailPrefix(v) => ("email_prefix", v.clone()),
         }
     }
 }
@@ -270,6 +335,7 @@ impl ListQuery {
             own: own.is_some(),
         };
         let mut raw_cursor = None;
+        let (mut sort_given, mut order_given) = (false, false);
         for (name, value) in pairs {
             if !seen.insert(name.as_str()) {
                 errors.push(name.as_str(), "may be given only once");
@@ -281,7 +347,10 @@ impl ListQuery {
                     _ => errors.push("limit", format!("must be an integer from 1 to {MAX_LIMIT}")),
                 },
                 "sort_by" => match Sort::parse(value) {
-                    Some(s) => query.sort = s,
+                    Some(s) => {
+                        query.sort = s;
+                        sort_given = true;
+                    }
                     None => errors.push(
                         "sort_by",
                         format!(
@@ -290,11 +359,14 @@ impl ListQuery {
                         ),
                     ),
                 },
-                "sort_order" => match value.as_str() {
-                    "asc" => query.order = SortOrder::Asc,
-                    "desc" => query.order = SortOrder::Desc,
-                    _ => errors.push("sort_order", "must be asc or desc"),
-                },
+                "sort_order" => {
+                    order_given = true;
+                    match value.as_str() {
+                        "asc" => query.order = SortOrder::Asc,
+                        "desc" => query.order = SortOrder::Desc,
+                        _ => errors.push("sort_order", "must be asc or desc"),
+                    }
+                }
                 "cursor" => raw_cursor = Some(value.as_str()),
                 "offset" => errors.push(
                     "offset",
@@ -313,6 +385,7 @@ impl ListQuery {
                 },
             }
         }
+        query.searching(sort_given, order_given, &mut errors);
         if let Some(owner) = own {
             if query
                 .filters
@@ -345,6 +418,57 @@ impl ListQuery {
         errors.into_result(ListRequest { query, after })
     }
 
+    /// A prefix search reads its own index, in that index's order: the shown name's
+    /// (`sort_by=name`, or none), or the email's (no `sort_by`); ascending unless
+    /// `sort_order` says otherwise. The two cannot be combined, nor a search with another
+    /// order: each is a 400 naming the filter.
+    fn searching(&mut self, sort_given: bool, order_given: bool, errors: &mut FieldErrors) {
+        let has = |f: fn(&Filter) -> bool| self.filters.iter().any(f);
+        let name = has(|f| matches!(f, Filter::NamePrefix(_)));
+        let email = has(|f| matches!(f, Filter::EmailPrefix(_)));
+        let sort = match (name, email) {
+            (false, false) => return,
+            (true, true) => {
+                errors.push(
+                    "filter[email_prefix]",
+                    "cannot be combined with filter[name_prefix]: each searches its own index",
+                );
+                return;
+            }
+            (true, false) if sort_given && self.sort != Sort::Name => {
+                errors.push(
+                    "filter[name_prefix]",
+                    "lists in name order: use sort_by=name or leave sort_by out",
+                );
+                return;
+            }
+            (false, true) if sort_given => {
+                errors.push(
+                    "filter[email_prefix]",
+                    "lists in email order: leave sort_by out",
+                );
+                return;
+            }
+            (true, false) => Sort::Name,
+            (false, true) => Sort::Email,
+        };
+        self.sort = sort;
+        if !order_given {
+            self.order = SortOrder::Asc;
+        }
+    }
+
+    /// The order the list's index is read in: the query's, or, for an exact email filter in
+    /// creation (or id) order, the email index's, whose entries for one address are in id
+    /// order, which is creation order.
+    pub fn reads_in(&self) -> Sort {
+        let exact_email = self.filters.iter().any(|f| matches!(f, Filter::Email(_)));
+        match self.sort {
+            Sort::CreatedAt | Sort::Id if exact_email => Sort::Email,
+            sort => sort,
+        }
+    }
+
     /// The query string of the page after `next` (the `Link: rel="next"` target).
     pub fn next_query(&self, next: &str) -> String {
         let order = match self.order {
@@ -352,9 +476,12 @@ impl ListQuery {
             SortOrder::Desc => "desc",
         };
         let mut q = url::form_urlencoded::Serializer::new(String::new());
-        q.append_pair("limit", &self.limit.to_string())
-            .append_pair("sort_by", self.sort.as_str())
-            .append_pair("sort_order", order);
+        q.append_pair("limit", &self.limit.to_string());
+        // The email order is an email search's own; no sort_by names it.
+        if self.sort != Sort::Email {
+            q.append_pair("sort_by", self.sort.as_str());
+        }
+        q.append_pair("sort_order", order);
         for f in &self.filters {
             if self.own && matches!(f, Filter::OwnerId(_)) {
                 continue;

@@ -36,8 +36,9 @@ pub enum Fault {
     /// Answer with DynamoDB's error `code` (`ThrottlingException`, `InternalServerError`, ...)
     /// and `status`; the engine never sees it.
     Error { status: u16, code: &'static str },
-    /// Pass everything but `TransactWriteItems`, which is cancelled as when another
-    /// transaction holds its items (`TransactionConflict`); the engine never sees it.
+    /// Pass everything but writes, as when another transaction holds their items: a
+    /// `TransactWriteItems` is cancelled (`TransactionConflict`), a single-item write refused
+    /// (`TransactionConflictException`); the engine never sees them.
     ConflictingTransactions,
     /// Pass everything, but cut off the answer to each `TransactWriteItems` as
     /// [`Fault::ResetMidResponse`] does: the engine commits, the caller never hears so.
@@ -171,9 +172,13 @@ async fn connection(
                 }
                 continue;
             }
-            Fault::ConflictingTransactions if is_transaction(&request) => {
-                let reasons = r#","CancellationReasons":[{"Code":"TransactionConflict","Message":"Transaction is ongoing for the item"}]"#;
-                let answer = error(400, "TransactionCanceledException", reasons);
+            Fault::ConflictingTransactions if is_write(&request) => {
+                let answer = if is_transaction(&request) {
+                    let reasons = r#","CancellationReasons":[{"Code":"TransactionConflict","Message":"Transaction is ongoing for the item"}]"#;
+                    error(400, "TransactionCanceledException", reasons)
+                } else {
+                    error(400, "TransactionConflictException", "")
+                };
                 if client.write_all(&answer).await.is_err() {
                     return;
                 }
@@ -262,14 +267,26 @@ async fn forward(upstream: SocketAddr, request: &[u8]) -> std::io::Result<Vec<u8
 }
 
 /// Whether `request` is a `TransactWriteItems` call (its `x-amz-target` header).
+/// Whether `request` is a write: a transaction or a single item's Put, Update or Delete.
+fn is_write(request: &[u8]) -> bool {
+    ["TransactWriteItems", "PutItem", "UpdateItem", "DeleteItem"]
+        .iter()
+        .any(|op| targets(request, op))
+}
+
 fn is_transaction(request: &[u8]) -> bool {
+    targets(request, "TransactWriteItems")
+}
+
+/// Whether `request`'s `X-Amz-Target` names `operation`.
+fn targets(request: &[u8], operation: &str) -> bool {
     let head_end = find(request, b"\r\n\r\n").unwrap_or(request.len());
     String::from_utf8_lossy(&request[..head_end])
         .lines()
         .filter_map(|l| l.split_once(':'))
         .any(|(name, value)| {
             name.trim().eq_ignore_ascii_case("x-amz-target")
-                && value.trim().ends_with(".TransactWriteItems")
+                && value.trim().ends_with(&format!(".{operation}"))
         })
 }
 

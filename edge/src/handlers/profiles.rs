@@ -32,9 +32,11 @@ pub async fn create_profile(app: &App, req: &Request) -> Result<Reply, ApiError>
     let base = http::base_path(req);
     let mut fields = ProfileFields::default();
     model::apply_patch(&mut fields, input.patch)?;
-    let now = Timestamp::now();
+    // Made with the id: creation order is id order (one list index serves both).
+    let id = ProfileId::generate();
+    let now = Timestamp::of_id(&id);
     let profile = Profile {
-        id: ProfileId::generate(),
+        id,
         fields,
         photo: None,
         owner_id: caller.principal.clone(),

@@ -268,6 +268,20 @@ impl Timestamp {
         Self(now.replace_millisecond(ms).unwrap_or(now))
     }
 
+    /// The time a profile id was made (a UUID v7 carries its creation in ms): a profile's
+    /// `created_at`, so creation order and id order are one.
+    pub fn of_id(id: &ProfileId) -> Self {
+        let ms = id
+            .as_uuid()
+            .get_timestamp()
+            .map(|t| t.to_unix())
+            .map_or(0, |(secs, nanos)| {
+                i128::from(secs) * 1000 + i128::from(nanos / 1_000_000)
+            });
+        time::OffsetDateTime::from_unix_timestamp_nanos(ms * 1_000_000)
+            .map_or_else(|_| Self::now(), Self)
+    }
+
     /// Now, or one millisecond after `previous` if that is not earlier: a record's
     /// `updated_at` strictly increases with its version, even within one millisecond.
     pub fn now_after(previous: Self) -> Self {

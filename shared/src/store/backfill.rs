@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{Item, Store, StoreError, TxError, profiles, schema};
+use super::{Item, Store, StoreError, profiles, schema};
 
 /// Where a backfill stands after one page.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -59,21 +59,22 @@ impl Store {
                 continue;
             };
             let stored = profiles::decode(item.clone())?;
-            let want =
-                self.profile_item(&tenant, &stored.profile, stored.contact_index().clone())?;
+            let count = Box::pin(self.layout(&tenant)).await?.writes();
+            let want = self.profile_item(
+                &tenant,
+                &stored.profile,
+                stored.contact_index().clone(),
+                count,
+            )?;
             if want == item {
                 progress.current += 1;
                 continue;
             }
-            let put = self.put_over(want, stored.profile.version)?;
-            match self.transact_retrying(vec![put]).await {
+            match self.rewrite(&tenant, &stored, count).await {
                 Ok(()) => progress.rewritten += 1,
                 // Written by the API since the page was read: in the current shape already.
-                Err(TxError::Cancelled(reasons)) if reasons.failed(Some(0)) => {
-                    progress.current += 1;
-                }
-                Err(TxError::Cancelled(reasons)) => return Err(reasons.unexpected("backfill")),
-                Err(TxError::Failed(e)) => return Err(e),
+                Err(StoreError::VersionChanged) => progress.current += 1,
+                Err(e) => return Err(e),
             }
         }
         Ok(progress)

@@ -1,4 +1,11 @@
-//! Lists of profiles: a page of a tenant's profiles as a Query of one index, never a Scan.
+//! Lists of profiles: a page of a tenant's profiles as one Query of each of its list
+//! partitions (one per shard of each layout the tenant holds, all in parallel) merged by sort
+//! key, and one BatchGetItem of the page's profiles; never a Scan. The list indexes are
+//! keys-only, so a profile write touches an index only when a key it holds changes.
+
+use std::collections::{HashMap, VecDeque};
+
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 
 use super::profiles::{decode, guard_owner};
 use super::schema::{self, Item};
@@ -19,67 +26,94 @@ pub struct Page {
 /// that runs out of budget is short and carries a cursor.
 pub const READ_BUDGET: usize = 1000;
 
-/// Entries per Query while a filter skips some.
-const FILTERED_CHUNK: usize = 200;
+/// The most keys one BatchGetItem takes.
+const BATCH_GET_MOST: usize = 100;
 
-/// The index partition a list reads: the index, its partition key's name and value, and
-/// the filter it already applies (an email or owner partition in creation order), if any.
-struct Partition<'q> {
+/// Index entries taken per round while filters skip some: one BatchGetItem's most.
+const FILTERED_CHUNK: usize = BATCH_GET_MOST;
+
+/// What a list reads: one index, the tenant's partitions in it, and the key range.
+struct Source {
     index: &'static str,
     pk_name: &'static str,
-    pk_value: aws_sdk_dynamodb::types::AttributeValue,
-    narrowed_by: Option<&'q Filter>,
+    sort_name: &'static str,
+    partitions: Vec<AttributeValue>,
+    /// The range of sort keys read (`begins_with`), when a filter narrows it.
+    prefix: Option<String>,
+    /// Whether the index gives exactly the profiles the filters admit (then nothing read
+    /// is skipped, and a page reads one more entry than it shows, no more).
+    exact: bool,
 }
 
-impl<'q> Partition<'q> {
-    /// The sort's index partition of the tenant, or, in creation order, the `ByEmail` or
-    /// `ByOwner` partition an email or owner filter names.
-    fn of(tenant: &TenantId, query: &'q ListQuery) -> Self {
-        let created = query.sort == Sort::CreatedAt;
-        let narrowed = query.filters.iter().find_map(|f| match f {
-            Filter::Email(e) if created => Some(Self {
-                index: schema::BY_EMAIL,
-                pk_name: schema::EMAIL_PK,
-                pk_value: schema::email_partition(tenant, e),
-                narrowed_by: Some(f),
-            }),
-            Filter::OwnerId(o) if created => Some(Self {
-                index: schema::BY_OWNER,
-                pk_name: schema::OWNER_PK,
-                pk_value: schema::owner_partition(tenant, o),
-                narrowed_by: Some(f),
-            }),
+impl Source {
+    /// The index `query` reads, and its partitions in each of `counts` (the tenant's
+    /// layouts): the owner index in creation order when it filters by owner, else the
+    /// index of the order it reads in.
+    fn of(tenant: &TenantId, query: &ListQuery, counts: &[schema::ShardCount]) -> Self {
+        let sort = query.reads_in();
+        let created = matches!(sort, Sort::CreatedAt | Sort::Id);
+        let owner = query.filters.iter().find_map(|f| match f {
+            Filter::OwnerId(o) if created => Some(o),
             _ => None,
         });
-        narrowed.unwrap_or_else(|| Self {
-            index: schema::sort_index(query.sort),
-            pk_name: schema::GSI1PK,
-            pk_value: schema::list_partition(tenant),
-            narrowed_by: None,
-        })
-    }
-
-    /// The exclusive start key of the entry `p` names in this partition.
-    fn start_key(&self, tenant: &TenantId, query: &ListQuery, p: &Position) -> Item {
-        match self.narrowed_by {
-            Some(_) => schema::created_start_key(
-                tenant,
-                self.pk_name,
-                self.pk_value.clone(),
-                &p.id,
-                &p.sort_value,
+        let shards = counts.iter().flat_map(|&c| (0..c).map(move |s| (c, s)));
+        let (index, pk_name, partitions) = match owner {
+            Some(o) => (
+                schema::BY_OWNER,
+                schema::OWNER_PK,
+                shards
+                    .map(|(c, s)| schema::owner_list_partition(tenant, o, c, s))
+                    .collect(),
             ),
-            None => schema::list_start_key(tenant, query.sort, &p.id, &p.sort_value),
+            None => (
+                schema::sort_index(sort),
+                schema::LIST_PK,
+                shards
+                    .map(|(c, s)| schema::list_partition(tenant, c, s))
+                    .collect(),
+            ),
+        };
+        let prefix = query.filters.iter().find_map(|f| f.key_prefix(sort));
+        let exact = query.filters.iter().all(|f| match f {
+            Filter::OwnerId(_) => owner.is_some(),
+            Filter::NamePrefix(p) => sort == Sort::Name && p.chars().count() <= 200,
+            Filter::EmailPrefix(_) => sort == Sort::Email,
+            Filter::Email(_) => sort == Sort::Email,
+            _ => false,
+        });
+        Self {
+            index,
+            pk_name,
+            sort_name: schema::sort_attribute(sort),
+            partitions,
+            prefix,
+            exact,
         }
     }
+
+    /// An entry's position in the list: its sort key and its profile's id.
+    fn position(&self, entry: &Item) -> Option<Position> {
+        let sort_value = entry.get(self.sort_name)?.as_s().ok()?.clone();
+        let id = schema::profile_id_of(entry.get(schema::PK)?.as_s().ok()?)?;
+        Some(Position { sort_value, id })
+    }
+}
+
+/// One partition being read: what a Query returned and not yet taken, and where it goes on.
+struct Shard {
+    pk: AttributeValue,
+    buffer: VecDeque<Item>,
+    start: Option<Item>,
+    done: bool,
 }
 
 impl Store {
-    /// One page of a tenant's profiles in `query`'s order, after `after`: a Query of the
-    /// sort's index (or, for `filter[email]` or `filter[owner_id]` in creation order, of
-    /// `ByEmail` or `ByOwner`), never a Scan.
-    /// Filters that are unique lookups (`external_id`, `slug`) read their guard instead.
-    /// Other filters skip entries as they are read, within [`READ_BUDGET`].
+    /// One page of a tenant's profiles in `query`'s order, after `after`: a Query of each of
+    /// the tenant's partitions of the order's index (or of its email, owner or name index
+    /// where a filter or search narrows to it), merged, then the page's profiles in one
+    /// BatchGetItem. Filters that are unique lookups (`external_id`, `slug`) read their guard
+    /// instead. Filters the index does not apply skip profiles as they are read, within
+    /// [`READ_BUDGET`] entries.
     pub async fn list(
         &self,
         tenant: &TenantId,
@@ -94,28 +128,219 @@ impl Store {
         if let Some(guard) = lookup {
             return self.unique_page(tenant, query, after, guard).await;
         }
-        let partition = Partition::of(tenant, query);
-        let start = after.map(|p| partition.start_key(tenant, query, p));
-        let (mut found, budget_end) = self.read(query, &partition, start).await?;
+        let layout = Box::pin(self.layout(tenant)).await?;
+        let source = Source::of(tenant, query, &layout.read_counts());
+        let mut shards: Vec<Shard> = source
+            .partitions
+            .iter()
+            .map(|pk| Shard {
+                pk: pk.clone(),
+                buffer: VecDeque::new(),
+                start: after.map(|p| {
+                    let sort = source.sort_name;
+                    schema::start_key(
+                        tenant,
+                        source.pk_name,
+                        pk.clone(),
+                        sort,
+                        &p.id,
+                        &p.sort_value,
+                    )
+                }),
+                done: false,
+            })
+            .collect();
+        let mut found: Vec<(Position, Profile)> = Vec::new();
+        let mut read = 0;
+        let mut last = None;
+        loop {
+            let want = if source.exact {
+                query.limit + 1 - found.len()
+            } else {
+                FILTERED_CHUNK.min(READ_BUDGET - read)
+            };
+            let entries = self.take(&source, query.order, &mut shards, want).await?;
+            if entries.is_empty() {
+                break;
+            }
+            read += entries.len();
+            last = entries.last().and_then(|e| source.position(e));
+            for (position, profile) in self.fetch(&source, &entries).await? {
+                if query.filters.iter().all(|f| f.matches(&profile)) {
+                    found.push((position, profile));
+                }
+            }
+            if found.len() > query.limit || (!source.exact && read >= READ_BUDGET) {
+                break;
+            }
+        }
         let next = if found.len() > query.limit {
             found.truncate(query.limit);
-            found.last().map(|p| Position {
-                sort_value: query.sort.value(p),
-                id: p.id,
-            })
-        } else {
+            found.last().map(|(p, _)| p.clone())
+        } else if !source.exact
+            && read >= READ_BUDGET
+            && shards.iter().any(|s| !s.done || !s.buffer.is_empty())
+        {
             // Out of budget with the index not exhausted: resume where reading stopped.
-            let sort_attr = schema::sort_attribute(query.sort);
-            budget_end.and_then(|k| {
-                let sort_value = k.get(sort_attr)?.as_s().ok()?.clone();
-                let id = schema::profile_id_of(k.get(schema::PK)?.as_s().ok()?)?;
-                Some(Position { sort_value, id })
-            })
+            last
+        } else {
+            None
         };
         Ok(Page {
-            profiles: found,
+            profiles: found.into_iter().map(|(_, p)| p).collect(),
             next,
         })
+    }
+
+    /// The next `want` entries of the merged partitions in `order`: each partition whose
+    /// buffer is empty is queried first (all at once), so every partition with entries left
+    /// has its next one at hand when the smallest (or largest) is taken.
+    async fn take(
+        &self,
+        source: &Source,
+        order: SortOrder,
+        shards: &mut [Shard],
+        want: usize,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut out = Vec::with_capacity(want);
+        while out.len() < want {
+            self.refill(source, order, shards, want - out.len()).await?;
+            let key = |s: &Shard| {
+                s.buffer
+                    .front()
+                    .and_then(|e| e.get(source.sort_name))
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+            };
+            let heads = shards
+                .iter()
+                .enumerate()
+                .filter_map(|(i, s)| Some((i, key(s)?)));
+            let pick = match order {
+                SortOrder::Asc => heads.min_by(|a, b| a.1.cmp(&b.1)),
+                SortOrder::Desc => heads.max_by(|a, b| a.1.cmp(&b.1)),
+            };
+            let Some((i, _)) = pick else {
+                break;
+            };
+            out.extend(shards[i].buffer.pop_front());
+        }
+        Ok(out)
+    }
+
+    /// One Query, all at once, of every partition whose buffer is empty and that has more.
+    async fn refill(
+        &self,
+        source: &Source,
+        order: SortOrder,
+        shards: &mut [Shard],
+        want: usize,
+    ) -> Result<(), StoreError> {
+        let empty: Vec<usize> = (0..shards.len())
+            .filter(|&i| shards[i].buffer.is_empty() && !shards[i].done)
+            .collect();
+        let queries = empty
+            .iter()
+            .map(|&i| self.query_partition(source, order, &shards[i], want));
+        let results = futures_util::future::join_all(queries).await;
+        for (i, result) in empty.into_iter().zip(results) {
+            let (items, next) = result?;
+            let shard = &mut shards[i];
+            shard.buffer.extend(items);
+            shard.done = next.is_none();
+            shard.start = next;
+        }
+        Ok(())
+    }
+
+    /// One Query of one partition from where it stands: up to `want` entries, and where it
+    /// goes on (`None`: the partition is read to its end).
+    async fn query_partition(
+        &self,
+        source: &Source,
+        order: SortOrder,
+        shard: &Shard,
+        want: usize,
+    ) -> Result<(Vec<Item>, Option<Item>), StoreError> {
+        let mut q = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(source.index)
+            .expression_attribute_names("#pk", source.pk_name)
+            .expression_attribute_values(":pk", shard.pk.clone())
+            .scan_index_forward(order == SortOrder::Asc)
+            .limit(i32::try_from(want).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(shard.start.clone());
+        q = match &source.prefix {
+            Some(prefix) => q
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                .expression_attribute_names("#sk", source.sort_name)
+                .expression_attribute_values(":prefix", AttributeValue::S(prefix.clone())),
+            None => q.key_condition_expression("#pk = :pk"),
+        };
+        let out = q
+            .send()
+            .await
+            .map_err(|e| StoreError::sdk("query list", e))?;
+        let next = out.last_evaluated_key.filter(|k| !k.is_empty());
+        Ok((out.items.unwrap_or_default(), next))
+    }
+
+    /// The profiles `entries` name, in their order, each with its entry's position; an entry
+    /// whose profile is gone (deleted, the index not yet caught up) is passed over. One
+    /// BatchGetItem (eventually consistent, as the index is), again for keys it left
+    /// unprocessed.
+    async fn fetch(
+        &self,
+        source: &Source,
+        entries: &[Item],
+    ) -> Result<Vec<(Position, Profile)>, StoreError> {
+        let mut keys: Vec<Item> = entries.iter().map(schema::key_of).collect();
+        let mut by_pk: HashMap<String, Item> = HashMap::with_capacity(keys.len());
+        while !keys.is_empty() {
+            // BatchGetItem takes at most 100 keys.
+            let rest = keys.split_off(keys.len().min(BATCH_GET_MOST));
+            let batch = KeysAndAttributes::builder()
+                .set_keys(Some(std::mem::replace(&mut keys, rest)))
+                .build()
+                .map_err(|e| StoreError::backend("build batch get", e))?;
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, batch)
+                .send()
+                .await
+                .map_err(|e| StoreError::sdk("batch get list", e))?;
+            for item in out
+                .responses
+                .unwrap_or_default()
+                .remove(&self.table)
+                .unwrap_or_default()
+            {
+                if let Some(pk) = item.get(schema::PK).and_then(|v| v.as_s().ok()) {
+                    by_pk.insert(pk.clone(), item);
+                }
+            }
+            keys.extend(
+                out.unprocessed_keys
+                    .unwrap_or_default()
+                    .remove(&self.table)
+                    .map(|k| k.keys)
+                    .unwrap_or_default(),
+            );
+        }
+        let mut profiles = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let pk = entry.get(schema::PK).and_then(|v| v.as_s().ok());
+            let (Some(item), Some(position)) =
+                (pk.and_then(|pk| by_pk.remove(pk)), source.position(entry))
+            else {
+                continue;
+            };
+            profiles.push((position, decode(item)?.profile));
+        }
+        Ok(profiles)
     }
 
     /// The page of a unique filter (`external_id`, `slug`): the profile its guard names, if
@@ -142,58 +367,5 @@ impl Store {
             profiles,
             next: None,
         })
-    }
-
-    /// Reads `partition` from `start` until the page has one profile more than asked (so a
-    /// next page is known to exist), the partition ends, or, while filters skip entries,
-    /// [`READ_BUDGET`] entries are read: the profiles that match, and where reading stopped
-    /// when the budget ran out first.
-    async fn read(
-        &self,
-        query: &ListQuery,
-        partition: &Partition<'_>,
-        mut start: Option<Item>,
-    ) -> Result<(Vec<Profile>, Option<Item>), StoreError> {
-        let filtering = query
-            .filters
-            .iter()
-            .any(|f| partition.narrowed_by.is_none_or(|by| by != f));
-        let mut found: Vec<Profile> = Vec::new();
-        let mut read = 0;
-        loop {
-            // Unfiltered: one more than asked tells whether a next page exists.
-            let want = if filtering {
-                FILTERED_CHUNK.min(READ_BUDGET - read)
-            } else {
-                query.limit + 1 - found.len()
-            };
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(partition.index)
-                .key_condition_expression("#pk = :pk")
-                .expression_attribute_names("#pk", partition.pk_name)
-                .expression_attribute_values(":pk", partition.pk_value.clone())
-                .scan_index_forward(query.order == SortOrder::Asc)
-                .limit(i32::try_from(want).unwrap_or(i32::MAX))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| StoreError::sdk("query list", e))?;
-            read += out.items().len();
-            for item in out.items.unwrap_or_default() {
-                let profile = decode(item)?.profile;
-                if query.filters.iter().all(|f| f.matches(&profile)) {
-                    found.push(profile);
-                }
-            }
-            match out.last_evaluated_key {
-                _ if found.len() > query.limit => return Ok((found, None)),
-                Some(k) if !k.is_empty() && read >= READ_BUDGET => return Ok((found, Some(k))),
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok((found, None)),
-            }
-        }
     }
 }

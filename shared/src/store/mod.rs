@@ -16,6 +16,7 @@ mod bucket;
 mod client;
 mod contacts;
 mod idempotency;
+mod layout;
 mod list;
 mod profiles;
 mod ratelimit;
@@ -39,6 +40,7 @@ pub use bucket::Bucket;
 pub use client::{credentials, dynamodb_client, https_client, is_https, s3_client};
 pub use contacts::ContactWrite;
 pub use idempotency::Idempotent;
+pub use layout::{LAYOUT_TTL, Layout, MAX_SHARDS, Moved};
 pub use list::{Page, READ_BUDGET};
 pub use profiles::{PrimaryMark, ProfilePartition, StoredProfile};
 pub use ratelimit::{Admission, Rate};
@@ -145,6 +147,8 @@ fn is_transient_code(code: &str) -> bool {
             | "RequestLimitExceeded"
             | "InternalServerError"
             | "ServiceUnavailable"
+            // A single write on an item a transaction holds.
+            | "TransactionConflictException"
             // S3's
             | "SlowDown"
             | "InternalError"
@@ -176,6 +180,9 @@ impl std::error::Error for StoreError {}
 pub struct Store {
     client: Client,
     table: String,
+    /// The tenants' list layouts this process knows (shared by its clones).
+    layouts: std::sync::Arc<layout::LayoutCache>,
+    layout_ttl: std::time::Duration,
 }
 
 /// DynamoDB's own size of an item: attribute names plus values.
@@ -268,6 +275,8 @@ impl Store {
         Self {
             client,
             table: table.into(),
+            layouts: std::sync::Arc::default(),
+            layout_ttl: layout::LAYOUT_TTL,
         }
     }
 
@@ -353,9 +362,17 @@ impl Store {
         }
     }
 
-    /// The one `TransactWriteItems` call: all of `items` commit, or none.
-    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), TxError> {
+    /// The one write of several items at once: all of `items` commit, or none. One Put alone
+    /// goes as a PutItem with the same condition (a transaction doubles the table's units),
+    /// its failed condition reported as a transaction's would be.
+    async fn transact(&self, mut items: Vec<TransactWriteItem>) -> Result<(), TxError> {
         use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as E;
+        if let [one] = items.as_mut_slice()
+            && let Some(put) = one.put.take()
+        {
+            // Boxed: its future beside the transaction's would swell every write's.
+            return Box::pin(self.put_alone(put)).await;
+        }
         let err = match self
             .client
             .transact_write_items()
@@ -412,6 +429,50 @@ impl Store {
                 }))
             }
         }
+    }
+
+    /// A Put on its own, as a PutItem.
+    async fn put_alone(&self, put: Put) -> Result<(), TxError> {
+        use aws_sdk_dynamodb::operation::put_item::PutItemError as E;
+        let out = self
+            .client
+            .put_item()
+            .table_name(put.table_name)
+            .set_item(Some(put.item))
+            .set_condition_expression(put.condition_expression)
+            .set_expression_attribute_names(put.expression_attribute_names)
+            .set_expression_attribute_values(put.expression_attribute_values)
+            .set_return_values_on_condition_check_failure(
+                put.return_values_on_condition_check_failure,
+            )
+            .send()
+            .await;
+        let err = match out {
+            Ok(_) => return Ok(()),
+            Err(err) => err,
+        };
+        let context = DisplayErrorContext(&err).to_string();
+        if let SdkError::ServiceError(e) = &err {
+            let reason = match e.err() {
+                E::ConditionalCheckFailedException(failed) => Some(
+                    CancellationReason::builder()
+                        .code("ConditionalCheckFailed")
+                        .set_item(failed.item.clone()),
+                ),
+                // An item a transaction holds: the same collision a transaction meets.
+                E::TransactionConflictException(_) => {
+                    Some(CancellationReason::builder().code("TransactionConflict"))
+                }
+                _ => None,
+            };
+            if let Some(reason) = reason {
+                return Err(TxError::Cancelled(Reasons(vec![reason.build()])));
+            }
+        }
+        if context.contains("Item size") {
+            return Err(TxError::Failed(StoreError::TooLarge));
+        }
+        Err(TxError::Failed(StoreError::sdk("put_item", err)))
     }
 
     /// [`Store::transact`], retried while another transaction on the same items wins

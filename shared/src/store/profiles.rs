@@ -103,28 +103,32 @@ fn index_of(contacts: &[Contact]) -> ContactIndex {
 }
 
 impl Store {
-    /// The item a new profile without contacts is stored as, for writing many at once
-    /// (the bench seeds its large tenants with BatchWriteItem): the one stored shape.
+    /// The item a new profile without contacts is stored as in a list of `count` shards,
+    /// for writing many at once (the bench seeds its large tenants with BatchWriteItem): the
+    /// one stored shape.
     pub fn new_profile_item(
         &self,
         tenant: &TenantId,
         profile: &Profile,
+        count: schema::ShardCount,
     ) -> Result<Item, StoreError> {
-        self.profile_item(tenant, profile, ContactIndex::new())
+        self.profile_item(tenant, profile, ContactIndex::new(), count)
     }
 
-    /// A profile item: the record and every key it carries, within [`MAX_ITEM_BYTES`].
+    /// A profile item in a list of `count` shards: the record and every key it carries,
+    /// within [`MAX_ITEM_BYTES`].
     pub(super) fn profile_item(
         &self,
         tenant: &TenantId,
         profile: &Profile,
         contact_index: ContactIndex,
+        count: schema::ShardCount,
     ) -> Result<Item, StoreError> {
         let record = ProfileRecord {
             profile: profile.clone(),
             contact_index,
         };
-        let keys = schema::profile_item_keys(tenant, profile);
+        let keys = schema::profile_item_keys(tenant, profile, count);
         let item = to_item("serialize profile", &record, keys)?;
         if super::item_size(&item) > MAX_ITEM_BYTES {
             return Err(StoreError::TooLarge);
@@ -164,7 +168,8 @@ impl Store {
         Ok(Some(items.len() - 1))
     }
 
-    /// The transaction that writes `new` over `old` (or creates it), with its guards.
+    /// The transaction that writes `new` over `old` (or creates it) in a list of `count`
+    /// shards, with its guards.
     fn plan(
         &self,
         tenant: &TenantId,
@@ -172,10 +177,11 @@ impl Store {
         new: &Profile,
         contacts: &[Contact],
         mark: PrimaryMark,
+        count: schema::ShardCount,
     ) -> Result<Plan, StoreError> {
         let mut plan = Plan::default();
         let index = old.map_or_else(|| index_of(contacts), |o| o.contact_index.clone());
-        let item = self.profile_item(tenant, new, index)?;
+        let item = self.profile_item(tenant, new, index, count)?;
         plan.items.push(match old {
             None => self.put(item, Some(schema::IS_NEW))?,
             Some(old) => self.put_over(item, old.profile.version)?,
@@ -231,6 +237,9 @@ impl Store {
             None => new.derived_slug(),
         };
         let old_slug = old.and_then(|o| o.profile.fields.slug.clone());
+        // Boxed: the SDK call's future would swell every write's own (debug builds
+        // overflow a test thread's stack).
+        let count = Box::pin(self.layout(tenant)).await?.writes();
         for attempt in 0..SLUG_ATTEMPTS {
             if let Some(base) = &derived {
                 let candidate = match attempt {
@@ -245,7 +254,7 @@ impl Store {
                     _ => candidate,
                 });
             }
-            let mut plan = self.plan(tenant, old, &new, contacts, mark)?;
+            let mut plan = self.plan(tenant, old, &new, contacts, mark, count)?;
             if let Some(idem) = idem {
                 plan.idempotency = Some(plan.items.len());
                 plan.items.push(self.idempotency_put(tenant, idem, &new)?);
@@ -314,6 +323,27 @@ impl Store {
             .get_item(schema::external_id_guard(tenant, ext))
             .await?;
         Ok(guard.as_ref().and_then(guard_owner))
+    }
+
+    /// Writes `stored` again in a list of `count` shards (its index keys in that layout),
+    /// conditional on its version: `VersionChanged` when the API wrote it meanwhile.
+    pub(super) async fn rewrite(
+        &self,
+        tenant: &TenantId,
+        stored: &StoredProfile,
+        count: schema::ShardCount,
+    ) -> Result<(), StoreError> {
+        let item =
+            self.profile_item(tenant, &stored.profile, stored.contact_index.clone(), count)?;
+        let put = self.put_over(item, stored.profile.version)?;
+        match self.transact(vec![put]).await {
+            Ok(()) => Ok(()),
+            Err(TxError::Cancelled(reasons)) if reasons.failed(Some(0)) => {
+                Err(StoreError::VersionChanged)
+            }
+            Err(TxError::Cancelled(reasons)) => Err(reasons.unexpected("rewrite profile")),
+            Err(TxError::Failed(e)) => Err(e),
+        }
     }
 
     /// A profile alone, read consistently.

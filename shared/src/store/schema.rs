@@ -1,22 +1,27 @@
 //! The table's schema: every key format (`PK`/`SK`, the indexes' keys) and every attribute
 //! name an expression spells lives here and nowhere else.
 //!
-//! | item | PK | SK | GSI1PK / GSI1SK |
-//! |---|---|---|---|
-//! | profile | `T#<tenant>#P#<id>` | `PROFILE` | `T#<tenant>#PROFILES` / `<created_at>#<id>` |
-//! | contact | `T#<tenant>#P#<id>` | `CONTACT#<contact_id>` | — |
-//! | slug guard | `T#<tenant>#SLUG#<slug>` | `GUARD` | — |
-//! | external id guard | `T#<tenant>#EXT#<external_id>` | `GUARD` | — |
-//! | primary-profile pointer | `T#<tenant>#OWNER#<principal>` | `PRIMARY` | — |
-//! | idempotency record | `T#<tenant>#IDEM#<scope digest>` | `IDEMPOTENCY` | — |
-//! | a JWT caller's rate limit | `T#<tenant>#RATE#<caller digest>` | `RATE` | — |
+//! | item | PK | SK |
+//! |---|---|---|
+//! | profile | `T#<tenant>#P#<id>` | `PROFILE` |
+//! | contact | `T#<tenant>#P#<id>` | `CONTACT#<contact_id>` |
+//! | slug guard | `T#<tenant>#SLUG#<slug>` | `GUARD` |
+//! | external id guard | `T#<tenant>#EXT#<external_id>` | `GUARD` |
+//! | primary-profile pointer | `T#<tenant>#OWNER#<principal>` | `PRIMARY` |
+//! | idempotency record | `T#<tenant>#IDEM#<scope digest>` | `IDEMPOTENCY` |
+//! | a JWT caller's rate limit | `T#<tenant>#RATE#<caller digest>` | `RATE` |
+//! | a tenant's list layout | `T#<tenant>#LAYOUT` | `LAYOUT` |
 //!
 //! A profile and its contacts share one partition, so one Query reads them all and a
 //! delete finds everything to remove. The list indexes are sparse (only profiles carry their
-//! keys) and partitioned by tenant: listing is a Query, never a Scan. Every sort order has
-//! its own index on the same partition key (`GSI1PK`) with its own sort key attribute
-//! ([`sort_index`], [`sort_attribute`]), always ending in the id so ties have one order; `ByEmail` finds a tenant's
-//! profiles with one email address, `ByOwner` one principal's (`/profiles/all`).
+//! keys), keys-only, and partitioned by tenant and shard: a profile carries `LPK` =
+//! `T#<tenant>#L#<count>#<shard>` (its tenant's layout of `count` shards, `shard` =
+//! [`shard_of`] its id) and `OPK` = `T#<tenant>#O#<owner>#<count>#<shard>`. Every sort order
+//! has its index on `LPK` with its own sort key attribute ([`sort_index`],
+//! [`sort_attribute`]), always ending in the id so ties have one order; `List_email` orders a
+//! tenant's profiles by email (sparse: only those with one), `List_owner` one principal's by
+//! creation (`/profiles/all`). Listing is a Query of each shard's partition and one
+//! BatchGetItem of the page's profiles, never a Scan (docs/listing.md).
 
 use std::collections::HashMap;
 
@@ -31,9 +36,6 @@ pub type Item = HashMap<String, AttributeValue>;
 
 pub const PK: &str = "PK";
 pub const SK: &str = "SK";
-pub const GSI1: &str = "GSI1";
-pub const GSI1PK: &str = "GSI1PK";
-pub const GSI1SK: &str = "GSI1SK";
 /// The attribute of a guard that names the profile holding the unique value.
 pub const GUARD_OWNER: &str = "profile_id";
 /// A profile's and a contact's version (the `ETag`), which conditional writes hold to.
@@ -94,98 +96,124 @@ pub fn profile_key(tenant: &TenantId, id: &ProfileId) -> Item {
     ])
 }
 
-/// The partition key of a tenant's list index.
-pub fn list_partition(tenant: &TenantId) -> AttributeValue {
-    s(format!("T#{tenant}#PROFILES"))
+/// A tenant's list layout: the profiles' index partitions are spread over `count` shards.
+pub type ShardCount = u32;
+
+/// The list index partition key attribute: `T#<tenant>#L#<count>#<shard>`.
+pub const LIST_PK: &str = "LPK";
+/// The owner index partition key attribute: `T#<tenant>#O#<owner>#<count>#<shard>`.
+pub const OWNER_PK: &str = "OPK";
+/// The email index's sort key attribute: the address lower-cased, then the id.
+pub const EMAIL_SK: &str = "S_email";
+
+/// The shard of a tenant's list that a profile's index entries go to, among `count`: from
+/// the id's random bits (the low 32 of a UUID v7), so profiles spread evenly whatever their
+/// creation order.
+pub fn shard_of(id: &ProfileId, count: ShardCount) -> u32 {
+    (id.as_uuid().as_u128() as u32) % count.max(1)
 }
 
-/// Every key attribute a profile item carries: its primary key and its index keys (one per
-/// sort order, and its email's).
-pub fn profile_item_keys(tenant: &TenantId, profile: &Profile) -> Item {
+/// One shard's partition of a tenant's list in the layout of `count` shards.
+pub fn list_partition(tenant: &TenantId, count: ShardCount, shard: u32) -> AttributeValue {
+    s(format!("T#{tenant}#L#{count}#{shard}"))
+}
+
+/// One shard's partition of one principal's profiles in a tenant (`List_owner`). (A tenant id
+/// has no `#`, so whatever the principal holds, the tenant part cannot be confused.)
+pub fn owner_list_partition(
+    tenant: &TenantId,
+    owner: &PrincipalId,
+    count: ShardCount,
+    shard: u32,
+) -> AttributeValue {
+    s(format!("T#{tenant}#O#{owner}#{count}#{shard}"))
+}
+
+/// Every key attribute a profile item carries in a layout of `count` shards: its primary key,
+/// its list and owner partitions, one sort key per order, and its email's when it has one.
+pub fn profile_item_keys(tenant: &TenantId, profile: &Profile, count: ShardCount) -> Item {
+    let shard = shard_of(&profile.id, count);
     let mut keys = profile_key(tenant, &profile.id);
-    keys.insert(GSI1PK.to_owned(), list_partition(tenant));
+    keys.insert(LIST_PK.to_owned(), list_partition(tenant, count, shard));
+    keys.insert(
+        OWNER_PK.to_owned(),
+        owner_list_partition(tenant, &profile.owner_id, count, shard),
+    );
     for sort in Sort::ALL {
         keys.insert(sort_attribute(sort).to_owned(), s(sort.value(profile)));
     }
-    if let Some(email) = &profile.fields.email {
-        keys.insert(EMAIL_PK.to_owned(), email_partition(tenant, email.as_str()));
+    if profile.fields.email.is_some() {
+        keys.insert(EMAIL_SK.to_owned(), s(Sort::Email.value(profile)));
     }
-    keys.insert(
-        OWNER_PK.to_owned(),
-        owner_partition(tenant, &profile.owner_id),
-    );
     keys
 }
 
-/// The index that gives `sort`'s order.
+/// The index that gives `sort`'s order (created and id share one: ids are UUID v7, made with
+/// the creation time).
 pub fn sort_index(sort: Sort) -> &'static str {
     match sort {
-        Sort::CreatedAt => GSI1,
-        Sort::UpdatedAt => "ByUpdatedAt",
-        Sort::Name => "ByName",
-        Sort::FirstName => "ByFirstName",
-        Sort::MiddleName => "ByMiddleName",
-        Sort::LastName => "ByLastName",
-        Sort::Enabled => "ByEnabled",
-        Sort::Id => "ById",
+        Sort::CreatedAt | Sort::Id => "List_created",
+        Sort::UpdatedAt => "List_updated_at",
+        Sort::Name => "List_name",
+        Sort::FirstName => "List_first_name",
+        Sort::MiddleName => "List_middle_name",
+        Sort::LastName => "List_last_name",
+        Sort::Enabled => "List_enabled",
+        Sort::Email => BY_EMAIL,
     }
 }
 
 /// The sort key attribute of [`sort_index`]`(sort)`.
 pub fn sort_attribute(sort: Sort) -> &'static str {
     match sort {
-        Sort::CreatedAt => GSI1SK,
+        Sort::CreatedAt | Sort::Id => CREATED_SK,
         Sort::UpdatedAt => "S_updated_at",
         Sort::Name => "S_name",
         Sort::FirstName => "S_first_name",
         Sort::MiddleName => "S_middle_name",
         Sort::LastName => "S_last_name",
         Sort::Enabled => "S_enabled",
-        Sort::Id => "S_id",
+        Sort::Email => EMAIL_SK,
     }
 }
 
-/// The index of profiles by email address.
-pub const BY_EMAIL: &str = "ByEmail";
-pub const EMAIL_PK: &str = "EMAILPK";
+/// The creation order's sort key attribute: `<created_at>#<id>`.
+pub const CREATED_SK: &str = "S_created";
 
-/// The `ByEmail` partition of one address in a tenant.
-pub fn email_partition(tenant: &TenantId, email: &str) -> AttributeValue {
-    s(format!("T#{tenant}#EMAIL#{email}"))
-}
+/// The index of a tenant's profiles by email address (`filter[email]`, `filter[email_prefix]`).
+pub const BY_EMAIL: &str = "List_email";
 
-/// The exclusive start key of a page of the `sort` index that resumes after profile `id`
-/// whose sort key there is `sort_value`.
-pub fn list_start_key(tenant: &TenantId, sort: Sort, id: &ProfileId, sort_value: &str) -> Item {
-    let mut keys = profile_key(tenant, id);
-    keys.insert(GSI1PK.to_owned(), list_partition(tenant));
-    keys.insert(sort_attribute(sort).to_owned(), s(sort_value.to_owned()));
-    keys
-}
+/// The index of one principal's profiles by creation (`filter[owner_id]`, `/profiles/all`).
+pub const BY_OWNER: &str = "List_owner";
 
-/// The index of profiles by owner (the principal that created them).
-pub const BY_OWNER: &str = "ByOwner";
-pub const OWNER_PK: &str = "OWNERPK";
-
-/// The `ByOwner` partition of one principal's profiles in a tenant. (A tenant id has no `#`,
-/// so whatever the principal holds, the tenant part cannot be confused.)
-pub fn owner_partition(tenant: &TenantId, owner: &PrincipalId) -> AttributeValue {
-    s(format!("T#{tenant}#OWNER#{owner}"))
-}
-
-/// The exclusive start key of a page of a partition of `ByEmail` or `ByOwner` (both sorted
-/// by creation): `pk_name` is that index's partition key attribute, `pk` its value.
-pub fn created_start_key(
+/// The exclusive start key, in the index partition `pk` (its attribute `pk_name`), of a page
+/// that resumes after profile `id` whose sort key (attribute `sort_name`) is `sort_value`.
+pub fn start_key(
     tenant: &TenantId,
     pk_name: &str,
     pk: AttributeValue,
+    sort_name: &str,
     id: &ProfileId,
     sort_value: &str,
 ) -> Item {
     let mut keys = profile_key(tenant, id);
     keys.insert(pk_name.to_owned(), pk);
-    keys.insert(GSI1SK.to_owned(), s(sort_value.to_owned()));
+    keys.insert(sort_name.to_owned(), s(sort_value.to_owned()));
     keys
+}
+
+/// The item that holds a tenant's list layout: its shard count, and while it changes, the
+/// count it is moving to (`crate::store::layout`).
+pub fn layout_item(tenant: &TenantId) -> Item {
+    HashMap::from([
+        (PK.to_owned(), s(format!("T#{tenant}#LAYOUT"))),
+        (SK.to_owned(), s("LAYOUT".to_owned())),
+    ])
+}
+
+/// The primary pointer's partition: one principal's in a tenant.
+fn owner_partition(tenant: &TenantId, owner: &PrincipalId) -> AttributeValue {
+    s(format!("T#{tenant}#OWNER#{owner}"))
 }
 
 /// The item that names a principal's primary profile (`/profiles/me`), in its attribute
