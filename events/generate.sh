@@ -108,3 +108,7 @@ PY
 sam local generate-event s3 put --region us-east-1 \
   --bucket profiles-local-123456789012-us-east-1-photos \
   --key "uploads/tenant-a/$id/0192f3a2-0000-7000-8000-000000000001" > process-photo.json
+# publish-events' event is not generated: events/publish-events.json is a DynamoDB stream
+# batch in the shape `sam local generate-event dynamodb update` prints (NEW_AND_OLD_IMAGES),
+# one profile's INSERT, MODIFY (renamed) and REMOVE, its images the item the API wrote, read
+# back from the local runner's table. Regenerate it by hand if the item's shape changes.

@@ -12,7 +12,7 @@ pub struct Cli {
     #[arg(long)]
     pub no_arm64: bool,
     /// Only this table (no function is built): `capacity`, the DynamoDB units each
-    /// operation consumes
+    /// operation consumes; `scale`, a list page as a tenant grows to a million profiles
     #[arg(long, value_name = "TABLE", value_enum)]
     pub only: Option<Only>,
 }
@@ -22,4 +22,8 @@ pub struct Cli {
 pub enum Only {
     /// The DynamoDB capacity each operation consumes, on the table and each index.
     Capacity,
+    /// A list page vs the shard count (20k profiles at 1, 8 and 32 shards), then as one
+    /// tenant grows to a million profiles at 1 and 8 shards (a local run of many minutes,
+    /// its engine in a file under the temporary directory: a few GB of disk).
+    Scale,
 }

@@ -14,7 +14,10 @@
 //!    engine, and what `Idempotency-Key` costs a create;
 //! 5. binary sizes (host release, and arm64 `bootstrap` cross-built by cargo lambda when it
 //!    is installed) and their zips;
-//! 6. list-page time at 1k, 10k and (not in `--quick`) 100k profiles in one tenant.
+//! 6. list-page time at 1k, 10k and (not in `--quick`) 100k profiles in one tenant, and
+//!    what a tenant's shard count costs a page (on an engine of their own: no stream runs
+//!    behind them);
+//! 7. change events: a write committed → its event at a local webhook, p50 and p99.
 //!
 //! `tables` has one function per table, called in the order they print.
 //!
@@ -34,7 +37,9 @@ use shared::config::env;
 mod calls;
 mod capacity;
 mod cold;
+mod events;
 mod measure;
+mod scale;
 mod tables;
 
 use calls::{AUTHORIZER, Fixtures};
@@ -70,18 +75,34 @@ fn opts(cli: &bench::cli::Cli) -> Opts {
     }
 }
 
-/// `--only capacity`: the capacity table on an embedded engine, no function built.
-fn only_capacity() -> Result<(), Error> {
+/// `--only TABLE`: that table on an embedded engine, no function built.
+fn only_table(only: bench::cli::Only) -> Result<(), Error> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async {
         let template = Template::load(&repo().join("template.yaml"))?;
-        let mut engine = local_api::engine::Engine::start(&Storage::Memory, None).await?;
+        // A million profiles go to a file (the page cache holds what is hot), not to memory.
+        let file =
+            std::env::temp_dir().join(format!("profiles-bench-{}.sqlite", std::process::id()));
+        let storage = match only {
+            bench::cli::Only::Scale => Storage::File(file.clone()),
+            bench::cli::Only::Capacity => Storage::Memory,
+        };
+        let mut engine = local_api::engine::Engine::start(&storage, None).await?;
         let config = engine.config("us-east-1")?;
         engine.ensure_table(&template, &config).await?;
-        capacity::table(&engine).await?;
+        match only {
+            bench::cli::Only::Capacity => capacity::table(&engine).await?,
+            bench::cli::Only::Scale => {
+                scale::shard_cost(&engine, 20_000).await?;
+                scale::growth(&engine, &[10_000, 100_000, 1_000_000], &[1, 8]).await?;
+            }
+        }
         engine.stop().await;
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+        }
         Ok(())
     })
 }
@@ -92,8 +113,8 @@ fn repo() -> PathBuf {
 
 fn main() -> Result<(), Error> {
     let cli = <bench::cli::Cli as clap::Parser>::parse();
-    if cli.only == Some(bench::cli::Only::Capacity) {
-        return only_capacity();
+    if let Some(only) = cli.only {
+        return only_table(only);
     }
     let opts = opts(&cli);
     let template = Template::load(&repo().join("template.yaml"))?;
@@ -148,6 +169,8 @@ async fn run(
 ) -> Result<(), Error> {
     let bench = Bench::start(opts, &template, names, binaries, arm64).await?;
     tables::header(&bench);
+    // First, while nothing else has been written: the other tables' writes feed the stream too.
+    events::latency(&bench).await?;
     capacity::table(&bench.server.engine).await?;
     tables::cold_starts(&bench).await?;
     tables::warm_over_http(&bench).await?;
@@ -155,7 +178,15 @@ async fn run(
     tables::handler_vs_raw(&bench).await?;
     tables::idempotency(&bench).await?;
     tables::sizes(&bench);
-    tables::list_scaling(&bench).await?;
+    // The scale tables seed their tenants on an engine of their own: on the runner's, every
+    // seeded profile would go down its stream to publish-events and the bus while they measure.
+    let mut engine = local_api::engine::Engine::start(&Storage::Memory, None).await?;
+    let config = engine.config("us-east-1")?;
+    engine.ensure_table(&template, &config).await?;
+    scale::growth(&engine, &bench.opts.scales, &[1]).await?;
+    let size = if bench.opts.quick { 2_000 } else { 20_000 };
+    scale::shard_cost(&engine, size).await?;
+    engine.stop().await;
     bench.server.stop().await;
     Ok(())
 }
@@ -174,6 +205,8 @@ pub(crate) struct Bench {
     pub(crate) names: Vec<String>,
     pub(crate) binaries: local_api::binaries::Binaries,
     pub(crate) arm64: Option<HashMap<String, (u64, Option<u64>)>>,
+    /// The webhook the runner's bus posts the events of [`events::EVENTS_TENANT`] to.
+    pub(crate) receiver: local_api::receiver::Receiver,
 }
 
 impl Bench {
@@ -186,11 +219,13 @@ impl Bench {
         binaries: local_api::binaries::Binaries,
         arm64: Option<HashMap<String, (u64, Option<u64>)>>,
     ) -> Result<Self, Error> {
+        let receiver = local_api::receiver::Receiver::start().await?;
         let options = Options {
             storage: Storage::Memory,
             binaries: binaries.clone(),
             concurrency: 1,
             region: "us-east-1".into(),
+            parameter_overrides: events::parameters(&receiver.url),
             ..Options::default()
         };
         let mut server = Server::start(template, options).await?;
@@ -222,6 +257,7 @@ impl Bench {
             names,
             binaries,
             arm64,
+            receiver,
         })
     }
 

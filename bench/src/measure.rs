@@ -158,30 +158,35 @@ pub(crate) async fn seed(
 ) -> Result<(), Error> {
     eprintln!("bench: seeding profiles {from}..{to}");
     let store = shared::store::Store::new(client.clone(), table);
-    let mut requests = Vec::new();
-    for i in from..to {
-        let id = shared::ids::ProfileId::generate();
-        let created = shared::model::Timestamp::of_id(&id).to_string();
-        let mut body = json!({
-            "id": id, "name": format!("Person {:06}", (i * 7919) % 1_000_003),
-            "owner_id": "bench", "created_at": created, "updated_at": created, "version": 1,
-        });
-        if i % 10 == 0 {
-            body["tags"] = json!(["tenth"]);
+    // One batch of 25 is made just before it is sent: a million profiles never sit in memory.
+    let batch = |start: usize| -> Result<Vec<WriteRequest>, Error> {
+        let mut requests = Vec::with_capacity(25);
+        for i in start..(start + 25).min(to) {
+            let id = shared::ids::ProfileId::generate();
+            let created = shared::model::Timestamp::of_id(&id).to_string();
+            let mut body = json!({
+                "id": id, "name": format!("Person {:06}", (i * 7919) % 1_000_003),
+                "owner_id": "bench", "created_at": created, "updated_at": created, "version": 1,
+            });
+            if i % 10 == 0 {
+                body["tags"] = json!(["tenth"]);
+            }
+            let profile: shared::model::Profile = serde_json::from_value(body)?;
+            let item = store.new_profile_item(tenant, &profile, shards)?;
+            requests.push(
+                WriteRequest::builder()
+                    .put_request(PutRequest::builder().set_item(Some(item)).build()?)
+                    .build(),
+            );
         }
-        let profile: shared::model::Profile = serde_json::from_value(body)?;
-        let item = store.new_profile_item(tenant, &profile, shards)?;
-        requests.push(
-            WriteRequest::builder()
-                .put_request(PutRequest::builder().set_item(Some(item)).build()?)
-                .build(),
-        );
-    }
+        Ok(requests)
+    };
     let mut tasks = tokio::task::JoinSet::new();
-    let mut chunks = requests.chunks(25).map(<[WriteRequest]>::to_vec);
+    let mut starts = (from..to).step_by(25);
     loop {
         while tasks.len() < 8 {
-            let Some(chunk) = chunks.next() else { break };
+            let Some(start) = starts.next() else { break };
+            let chunk = batch(start)?;
             let (client, table) = (client.clone(), table.to_owned());
             tasks.spawn(async move {
                 let mut pending = chunk;

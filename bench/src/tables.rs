@@ -4,12 +4,11 @@ use std::time::Instant;
 
 use edge::handlers as h;
 use serde_json::json;
-use shared::app::App;
 use shared::config::env;
 
-use crate::calls::{AUTHORIZER, BENCH_TENANT, Call, json_of};
+use crate::calls::{AUTHORIZER, BENCH_TENANT, Call};
 use crate::cold::{self, Role, Setup, Subject, bench_function};
-use crate::measure::{mb, ms, percentile, seed, today, vm_hwm_kb, zip_size};
+use crate::measure::{mb, ms, percentile, today, vm_hwm_kb, zip_size};
 use crate::{BASELINE, Bench, Error};
 
 /// The run's heading: date, mode, machine.
@@ -388,58 +387,4 @@ pub(crate) fn sizes(bench: &Bench) {
             zip_size(path).map_or("n/a".into(), mb)
         );
     }
-}
-
-/// A list page's time as one tenant grows, in three orders of query.
-pub(crate) async fn list_scaling(bench: &Bench) -> Result<(), Error> {
-    println!(
-        "\n### List page (limit 20) vs profiles in one tenant (in-process handler; p50 ms over 30 pages)\n"
-    );
-    println!(
-        "| profiles | sort_by=created_at | sort_by=name | filter[tag] (1 in 10 match) |\n|---|---|---|---|"
-    );
-    let db = shared::store::dynamodb_client(&bench.config);
-    let tenant = shared::ids::TenantId::new("scale").map_err(|e| e.to_string())?;
-    let app = App::new(bench.config.clone());
-    let mut seeded = 0;
-    for &target in &bench.opts.scales {
-        seed(&db, &bench.config.table_name, &tenant, (seeded, target), 1).await?;
-        seeded = target;
-        let mut cols = Vec::new();
-        for query in [
-            vec![],
-            vec![("sort_by", "name")],
-            vec![("filter[tag]", "tenth")],
-        ] {
-            cols.push(page_p50(&app, &tenant, &query, target).await?);
-        }
-        println!(
-            "| {target} | {:.2} | {:.2} | {:.2} |",
-            cols[0], cols[1], cols[2]
-        );
-    }
-    Ok(())
-}
-
-/// The median of 30 first pages of `query` in `tenant`'s list, in ms.
-async fn page_p50(
-    app: &App,
-    tenant: &shared::ids::TenantId,
-    query: &[(&'static str, &str)],
-    size: usize,
-) -> Result<f64, Error> {
-    let mut samples = Vec::new();
-    for _ in 0..30 {
-        let mut call = Call::new("list-profiles", "GET");
-        call.tenant = Some(tenant.to_string());
-        call.query = query.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
-        let req = call.request()?;
-        let t = Instant::now();
-        let r = edge::lambda::respond(&req, h::list_profiles(app, &req)).await;
-        samples.push(ms(t.elapsed()));
-        if r.status() != 200 {
-            return Err(format!("list at {size}: {}", json_of(&r)).into());
-        }
-    }
-    Ok(percentile(&samples, 50.0))
 }

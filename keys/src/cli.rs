@@ -96,6 +96,21 @@ pub enum Command {
         tenant: TenantId,
         key_id: String,
     },
+    /// A tenant's list shards: shows how many it has; with --count, moves it to that many,
+    /// online (a tenant past ~1,000 profile writes a second needs more than one; each list
+    /// page reads every shard). Resumes a move that was interrupted
+    Shards {
+        #[arg(long, value_parser = tenant)]
+        tenant: TenantId,
+        /// The shard count to move to (1 to 64)
+        #[arg(long, value_name = "N",
+            value_parser = clap::value_parser!(u32).range(1..=i64::from(shared::store::MAX_SHARDS)))]
+        count: Option<u32>,
+        /// Seconds between marking the move and rewriting: every function instance must have
+        /// read the new layout by then (they keep it a minute)
+        #[arg(long, value_name = "SECONDS", default_value_t = 65)]
+        settle: u64,
+    },
     /// The upgrade backfill: rewrite every profile stored before the current key scheme (an
     /// index added since) with the attributes it gives them now. Rewrites nothing the second
     /// time; resumes from --state; reads at most --rate items a second
@@ -141,7 +156,7 @@ fn scopes(raw: &str) -> Result<Scopes, String> {
 /// `--local=DIR` for clap, which takes `--local`'s optional value only after `=` so that a
 /// bare `--local` never swallows the command or key id after it.
 pub fn spelled_for_clap(mut args: Vec<String>) -> Vec<String> {
-    let commands = ["create", "list", "revoke", "register", "migrate"];
+    let commands = ["create", "list", "revoke", "register", "migrate", "shards"];
     let mut i = 1;
     while i + 1 < args.len() {
         let next = &args[i + 1];

@@ -267,7 +267,7 @@ async fn run(args: Args) -> Result<(), Failure> {
         Command::Create { .. } | Command::Revoke { .. } | Command::Register { .. } => {
             gateway(&args, &config)?
         }
-        Command::List { .. } | Command::Migrate { .. } => None,
+        Command::List { .. } | Command::Migrate { .. } | Command::Shards { .. } => None,
     };
     let gateway = gateway.as_ref();
     match args.command {
@@ -295,6 +295,11 @@ async fn run(args: Args) -> Result<(), Failure> {
             migrate(&store, rate, page, state.as_deref()).await
         }
         Command::Revoke { tenant, key_id } => revoke(&store, gateway, &tenant, &key_id).await,
+        Command::Shards {
+            tenant,
+            count,
+            settle,
+        } => shards(&store, &tenant, count, settle).await,
     }
 }
 
@@ -396,6 +401,46 @@ async fn revoke(
         } else {
             format!("held no {name}")
         }
+    );
+    Ok(())
+}
+
+/// `keys shards`: the tenant's list layout; with `count`, moved there (waiting `settle` s
+/// after marking the move, so every instance lists both layouts before anything moves).
+async fn shards(
+    store: &Store,
+    tenant: &TenantId,
+    count: Option<u32>,
+    settle: u64,
+) -> Result<(), Failure> {
+    let layout = store.layout(tenant).await?;
+    match layout.next {
+        Some(next) => println!("tenant {tenant}: {} shards, moving to {next}", layout.count),
+        None => println!("tenant {tenant}: {} shards", layout.count),
+    }
+    let Some(to) = count else {
+        return Ok(());
+    };
+    if settle < shared::store::LAYOUT_TTL.as_secs() {
+        eprintln!(
+            "warning: --settle {settle} is shorter than the functions keep a layout ({} s): a \
+             list read by an instance that has not seen the move may miss profiles meanwhile",
+            shared::store::LAYOUT_TTL.as_secs()
+        );
+    }
+    eprintln!("moving to {to} shards: marking the move, then waiting {settle} s before rewriting");
+    let pace = shared::store::MovePace {
+        settle: std::time::Duration::from_secs(settle),
+        page: 100,
+    };
+    let moved = store
+        .relayout(tenant, to, pace, |m| {
+            eprintln!("read {}, rewritten {}", m.read, m.rewritten)
+        })
+        .await?;
+    println!(
+        "done: tenant {tenant} has {to} shards ({} profiles rewritten)",
+        moved.rewritten
     );
     Ok(())
 }

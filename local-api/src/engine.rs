@@ -29,6 +29,8 @@ pub struct Engine {
     pub endpoint_file: Option<PathBuf>,
     /// Whether the runner started it (else it is one named by URL).
     pub embedded: bool,
+    /// The embedded engine itself, for what the runner reads in process (its stream).
+    pub db: Option<dynoxide::Database>,
     task: std::sync::Mutex<Option<EmbeddedTask>>,
 }
 
@@ -37,20 +39,24 @@ impl Engine {
     /// the state directory for `keys --local`: an embedded one's, or none (a URL an earlier
     /// embedded engine left is removed, as it leads nowhere now).
     pub async fn start(storage: &Storage, state_dir: Option<&Path>) -> Result<Self, Error> {
-        let (endpoint, table, embedded) = match storage {
-            Storage::Endpoint { url, table } => (url.clone(), table.clone(), None),
+        let db = match storage {
+            Storage::Endpoint { .. } => None,
             Storage::File(file) => {
                 if let Some(dir) = file.parent() {
                     std::fs::create_dir_all(dir)?;
                 }
-                let db = dynoxide::Database::new(&file.to_string_lossy())?;
-                let (url, task) = serve(db).await?;
+                Some(dynoxide::Database::new(&file.to_string_lossy())?)
+            }
+            Storage::Memory => Some(dynoxide::Database::memory()?),
+        };
+        let (endpoint, table, embedded) = match (storage, &db) {
+            (Storage::Endpoint { url, table }, _) => (url.clone(), table.clone(), None),
+            (_, Some(db)) => {
+                // A clone shares the engine (its handles are reference-counted).
+                let (url, task) = serve(db.clone()).await?;
                 (url, TABLE.to_owned(), Some(task))
             }
-            Storage::Memory => {
-                let (url, task) = serve(dynoxide::Database::memory()?).await?;
-                (url, TABLE.to_owned(), Some(task))
-            }
+            (_, None) => return Err("no engine to serve".into()),
         };
         let endpoint_file = match state_dir {
             Some(dir) => {
@@ -72,6 +78,7 @@ impl Engine {
             created_table: false,
             endpoint_file,
             embedded: embedded.is_some(),
+            db,
             task: std::sync::Mutex::new(embedded),
         })
     }

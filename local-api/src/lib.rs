@@ -12,6 +12,7 @@
 
 pub mod authorizer;
 pub mod binaries;
+pub mod bus;
 pub mod cli;
 pub mod devkey;
 pub mod engine;
@@ -19,10 +20,12 @@ pub mod event;
 pub mod gateway;
 pub mod meter;
 mod mount;
+pub mod receiver;
 pub mod responses;
 pub mod runtime;
 pub mod s3;
 mod start;
+pub mod stream;
 pub mod template;
 pub mod throttle;
 
@@ -133,6 +136,8 @@ pub struct Server {
     pub engine: engine::Engine,
     pub s3: s3::LocalS3,
     pub gateway: gateway::ApiGateway,
+    /// The embedded EventBridge, when the template has a bus.
+    pub bus: Option<bus::LocalBus>,
     /// The development API key (tenant `default`, principal `developer`, every scope).
     pub dev_api_key: Secret,
     pub mount: Mount,

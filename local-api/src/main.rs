@@ -188,6 +188,17 @@ fn banner(server: &Server, url: &str, storage: &Storage, args: &Args) -> Vec<Str
         server.gateway.endpoint,
         server.gateway.usage_plan.as_deref().unwrap_or("-")
     ));
+    if let Some(bus) = &server.bus {
+        let events = args.state_dir.join(shared::localstate::EVENTS_LOG);
+        lines.push(format!(
+            "EventBridge: {} (the table's stream → its function → the bus; every event in {})",
+            bus.endpoint,
+            events.display()
+        ));
+        for delivery in &bus.deliveries {
+            lines.push(format!("  {delivery}"));
+        }
+    }
     lines.push(format!(
         "functions: their own binaries under the Lambda Runtime API, at most {} instances each",
         args.concurrency

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use shared::config::env;
 
+use crate::bus::LocalBus;
 use crate::engine::Engine;
 use crate::gateway::ApiGateway;
 use crate::runtime::{Environment, LogSink, Pool, Pools};
@@ -18,8 +19,8 @@ use crate::{authorizer, devkey, throttle};
 
 impl Server {
     /// Starts the engine (or joins the one named) with the template's table, the embedded
-    /// S3 and API Gateway, and a pool for every function the template's routes, authorizers
-    /// and S3 events use.
+    /// S3, EventBridge and API Gateway, a pool for every function the template's routes,
+    /// authorizers, S3 events, stream and bus rules use, and the stream's delivery.
     pub async fn start(template: &Template, options: Options) -> Result<Self, Error> {
         let template = template
             .clone()
@@ -38,6 +39,20 @@ impl Server {
         .await?;
         vars.push((env::S3_ENDPOINT.to_owned(), s3.endpoint.clone()));
         let template = template.with_local(&options.region, Some(&s3.endpoint));
+        let log = log_sink(options.log.clone());
+        let bus = if template.buses()?.is_empty() {
+            None
+        } else {
+            let bus = LocalBus::start(
+                &template,
+                &options.region,
+                options.state_dir.clone(),
+                log.clone(),
+            )
+            .await?;
+            vars.push((env::EVENTBRIDGE_ENDPOINT.to_owned(), bus.endpoint.clone()));
+            Some(bus)
+        };
         let config = engine.config(&options.region)?;
         engine.ensure_table(&template, &config).await?;
 
@@ -64,8 +79,26 @@ impl Server {
             Arc::new(template.s3_subscriptions()?),
             pools.clone(),
             options.region.clone(),
-            log_sink(options.log.clone()),
+            log.clone(),
         ));
+        if let Some(bus) = &bus {
+            bus.attach(pools.clone());
+        }
+        match &engine.db {
+            Some(db) => crate::stream::deliver(
+                db,
+                &engine.table,
+                template.stream_sources()?,
+                &pools,
+                &options.region,
+                options.state_dir.clone(),
+                log,
+            ),
+            None if !template.stream_sources()?.is_empty() => log(
+                "the table's stream is delivered from the embedded engine only: with another engine, no stream event runs",
+            ),
+            None => {}
+        }
 
         let store = shared::store::Store::new(
             shared::store::dynamodb_client(&config),
@@ -97,6 +130,7 @@ impl Server {
             engine,
             s3,
             gateway,
+            bus,
             dev_api_key,
             mount: options.mount,
             region: options.region,
@@ -115,6 +149,9 @@ impl Server {
         self.engine.stop().await;
         self.s3.stop().await;
         self.gateway.stop();
+        if let Some(bus) = &self.bus {
+            bus.stop();
+        }
     }
 }
 
@@ -164,7 +201,7 @@ fn role(engine: &Engine) -> (Vec<(String, String)>, Credentials) {
 }
 
 /// A pool of instances for every function something invokes: a route's, an authorizer a
-/// route uses, an S3 event's.
+/// route uses, an S3 event's, the stream's or a bus rule's.
 fn pools(
     template: &Template,
     routes: &[Route],
@@ -186,10 +223,12 @@ fn pools(
         })
         .collect();
     let subscriptions = template.s3_subscriptions()?;
+    let by_events = template.invoked_by_events()?;
     let mut pools = Pools::new();
     for function in template.functions(table)? {
         let invoked = routes.iter().any(|r| r.function == function.id)
             || subscriptions.iter().any(|s| s.function == function.id)
+            || by_events.contains(&function.id)
             || authorizers.contains(&function.id.as_str());
         if !invoked {
             continue;

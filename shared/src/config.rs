@@ -24,6 +24,8 @@ pub mod env {
     pub const JWT_USAGE_KEY: &str = "JWT_USAGE_KEY";
     pub const JWT_CALLER_BURST_LIMIT: &str = "JWT_CALLER_BURST_LIMIT";
     pub const JWT_CALLER_RATE_LIMIT: &str = "JWT_CALLER_RATE_LIMIT";
+    pub const EVENT_BUS_NAME: &str = "EVENT_BUS_NAME";
+    pub const EVENT_SOURCE: &str = "EVENT_SOURCE";
     /// Read by lambda_http, not by us: paths arrive without the stage.
     pub const AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH: &str = "AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH";
 
@@ -40,6 +42,7 @@ pub mod env {
     /// Local runs only: never set in a deployed stack.
     pub const DYNAMODB_ENDPOINT: &str = "DYNAMODB_ENDPOINT";
     pub const S3_ENDPOINT: &str = "S3_ENDPOINT";
+    pub const EVENTBRIDGE_ENDPOINT: &str = "EVENTBRIDGE_ENDPOINT";
     /// Set by whoever needs it (a proxy that re-signs TLS), never by the template.
     pub const TLS_PLATFORM_ROOTS: &str = "TLS_PLATFORM_ROOTS";
 
@@ -48,7 +51,7 @@ pub mod env {
         [AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN];
 
     /// Exactly what `template.yaml` sets, in Globals or a function's `Environment`.
-    pub const FROM_TEMPLATE: [&str; 16] = [
+    pub const FROM_TEMPLATE: [&str; 18] = [
         TABLE_NAME,
         FUNCTION_TIMEOUT_SECONDS,
         PROFILES_CURSOR_KEY,
@@ -64,6 +67,8 @@ pub mod env {
         JWT_USAGE_KEY,
         JWT_CALLER_BURST_LIMIT,
         JWT_CALLER_RATE_LIMIT,
+        EVENT_BUS_NAME,
+        EVENT_SOURCE,
         AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH,
     ];
 }
@@ -110,7 +115,16 @@ pub struct Config {
     /// `CORS_ALLOWED_ORIGINS`: the browser origins that may call the API (the template's
     /// `CorsAllowedOrigins`, given to every function); empty, CORS is off.
     pub cors: Origins,
+    /// `EVENT_BUS_NAME`: the bus change events go to (publish-events' only).
+    pub event_bus: Option<String>,
+    /// `EVENT_SOURCE` (default [`DEFAULT_EVENT_SOURCE`]): every change event's `source`.
+    pub event_source: String,
+    /// `EVENTBRIDGE_ENDPOINT`: a local EventBridge's URL. Never set in production.
+    pub eventbridge_endpoint: Option<String>,
 }
+
+/// A change event's `source` when `EVENT_SOURCE` is unset.
+pub const DEFAULT_EVENT_SOURCE: &str = "profiles-api";
 
 /// The function timeout assumed when `FUNCTION_TIMEOUT_SECONDS` is unset: the template's
 /// default for `FunctionTimeoutSeconds`.
@@ -175,7 +189,10 @@ impl Config {
                 secret_access_key: Secret::new(secret),
                 session_token: non_empty(env::AWS_SESSION_TOKEN).map(Secret::new),
             },
-            _ if dynamodb_endpoint.is_some() || non_empty(env::S3_ENDPOINT).is_some() => {
+            _ if dynamodb_endpoint.is_some()
+                || non_empty(env::S3_ENDPOINT).is_some()
+                || non_empty(env::EVENTBRIDGE_ENDPOINT).is_some() =>
+            {
                 StaticCredentials {
                     access_key_id: "local".into(),
                     secret_access_key: Secret::new("local".into()),
@@ -236,6 +253,10 @@ impl Config {
             },
             region: non_empty(env::AWS_REGION).unwrap_or_else(|| "us-east-1".into()),
             cors: cors_origins(&get)?,
+            event_bus: non_empty(env::EVENT_BUS_NAME),
+            event_source: non_empty(env::EVENT_SOURCE)
+                .unwrap_or_else(|| DEFAULT_EVENT_SOURCE.to_owned()),
+            eventbridge_endpoint: non_empty(env::EVENTBRIDGE_ENDPOINT),
         })
     }
 }
@@ -262,6 +283,14 @@ impl Config {
         self.photo_base_url
             .as_deref()
             .ok_or_else(|| ConfigError("PHOTO_BASE_URL is not set".into()))
+    }
+
+    /// The bus change events go to. Its absence is a deployment mistake (the template sets
+    /// it for publish-events), as for [`Config::photo_bucket`].
+    pub fn event_bus(&self) -> Result<&str, ConfigError> {
+        self.event_bus
+            .as_deref()
+            .ok_or_else(|| ConfigError("EVENT_BUS_NAME is not set".into()))
     }
 
     /// The cursor-signing key. Its absence is a deployment mistake (the template sets it for

@@ -84,7 +84,11 @@ impl Sort {
             None => format!("2{TIE}{id}"),
         };
         match self {
-            Sort::CreatedAt | Sort::Id => format!("{}#{id}", profile.created_at),
+            // The id's own time, which is a profile's `created_at`: the order is the ids'
+            // exactly, even for a profile stored with another `created_at` before that rule.
+            Sort::CreatedAt | Sort::Id => {
+                format!("{}#{id}", crate::model::Timestamp::of_id(&id))
+            }
             Sort::UpdatedAt => format!("{}#{id}", profile.updated_at),
             Sort::Name => text(profile.display_name().as_deref()),
             Sort::FirstName => text(f.first_name.as_ref().map(|v| v.as_str())),

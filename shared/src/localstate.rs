@@ -21,6 +21,15 @@ pub const APIGATEWAY_REGISTRY: &str = "apigateway.json";
 pub const DATA_FILE: &str = "profiles.db";
 /// The embedded S3's objects, a folder per bucket.
 pub const S3_DIR: &str = "s3";
+/// Every event put on the embedded EventBridge's buses, a JSON line each, to `tail -f`.
+pub const EVENTS_LOG: &str = "events.jsonl";
+/// What the embedded EventBridge gave up delivering (a target's dead-letter queue).
+pub const BUS_DEAD_LETTERS: &str = "bus-dead-letters.jsonl";
+/// What a stream's event source mapping gave up on (its on-failure destination).
+pub const STREAM_FAILURES: &str = "stream-failures.jsonl";
+/// Where the delivery of the table's stream to a function got to (the function's logical id
+/// follows).
+pub const STREAM_POSITION_PREFIX: &str = "stream-position-";
 /// The table the runner makes on its embedded engine.
 pub const TABLE: &str = "profiles";
 

@@ -416,3 +416,18 @@ async fn a_create_whose_answer_was_lost_then_retried_with_its_key_makes_exactly_
         assert_eq!(listed[0]["id"], replayed["id"]);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_whose_reads_stay_unprocessed_is_a_503_in_budget_and_lists_again_after() {
+    let f = Faulty::start(true).await;
+    let before = f.seeded().await;
+    let listed = f.get("/profiles").await;
+    assert_eq!(listed["data"][0]["id"], before["id"]);
+    f.proxy.set(Fault::UnprocessedReads);
+    let r = f.send(reqwest::Method::GET, "/profiles", None).await;
+    f.proxy.set(Fault::Pass);
+    assert!(r.took < FUNCTION_TIMEOUT, "answered after {:?}", r.took);
+    assert_eq!(r.response.headers()["retry-after"], "1");
+    assert_problem(r.response, 503, "service_unavailable").await;
+    assert_eq!(f.get("/profiles").await, listed);
+}

@@ -6,9 +6,11 @@
 //! line the process logs.
 
 mod caller;
+mod capacity;
 mod contacts;
 mod cors;
 mod docs;
+mod events;
 mod faults;
 mod idempotency;
 mod listing;
@@ -25,5 +27,7 @@ mod runner_auth;
 mod runner_faults;
 mod runner_state;
 mod runner_template;
+mod search;
+mod sharding;
 mod store;
 mod usage_keys;

@@ -1,6 +1,7 @@
 //! The upgrade backfill (`keys migrate`, `shared::store::backfill`) on the embedded engine,
-//! over an item set in an older shape: profiles stored before their sort and owner indexes
-//! existed, so those indexes do not list them.
+//! over an item set in the previous key scheme: profiles stored with one list partition per
+//! tenant (`GSI1PK`, `GSI1SK`, `S_id`, `EMAILPK`, `OWNERPK`: the ALL-projected indexes), so
+//! the keys-only, sharded list indexes do not list them until they are rewritten.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
@@ -11,8 +12,8 @@ use profiles_tests::{Api, Engine};
 use serde_json::json;
 use shared::store::{Pace, schema};
 
-/// 30 profiles through the API, 20 of them then stripped back to the older shape (no `S_*`
-/// sort attributes, no owner index key), as a stack from before those indexes left them.
+/// 30 profiles through the API, 20 of them then put back in the previous key scheme's shape
+/// (its index keys instead of today's), as a stack from before this version left them.
 async fn old_shape() -> (Api, usize) {
     let api = Api::start().await;
     for i in 0..30 {
@@ -24,7 +25,34 @@ async fn old_shape() -> (Api, usize) {
         if schema::profile_of(&item).is_none() || stripped == 20 {
             continue;
         }
-        item.retain(|k, _| !k.starts_with("S_") && k != schema::OWNER_PK);
+        let text = |name: &str| item[name].as_s().unwrap().clone();
+        let (pk, created) = (text("PK"), text(schema::CREATED_SK));
+        let tenant = pk
+            .strip_prefix("T#")
+            .unwrap()
+            .split('#')
+            .next()
+            .unwrap()
+            .to_owned();
+        let id = pk.rsplit_once("#P#").unwrap().1.to_owned();
+        let s = |v: String| aws_sdk_dynamodb::types::AttributeValue::S(v);
+        let owner = item["owner_id"].as_s().unwrap().clone();
+        let email = item.get("email").and_then(|e| e.as_s().ok()).cloned();
+        for new in [
+            schema::LIST_PK,
+            schema::OWNER_PK,
+            schema::CREATED_SK,
+            schema::EMAIL_SK,
+        ] {
+            item.remove(new);
+        }
+        item.insert("GSI1PK".into(), s(format!("T#{tenant}#PROFILES")));
+        item.insert("GSI1SK".into(), s(created));
+        item.insert("S_id".into(), s(id));
+        item.insert("OWNERPK".into(), s(format!("T#{tenant}#OWNER#{owner}")));
+        if let Some(email) = email {
+            item.insert("EMAILPK".into(), s(format!("T#{tenant}#EMAIL#{email}")));
+        }
         api.engine
             .client
             .put_item()
@@ -88,6 +116,18 @@ async fn the_backfill_lists_old_items_again_resumes_and_rewrites_nothing_twice()
     sorted.reverse();
     assert_eq!(names, sorted, "in the index's order (desc by default)");
     assert_eq!(listed(&api.list_own(&[("limit", "100")]).await), total);
+
+    // Rewritten whole: nothing of the previous scheme is left on any item.
+    for item in api.engine.all_items().await {
+        for old in ["GSI1PK", "GSI1SK", "S_id", "EMAILPK", "OWNERPK"] {
+            assert!(!item.contains_key(old), "{old} left on {item:?}");
+        }
+    }
+    assert_eq!(
+        listed(&api.list(&[("filter[email]", "p3@example.com")]).await),
+        1,
+        "found by email again"
+    );
 
     // Again: nothing to do, nothing written.
     let again = store.backfill(None, fast, |_| true).await.unwrap();

@@ -271,12 +271,47 @@ async fn scenarios(w: &World, binary: &str) -> Calls {
                 );
             }
         }
+        "publish-events" => {
+            // A stream batch (a profile created, renamed, deleted) onto the bus as the runner
+            // serves it, through a client that records its calls.
+            let template =
+                local_api::template::Template::load(&repo_path("template.yaml")).unwrap();
+            let (_, bus_name) = template.buses().unwrap().remove(0);
+            let quiet: local_api::runtime::LogSink = std::sync::Arc::new(|_: &str| {});
+            let local = local_api::bus::LocalBus::start(&template, "us-east-1", None, quiet)
+                .await
+                .unwrap();
+            let config = shared::config::Config::from_lookup(|k| match k {
+                env::TABLE_NAME => Some(w.engine.table.clone()),
+                env::EVENT_BUS_NAME => Some(bus_name.clone()),
+                env::EVENTBRIDGE_ENDPOINT => Some(local.endpoint.clone()),
+                _ => None,
+            })
+            .unwrap();
+            let plain = shared::bus::Bus::from_config(&config).unwrap();
+            let client = aws_sdk_eventbridge::Client::from_conf(
+                plain
+                    .client()
+                    .config()
+                    .to_builder()
+                    .interceptor(rec.clone())
+                    .build(),
+            );
+            let bus = shared::bus::Bus::with_client(client, &bus_name);
+            let batch: Value = serde_json::from_str(
+                &std::fs::read_to_string(repo_path("events/publish-events.json")).unwrap(),
+            )
+            .unwrap();
+            let answer = shared::events::publish(&bus, "profiles-api/profiles-local", &batch).await;
+            assert!(answer.batch_item_failures.is_empty(), "{answer:?}");
+            local.stop();
+        }
         other => panic!("no scenario for {other}: every function needs one"),
     }
     rec.take()
 }
 
-/// Run on a thread of its own with a large stack: fifteen functions' handlers polled from one
+/// Run on a thread of its own with a large stack: sixteen functions' handlers polled from one
 /// future overflow a debug build's default 2 MB test-thread stack.
 #[test]
 fn every_function_calls_only_what_its_policy_allows_and_its_policy_allows_only_what_it_calls() {
@@ -303,7 +338,7 @@ async fn prove_policies() {
         .unwrap()
         .with_local("us-east-1", Some("http://127.0.0.1:9"));
     let functions = template.functions(&w.engine.table).unwrap();
-    assert_eq!(functions.len(), 15, "every function has its scenarios");
+    assert_eq!(functions.len(), 16, "every function has its scenarios");
     for f in &functions {
         let calls = Box::pin(scenarios(&w, &f.binary)).await;
         assert!(!calls.is_empty(), "{}: its scenarios called nothing", f.id);
@@ -429,6 +464,12 @@ async fn the_keys_operator_policy_allows_what_keys_calls_and_nothing_more() {
     };
     let done = r.app.store.backfill(None, pace, |_| true).await.unwrap();
     assert_eq!(done.rewritten, 1, "the old-shape profile {id}");
+    let now = shared::store::MovePace {
+        settle: std::time::Duration::ZERO,
+        page: 10,
+    };
+    let moved = r.app.store.relayout(&tenant, 2, now, |_| {}).await.unwrap();
+    assert_eq!(moved.rewritten, 1, "`keys shards` moved the profile");
     serving.abort();
 
     let calls = rec.take();
@@ -462,7 +503,7 @@ fn every_function_has_its_errors_and_throttles_alarms() {
     let alarms = of_type("AWS::CloudWatch::Alarm");
     // Every function of the file, the conditional ones (cors-preflight) included.
     let functions = of_type("AWS::Serverless::Function");
-    assert_eq!(functions.len(), 16);
+    assert_eq!(functions.len(), 17);
     for (id, f) in &functions {
         for metric in ["Errors", "Throttles"] {
             let found = alarms.iter().any(|(_, a)| {

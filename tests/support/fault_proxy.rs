@@ -1,5 +1,5 @@
 //! A fault proxy: plain TCP between the API (the runner's functions, or a test's `App`) and
-//! its engine, which passes, refuses, resets, hangs, slows or throttles each request as the
+//! its engine, or between the publisher and its event bus, which passes, refuses, resets, hangs, slows or throttles each request as the
 //! test switches it, so that every failure the API must survive is met for real, on the wire.
 //!
 //! It reads each HTTP/1.1 request (the SDK's: `Content-Length` framed), then, by its current
@@ -43,6 +43,14 @@ pub enum Fault {
     /// Pass everything, but cut off the answer to each `TransactWriteItems` as
     /// [`Fault::ResetMidResponse`] does: the engine commits, the caller never hears so.
     ResetTransactions,
+    /// Pass everything, but answer each `BatchGetItem` as DynamoDB does when it throttles
+    /// part of a batch: `200`, no items, every key back as `UnprocessedKeys`; the engine
+    /// never sees it.
+    UnprocessedReads,
+    /// Answer each EventBridge `PutEvents` as EventBridge does when it throttles every
+    /// entry: `200`, `FailedEntryCount` = all, each entry `ThrottlingException`; the bus
+    /// never sees it.
+    FailedEntries,
 }
 
 /// A running proxy. Dropping it stops it.
@@ -184,11 +192,25 @@ async fn connection(
                 }
                 continue;
             }
+            Fault::UnprocessedReads if targets(&request, "BatchGetItem") => {
+                if client.write_all(&unprocessed(&request)).await.is_err() {
+                    return;
+                }
+                continue;
+            }
+            Fault::FailedEntries if targets(&request, "PutEvents") => {
+                if client.write_all(&failed_entries(&request)).await.is_err() {
+                    return;
+                }
+                continue;
+            }
             Fault::Slow(wait) => tokio::time::sleep(wait).await,
             Fault::Pass
             | Fault::ResetMidResponse
             | Fault::ConflictingTransactions
-            | Fault::ResetTransactions => {}
+            | Fault::ResetTransactions
+            | Fault::UnprocessedReads
+            | Fault::FailedEntries => {}
         }
         let Ok(answer) = forward(upstream, &request).await else {
             return;
@@ -303,6 +325,42 @@ fn error(status: u16, code: &str, extra: &str) -> Vec<u8> {
     };
     format!(
         "HTTP/1.1 {status} {reason}\r\ncontent-type: application/x-amz-json-1.0\r\n\
+         x-amzn-requestid: fault-proxy\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// A `BatchGetItem`'s answer that read nothing and hands every key of `request` back as
+/// unprocessed.
+fn unprocessed(request: &[u8]) -> Vec<u8> {
+    let head_end = find(request, b"\r\n\r\n").map_or(request.len(), |at| at + 4);
+    let asked: serde_json::Value =
+        serde_json::from_slice(&request[head_end..]).unwrap_or(serde_json::Value::Null);
+    let body = serde_json::json!({
+        "Responses": {},
+        "UnprocessedKeys": asked.get("RequestItems").cloned().unwrap_or_default(),
+    })
+    .to_string();
+    format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.0\r\n\
+         x-amzn-requestid: fault-proxy\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// A `PutEvents` answer that took none of the request's entries, each throttled.
+fn failed_entries(request: &[u8]) -> Vec<u8> {
+    let head_end = find(request, b"\r\n\r\n").map_or(request.len(), |at| at + 4);
+    let asked: serde_json::Value =
+        serde_json::from_slice(&request[head_end..]).unwrap_or(serde_json::Value::Null);
+    let n = asked["Entries"].as_array().map_or(0, Vec::len);
+    let entry =
+        serde_json::json!({"ErrorCode": "ThrottlingException", "ErrorMessage": "Rate exceeded"});
+    let body = serde_json::json!({"FailedEntryCount": n, "Entries": vec![entry; n]}).to_string();
+    format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.1\r\n\
          x-amzn-requestid: fault-proxy\r\ncontent-length: {}\r\n\r\n{body}",
         body.len()
     )

@@ -117,6 +117,16 @@ impl Api {
         }
     }
 
+    /// The same API (the engine's table), its store talking to the engine through
+    /// `endpoint` (a proxy in front of it: a meter, a fault proxy).
+    pub fn on_endpoint(engine: &Engine, endpoint: &str) -> Self {
+        Self {
+            engine: engine.clone(),
+            app: shared::app::App::new(crate::config_for(endpoint, &engine.table)),
+            caller: TestCaller::default(),
+        }
+    }
+
     /// The same API (engine, table) called by another tenant's principal, with every scope.
     pub fn as_caller(&self, tenant: &str, principal: &str) -> Self {
         let mut other = Self::on(self.engine.clone());

@@ -31,6 +31,17 @@ pub fn table_arn(table: &str) -> String {
     )
 }
 
+/// An event bus's ARN, as IAM names the bus of a `PutEvents` entry (a name or an ARN).
+pub fn bus_arn(bus: &str) -> String {
+    if bus.starts_with("arn:") {
+        return bus.to_owned();
+    }
+    format!(
+        "arn:aws:events:us-east-1:{}:event-bus/{bus}",
+        local_api::ACCOUNT_ID
+    )
+}
+
 impl aws_sdk_dynamodb::config::Intercept for IamRecorder {
     fn name(&self) -> &'static str {
         "IamRecorder"
@@ -48,6 +59,15 @@ impl aws_sdk_dynamodb::config::Intercept for IamRecorder {
             .bytes()
             .and_then(|b| serde_json::from_slice(b).ok())
             .unwrap_or(Value::Null);
+        if let Some(target) = req.headers().get("x-amz-target")
+            && let Some(op) = target.strip_prefix("AWSEvents.")
+        {
+            for entry in body["Entries"].as_array().into_iter().flatten() {
+                let bus = entry["EventBusName"].as_str().unwrap_or("default");
+                self.push(&format!("events:{op}"), bus_arn(bus));
+            }
+            return Ok(());
+        }
         if let Some(target) = req.headers().get("x-amz-target") {
             let op = target.rsplit('.').next().unwrap_or(target);
             let table = |v: &Value| table_arn(v["TableName"].as_str().unwrap_or("?"));

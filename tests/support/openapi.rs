@@ -80,6 +80,20 @@ pub fn check(
     if schema.is_null() {
         return Err(format!("{what}: the document has no {media} body"));
     }
+    validate(&what, schema, body)
+}
+
+/// Checks `value` against the document's schema `components/schemas/<name>`.
+pub fn check_schema(name: &str, value: &Value) -> Result<(), String> {
+    let schema = &document()["components"]["schemas"][name];
+    if schema.is_null() {
+        return Err(format!("docs/openapi.yaml has no schema {name}"));
+    }
+    validate(name, schema, value)
+}
+
+/// Validates `body` against `schema`, a schema of the document.
+fn validate(what: &str, schema: &Value, body: &Value) -> Result<(), String> {
     // The schema within the document, so its `#/components/...` references resolve.
     let mut root = schema.clone();
     root["components"] = document()["components"].clone();

@@ -8,11 +8,13 @@
 //! `policy` the functions' inline IAM statements.
 
 mod api;
+mod events;
 mod policy;
 mod resolve;
 mod s3;
 mod table;
 
+pub use events::{BusRule, RuleTarget, StreamSource, TargetKind};
 pub use policy::Allow;
 
 pub use s3::{Origin, S3Subscription};
@@ -357,13 +359,15 @@ impl Template {
     }
 
     /// The binary of every function the runner runs: each route's, each authorizer a route
-    /// uses, and each function an S3 event invokes.
+    /// uses, each function an S3 event invokes, and each the stream or a bus rule invokes.
     pub fn served_binaries(&self) -> Result<Vec<String>, Error> {
         let routes = self.routes()?;
         let apis = self.apis()?;
         let subscriptions = self.s3_subscriptions()?;
+        let invoked = self.invoked_by_events()?;
         let mut ids: Vec<&str> = routes.iter().map(|r| r.function.as_str()).collect();
         ids.extend(subscriptions.iter().map(|s| s.function.as_str()));
+        ids.extend(invoked.iter().map(String::as_str));
         for r in &routes {
             if let (Some(api), Some(name)) = (&r.api, &r.authorizer)
                 && let Some(a) = apis.iter().find(|a| a.id == *api)

@@ -73,6 +73,7 @@ impl Template {
                     Some("AWS::S3::Bucket") => self.bucket_name(&name).map(Some),
                     // The runner's plan ids are the plans' logical ids.
                     Some("AWS::ApiGateway::UsagePlan") => Ok(Some(name)),
+                    Some("AWS::Events::EventBus") => self.bus_name(&name).map(Some),
                     _ => Err(
                         format!("template.yaml: {what}: cannot resolve !Ref {name} locally").into(),
                     ),
@@ -81,6 +82,16 @@ impl Template {
             Value::Tagged(t) if t.tag == "GetAtt" => match reference(v) {
                 Some((_, target)) => match target.split_once('.') {
                     Some((id, "Arn")) => self.arn(id, table_name, what).map(Some),
+                    Some((id, "StreamArn"))
+                        if self.doc["Resources"][id]["Type"].as_str()
+                            == Some("AWS::DynamoDB::Table") =>
+                    {
+                        Ok(Some(format!(
+                            "{}/stream/{}",
+                            self.arn(id, table_name, what)?,
+                            crate::stream::STREAM_LABEL
+                        )))
+                    }
                     _ => Err(format!(
                         "template.yaml: {what}: cannot resolve !GetAtt {target} locally"
                     )
@@ -104,7 +115,29 @@ impl Template {
                 crate::ACCOUNT_ID
             )),
             Some("AWS::S3::Bucket") => Ok(format!("arn:aws:s3:::{}", self.bucket_name(id)?)),
-            _ => Err(format!("template.yaml: {what}: no local ARN for {id}").into()),
+            Some("AWS::Events::EventBus") => Ok(format!(
+                "arn:aws:events:{}:{}:event-bus/{}",
+                self.region,
+                crate::ACCOUNT_ID,
+                self.bus_name(id)?
+            )),
+            // The other resources' local names are their logical ids.
+            Some(kind) => {
+                let (service, resource) = match kind {
+                    "AWS::SQS::Queue" => ("sqs", id.to_owned()),
+                    "AWS::Events::Rule" => ("events", format!("rule/{id}")),
+                    "AWS::Events::ApiDestination" => ("events", format!("api-destination/{id}")),
+                    "AWS::Events::Connection" => ("events", format!("connection/{id}")),
+                    "AWS::Serverless::Function" => ("lambda", format!("function:{id}")),
+                    _ => return Err(format!("template.yaml: {what}: no local ARN for {id}").into()),
+                };
+                Ok(format!(
+                    "arn:aws:{service}:{}:{}:{resource}",
+                    self.region,
+                    crate::ACCOUNT_ID
+                ))
+            }
+            None => Err(format!("template.yaml: {what}: no local ARN for {id}").into()),
         }
     }
 
@@ -174,8 +207,8 @@ impl Template {
 }
 
 impl Template {
-    /// A list value: a sequence (each item resolved; `AWS::NoValue` items dropped) or
-    /// `!Split [separator, value]`.
+    /// A list value: a sequence (each item resolved; `AWS::NoValue` items dropped),
+    /// `!Split [separator, value]` or a `!Ref` to a `CommaDelimitedList` parameter.
     fn list(&self, v: &Value, table_name: &str, what: &str) -> Result<Vec<String>, Error> {
         match v {
             Value::Sequence(items) => {
@@ -198,10 +231,24 @@ impl Template {
                     ),
                 }
             }
-            _ => {
-                Err(format!("template.yaml: {what}: a list must be a sequence or a !Split").into())
-            }
+            Value::Tagged(t) if t.tag == "Ref" && self.is_list_parameter(&t.value) => Ok(self
+                .resolve(v, table_name, what)?
+                .unwrap_or_default()
+                .split(',')
+                .map(|item| item.trim().to_owned())
+                .collect()),
+            _ => Err(format!(
+                "template.yaml: {what}: a list must be a sequence, a !Split or a CommaDelimitedList parameter"
+            )
+            .into()),
         }
+    }
+
+    /// Whether `name` names a `CommaDelimitedList` parameter (a `!Ref` to it is a list).
+    pub(super) fn is_list_parameter(&self, name: &Value) -> bool {
+        name.as_str().is_some_and(|name| {
+            self.doc["Parameters"][name]["Type"].as_str() == Some("CommaDelimitedList")
+        })
     }
 
     /// Whether the template's condition `name` holds, from the values the conditions were

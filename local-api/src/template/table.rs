@@ -50,6 +50,7 @@ impl Template {
             .set_key_schema(Some(key_schema(&props["KeySchema"])?))
             .set_global_secondary_indexes(gsis)
             .billing_mode(BillingMode::PayPerRequest)
+            .set_stream_specification(self.stream_specification()?)
             .send()
             .await
             .map_err(|e| {
@@ -59,6 +60,56 @@ impl Template {
                 )
             })?;
         self.enable_ttl(client, name).await
+    }
+
+    /// `StreamSpecification` (CloudFormation's has the view type alone: present means on).
+    fn stream_specification(
+        &self,
+    ) -> Result<Option<aws_sdk_dynamodb::types::StreamSpecification>, Error> {
+        let spec = &self.table()?["StreamSpecification"];
+        let Some(view) = spec["StreamViewType"].as_str() else {
+            return Ok(None);
+        };
+        Ok(Some(
+            aws_sdk_dynamodb::types::StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(aws_sdk_dynamodb::types::StreamViewType::from(view))
+                .build()?,
+        ))
+    }
+
+    /// Turns the template's stream on for a table made without it (a data file from an
+    /// older checkout).
+    async fn ensure_stream(
+        &self,
+        client: &Client,
+        name: &str,
+        described: &aws_sdk_dynamodb::operation::describe_table::DescribeTableOutput,
+    ) -> Result<(), Error> {
+        let has = described
+            .table()
+            .and_then(|t| t.latest_stream_arn())
+            .is_some();
+        let Some(spec) = self.stream_specification()? else {
+            return Ok(());
+        };
+        if has {
+            return Ok(());
+        }
+        tracing::info!("table {name}: turning its stream on");
+        client
+            .update_table()
+            .table_name(name)
+            .stream_specification(spec)
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "turn the stream of {name} on: {}",
+                    aws_sdk_dynamodb::error::DisplayErrorContext(&e)
+                )
+            })?;
+        Ok(())
     }
 
     fn attribute_definitions(&self) -> Result<Vec<AttributeDefinition>, Error> {
@@ -103,8 +154,8 @@ impl Template {
         Ok(())
     }
 
-    /// Creates the table unless it exists already; an existing one gets any index the
-    /// template has gained since (a local data file from an older checkout). Lists the
+    /// Creates the table unless it exists already; an existing one gets any index, and the
+    /// stream, the template has gained since (a local data file from an older checkout). Lists the
     /// tables rather than describing a missing one, so a first start logs no SDK error.
     pub async fn ensure_table(&self, client: &Client, name: &str) -> Result<bool, Error> {
         let mut tables = client.list_tables().into_paginator().items().send();
@@ -116,14 +167,14 @@ impl Template {
                 )
             })?;
             if table == name {
-                self.add_missing_indexes(client, name).await?;
+                self.bring_up_to_date(client, name).await?;
                 return Ok(false);
             }
         }
         self.create_table(client, name).await.map(|()| true)
     }
 
-    async fn add_missing_indexes(&self, client: &Client, name: &str) -> Result<(), Error> {
+    async fn bring_up_to_date(&self, client: &Client, name: &str) -> Result<(), Error> {
         let described = client
             .describe_table()
             .table_name(name)
@@ -135,6 +186,7 @@ impl Template {
                     aws_sdk_dynamodb::error::DisplayErrorContext(&e)
                 )
             })?;
+        self.ensure_stream(client, name, &described).await?;
         let have: Vec<String> = described
             .table()
             .map(|t| {

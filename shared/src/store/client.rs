@@ -48,6 +48,27 @@ pub fn s3_client(config: &Config) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(builder.build())
 }
 
+/// The EventBridge client of a function that publishes (`EVENTBRIDGE_ENDPOINT` overrides
+/// the endpoint locally), with the same budget as the others.
+pub fn eventbridge_client(config: &Config) -> aws_sdk_eventbridge::Client {
+    use aws_sdk_eventbridge::config::{BehaviorVersion, Region};
+
+    let (timeouts, retries) = budgeted(config);
+    let mut builder = aws_sdk_eventbridge::Config::builder()
+        .http_client(https_client(
+            config.tls_platform_roots || is_https(config.eventbridge_endpoint.as_deref()),
+        ))
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(config.region.clone()))
+        .credentials_provider(credentials(config))
+        .timeout_config(timeouts)
+        .retry_config(retries);
+    if let Some(endpoint) = &config.eventbridge_endpoint {
+        builder = builder.endpoint_url(endpoint);
+    }
+    aws_sdk_eventbridge::Client::from_conf(builder.build())
+}
+
 /// The function role's credentials as every SDK client takes them (one type for all).
 pub fn credentials(config: &Config) -> aws_sdk_dynamodb::config::Credentials {
     let c = &config.credentials;

@@ -90,6 +90,16 @@ impl LayoutCache {
     }
 }
 
+/// How a move of a layout runs.
+#[derive(Clone, Copy, Debug)]
+pub struct MovePace {
+    /// How long after marking the move it starts rewriting: at least the instances' layout
+    /// TTL ([`LAYOUT_TTL`] in a deployed stack).
+    pub settle: Duration,
+    /// Index entries read per Query of an old partition.
+    pub page: i32,
+}
+
 /// Where a move of a tenant's layout stands.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Moved {
@@ -177,8 +187,20 @@ impl Store {
         &self,
         tenant: &TenantId,
         to: ShardCount,
-        settle: Duration,
+        pace: MovePace,
         mut each: impl FnMut(&Moved),
+    ) -> Result<Moved, StoreError> {
+        self.move_layout(tenant, to, pace, &mut each).await
+    }
+
+    /// [`Store::relayout`], with its listener as a trait object: a move under way elsewhere
+    /// is finished by this same function first.
+    async fn move_layout(
+        &self,
+        tenant: &TenantId,
+        to: ShardCount,
+        pace: MovePace,
+        each: &mut dyn FnMut(&Moved),
     ) -> Result<Moved, StoreError> {
         if !(1..=MAX_SHARDS).contains(&to) {
             return Err(StoreError::backend(
@@ -194,7 +216,7 @@ impl Store {
         if layout.next != Some(to) {
             // A move elsewhere is finished first: one move at a time.
             if let Some(other) = layout.next {
-                Box::pin(self.relayout(tenant, other, settle, &mut each)).await?;
+                Box::pin(self.move_layout(tenant, other, pace, each)).await?;
                 layout = self.read_layout(tenant).await?;
             }
             let moving = Layout {
@@ -208,11 +230,12 @@ impl Store {
         // Every instance reads the layout again within its TTL: wait that out from the mark.
         let since =
             Duration::from_millis(u64::try_from(now_ms() - layout.changed_at_ms).unwrap_or(0));
-        if let Some(wait) = settle.checked_sub(since) {
+        if let Some(wait) = pace.settle.checked_sub(since) {
             tokio::time::sleep(wait).await;
         }
         for shard in 0..layout.count {
-            self.move_partition(tenant, layout.count, shard, to, &mut moved, &mut each)
+            let old = schema::list_partition(tenant, layout.count, shard);
+            self.move_partition(tenant, &old, (to, pace.page), &mut moved, each)
                 .await?;
         }
         let done = Layout {
@@ -224,19 +247,17 @@ impl Store {
         Ok(moved)
     }
 
-    /// Rewrites every profile in one old shard's partition into the layout of `to` shards:
+    /// Rewrites every profile in one old shard's partition `pk` into the layout of `to` shards:
     /// passes over the partition until one rewrites nothing (an entry the index still shows
     /// after its profile moved, the index lagging, is passed over).
     async fn move_partition(
         &self,
         tenant: &TenantId,
-        count: ShardCount,
-        shard: u32,
-        to: ShardCount,
+        pk: &AttributeValue,
+        (to, page): (ShardCount, i32),
         moved: &mut Moved,
-        each: &mut impl FnMut(&Moved),
+        each: &mut dyn FnMut(&Moved),
     ) -> Result<(), StoreError> {
-        let pk = schema::list_partition(tenant, count, shard);
         loop {
             let before = moved.rewritten;
             let mut start = None;
@@ -249,14 +270,14 @@ impl Store {
                     .key_condition_expression("#pk = :pk")
                     .expression_attribute_names("#pk", schema::LIST_PK)
                     .expression_attribute_values(":pk", pk.clone())
-                    .limit(100)
+                    .limit(page)
                     .set_exclusive_start_key(start.take())
                     .send()
                     .await
                     .map_err(|e| StoreError::sdk("query old layout", e))?;
                 for entry in out.items.unwrap_or_default() {
                     moved.read += 1;
-                    self.move_one(tenant, &pk, &entry, to, moved).await?;
+                    self.move_one(tenant, pk, &entry, to, moved).await?;
                 }
                 each(moved);
                 match out.last_evaluated_key {

@@ -29,6 +29,10 @@ pub const READ_BUDGET: usize = 1000;
 /// The most keys one BatchGetItem takes.
 const BATCH_GET_MOST: usize = 100;
 
+/// How many more BatchGetItem rounds a page makes for keys the table left unprocessed
+/// before it answers that the table is unavailable.
+const UNPROCESSED_ROUNDS: usize = 3;
+
 /// Index entries taken per round while filters skip some: one BatchGetItem's most.
 const FILTERED_CHUNK: usize = BATCH_GET_MOST;
 
@@ -220,10 +224,22 @@ impl Store {
                 SortOrder::Asc => heads.min_by(|a, b| a.1.cmp(&b.1)),
                 SortOrder::Desc => heads.max_by(|a, b| a.1.cmp(&b.1)),
             };
-            let Some((i, _)) = pick else {
+            let Some((i, head)) = pick else {
                 break;
             };
-            out.extend(shards[i].buffer.pop_front());
+            let entry = shards[i].buffer.pop_front();
+            // While a tenant's layout moves, the index may show a rewritten profile in its
+            // old and its new partition for a moment: the two entries carry one sort key
+            // (it ends in the id), come out of the merge side by side, and the page shows
+            // the profile once.
+            let repeated = out
+                .last()
+                .and_then(|e: &Item| e.get(source.sort_name))
+                .and_then(|v| v.as_s().ok())
+                .is_some_and(|last| *last == head);
+            if !repeated {
+                out.extend(entry);
+            }
         }
         Ok(out)
     }
@@ -298,6 +314,7 @@ impl Store {
     ) -> Result<Vec<(Position, Profile)>, StoreError> {
         let mut keys: Vec<Item> = entries.iter().map(schema::key_of).collect();
         let mut by_pk: HashMap<String, Item> = HashMap::with_capacity(keys.len());
+        let mut throttled = 0;
         while !keys.is_empty() {
             // BatchGetItem takes at most 100 keys.
             let rest = keys.split_off(keys.len().min(BATCH_GET_MOST));
@@ -322,13 +339,24 @@ impl Store {
                     by_pk.insert(pk.clone(), item);
                 }
             }
-            keys.extend(
-                out.unprocessed_keys
-                    .unwrap_or_default()
-                    .remove(&self.table)
-                    .map(|k| k.keys)
-                    .unwrap_or_default(),
-            );
+            let unprocessed = out
+                .unprocessed_keys
+                .unwrap_or_default()
+                .remove(&self.table)
+                .map(|k| k.keys)
+                .unwrap_or_default();
+            if !unprocessed.is_empty() {
+                // The table left keys unprocessed: it is throttling. Wait, then ask again, a
+                // bounded number of times.
+                throttled += 1;
+                if throttled > UNPROCESSED_ROUNDS {
+                    return Err(StoreError::unavailable(
+                        "the table left a page's reads unprocessed round after round",
+                    ));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50 << throttled)).await;
+                keys.extend(unprocessed);
+            }
         }
         let mut profiles = Vec::with_capacity(entries.len());
         for entry in entries {

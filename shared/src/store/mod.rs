@@ -21,6 +21,7 @@ mod list;
 mod profiles;
 mod ratelimit;
 pub mod schema;
+pub mod stream;
 
 use std::fmt;
 
@@ -37,10 +38,12 @@ use crate::config::Config;
 pub use apikeys::Revoked;
 pub use backfill::{Pace, Progress};
 pub use bucket::Bucket;
-pub use client::{credentials, dynamodb_client, https_client, is_https, s3_client};
+pub use client::{
+    credentials, dynamodb_client, eventbridge_client, https_client, is_https, s3_client,
+};
 pub use contacts::ContactWrite;
 pub use idempotency::Idempotent;
-pub use layout::{LAYOUT_TTL, Layout, MAX_SHARDS, Moved};
+pub use layout::{LAYOUT_TTL, Layout, MAX_SHARDS, MovePace, Moved};
 pub use list::{Page, READ_BUDGET};
 pub use profiles::{PrimaryMark, ProfilePartition, StoredProfile};
 pub use ratelimit::{Admission, Rate};

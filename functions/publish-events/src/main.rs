@@ -1,0 +1,26 @@
+//! publish-events: the table stream's batches, each change of a profile or a contact put on
+//! the event bus as a CloudEvent. Wiring only; the work is `shared::events::publish`. It
+//! answers no HTTP request, so it runs on the Lambda runtime and the core alone.
+
+use lambda_runtime::{LambdaEvent, service_fn};
+use shared::bus::Bus;
+use shared::config::Config;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    shared::logging::init();
+    let config = Config::from_env()?;
+    // One bus client per execution environment, alive as long as the process.
+    let bus: &'static Bus = Box::leak(Box::new(Bus::from_config(&config)?));
+    let source: &'static str = Box::leak(config.event_source.into_boxed_str());
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<serde_json::Value>| async move {
+            // Records it could not publish come back as batch item failures (the event
+            // source mapping delivers them again), never as an error of the invocation.
+            Ok::<_, lambda_runtime::Error>(
+                shared::events::publish(bus, source, &event.payload).await,
+            )
+        },
+    ))
+    .await
+}
