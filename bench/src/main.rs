@@ -178,8 +178,10 @@ async fn run(
     tables::handler_vs_raw(&bench).await?;
     tables::idempotency(&bench).await?;
     tables::sizes(&bench);
-    // The scale tables seed their tenants on an engine of their own: on the runner's, every
-    // seeded profile would go down its stream to publish-events and the bus while they measure.
+    // The scale tables seed their tenants on an engine of their own, with the runner stopped:
+    // on the runner's, every seeded profile would go down its stream to publish-events and
+    // the bus while they measure.
+    bench.server.stop().await;
     let mut engine = local_api::engine::Engine::start(&Storage::Memory, None).await?;
     let config = engine.config("us-east-1")?;
     engine.ensure_table(&template, &config).await?;
@@ -187,7 +189,6 @@ async fn run(
     let size = if bench.opts.quick { 2_000 } else { 20_000 };
     scale::shard_cost(&engine, size).await?;
     engine.stop().await;
-    bench.server.stop().await;
     Ok(())
 }
 

@@ -157,6 +157,19 @@ pub(crate) async fn seed(
     shards: u32,
 ) -> Result<(), Error> {
     eprintln!("bench: seeding profiles {from}..{to}");
+    // Not a function's 3 s budget: eight batches of 25 profiles go at once, and on a busy
+    // machine one may wait its turn on the engine for seconds.
+    let timeouts = aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
+        .operation_timeout(std::time::Duration::from_secs(120))
+        .operation_attempt_timeout(std::time::Duration::from_secs(60))
+        .build();
+    let client = &aws_sdk_dynamodb::Client::from_conf(
+        client
+            .config()
+            .to_builder()
+            .timeout_config(timeouts)
+            .build(),
+    );
     let store = shared::store::Store::new(client.clone(), table);
     // One batch of 25 is made just before it is sent: a million profiles never sit in memory.
     let batch = |start: usize| -> Result<Vec<WriteRequest>, Error> {

@@ -2,8 +2,9 @@
 //! the embedded engine's stream read in order (four polls a second, as Lambda polls a
 //! shard), no-op writes dropped as DynamoDB Streams drops them, batches of the template's
 //! `BatchSize` invoked one at a time through the Runtime API. A batch answered with
-//! `batchItemFailures` (or failed) is retried from the first failed record, halved when
-//! `BisectBatchOnFunctionError` says so, up to `MaximumRetryAttempts`; what is still failing
+//! `batchItemFailures` is delivered again from the first failed record; a failed invocation
+//! delivers it again whole, or halved when `BisectBatchOnFunctionError` says so (as Lambda
+//! does: a partial answer is never halved); both up to `MaximumRetryAttempts`; what is still failing
 //! then goes to the on-failure destination: a line of `stream-failures.jsonl` in the state
 //! directory, as the SQS message Lambda sends. Where it got to is kept in the state
 //! directory, so a restart on the same data does not deliver again.
@@ -24,6 +25,9 @@ pub const STREAM_LABEL: &str = "local";
 
 /// How often an idle stream is read: Lambda polls each shard four times a second.
 const POLL: Duration = Duration::from_millis(250);
+
+/// Why a batch is delivered again after a partial answer.
+const PARTIAL: &str = "batch item failure";
 
 /// The pause before a failed batch is delivered again (doubling, at most 8 times this).
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
@@ -186,7 +190,7 @@ impl Delivery {
             if records.is_empty() {
                 continue;
             }
-            let (failed, why) = self.invoke(&records).await;
+            let (failed, why, invocation_failed) = self.invoke(&records).await;
             let Some(first) = failed else {
                 continue;
             };
@@ -196,7 +200,7 @@ impl Delivery {
                 continue;
             }
             tokio::time::sleep(RETRY_PAUSE * 2u32.pow(retries.min(3))).await;
-            if self.source.bisect && failed.len() > 1 {
+            if invocation_failed && self.source.bisect && failed.len() > 1 {
                 let mut first_half = failed;
                 let second_half = first_half.split_off(first_half.len() / 2);
                 queue.push_front((second_half, retries + 1));
@@ -208,8 +212,8 @@ impl Delivery {
     }
 
     /// Invokes the function with `records`; the index of the first record to deliver again
-    /// (`None`: all taken), and why.
-    async fn invoke(&self, records: &[Value]) -> (Option<usize>, Option<String>) {
+    /// (`None`: all taken), why, and whether the invocation failed (not a partial answer).
+    async fn invoke(&self, records: &[Value]) -> (Option<usize>, Option<String>, bool) {
         let payload = json!({"Records": records}).to_string().into_bytes();
         let started = Instant::now();
         let invoked = self
@@ -225,7 +229,7 @@ impl Delivery {
             Outcome::Response(body) if self.source.reports_item_failures => {
                 match first_failure(body, records) {
                     Ok(None) => (None, None),
-                    Ok(Some(i)) => (Some(i), Some("batch item failure".to_owned())),
+                    Ok(Some(i)) => (Some(i), Some(PARTIAL.to_owned())),
                     Err(e) => (Some(0), Some(e)),
                 }
             }
@@ -250,7 +254,9 @@ impl Delivery {
             )),
             (Some(_), None) => {}
         }
-        (first, why)
+        let partial =
+            matches!(&invoked.outcome, Outcome::Response(_)) && why.as_deref() == Some(PARTIAL);
+        (first, why, !partial && first.is_some())
     }
 
     /// `records` split into those still young enough to deliver and those past
@@ -352,9 +358,19 @@ impl Delivery {
         shared::localstate::read(dir, file.file_name()?.to_str()?)
     }
 
+    /// Saves where delivery got to: written beside and renamed over, so a stop mid-write
+    /// leaves the last position whole.
     fn save_position(&self, after: Option<&str>) {
         if let (Some(file), Some(after)) = (self.position_file(), after) {
-            let _ = std::fs::write(file, format!("{after}\n"));
+            let next = file.with_extension("next");
+            let saved = std::fs::write(&next, format!("{after}\n"))
+                .and_then(|()| std::fs::rename(&next, &file));
+            if let Err(e) = saved {
+                (self.log)(&format!(
+                    "stream: saving the position in {}: {e}",
+                    file.display()
+                ));
+            }
         }
     }
 }
@@ -383,7 +399,7 @@ fn first_failure(body: &[u8], records: &[Value]) -> Result<Option<usize>, String
     }
     let answer: Value =
         serde_json::from_slice(body).map_err(|e| format!("the answer is not JSON: {e}"))?;
-    let Some(failures) = answer.get("batchItemFailures") else {
+    let Some(failures) = answer.get("batchItemFailures").filter(|f| !f.is_null()) else {
         return Ok(None);
     };
     let failures = failures
@@ -424,6 +440,10 @@ mod tests {
             Ok(None)
         );
         assert_eq!(first_failure(b"", &records), Ok(None));
+        assert_eq!(
+            first_failure(br#"{"batchItemFailures":null}"#, &records),
+            Ok(None)
+        );
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! The event bus: puts change events (`crate::events`) on the stack's EventBridge bus, in
-//! order, at most 10 entries and 256 KB a request as PutEvents takes them, and again for the
+//! The event bus: puts events (each a source, a detail type and a JSON detail) on the
+//! stack's EventBridge bus, in order, at most 10 entries and 256 KB a request as PutEvents takes them, and again for the
 //! entries EventBridge answers as throttled or failed, a bounded number of times.
 
 use std::time::Duration;
@@ -7,7 +7,6 @@ use std::time::Duration;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 
 use crate::config::Config;
-use crate::events::ChangeEvent;
 
 /// The most entries one PutEvents takes.
 const MAX_ENTRIES: usize = 10;
@@ -25,6 +24,15 @@ const ENTRY_PAUSE: Duration = Duration::from_millis(100);
 pub struct Bus {
     client: aws_sdk_eventbridge::Client,
     name: String,
+}
+
+/// One event as the bus takes it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Entry {
+    pub source: String,
+    pub detail_type: String,
+    /// The event itself, JSON.
+    pub detail: String,
 }
 
 /// Events the bus did not take: from `first_unsent` on (an index into what was given),
@@ -59,17 +67,14 @@ impl Bus {
 
     /// Puts `events` in order: a request of at most 10 (and 256 KB) at a time, each sent
     /// after the one before was taken whole.
-    pub async fn put(&self, events: &[&ChangeEvent]) -> Result<(), BusError> {
+    pub async fn put(&self, events: &[Entry]) -> Result<(), BusError> {
         let mut start = 0;
         while start < events.len() {
             let mut end = start;
             let mut bytes = 0;
             let mut entries = Vec::new();
             while end < events.len() && end - start < MAX_ENTRIES {
-                let entry = self.entry(events[end]).map_err(|cause| BusError {
-                    first_unsent: end,
-                    cause,
-                })?;
+                let entry = self.entry(&events[end]);
                 let size = entry_size(&entry);
                 if !entries.is_empty() && bytes + size > MAX_REQUEST_BYTES {
                     break;
@@ -89,14 +94,13 @@ impl Bus {
         Ok(())
     }
 
-    fn entry(&self, event: &ChangeEvent) -> Result<PutEventsRequestEntry, String> {
-        let detail = serde_json::to_string(event).map_err(|e| e.to_string())?;
-        Ok(PutEventsRequestEntry::builder()
+    fn entry(&self, event: &Entry) -> PutEventsRequestEntry {
+        PutEventsRequestEntry::builder()
             .event_bus_name(&self.name)
             .source(&event.source)
-            .detail_type(&event.kind)
-            .detail(detail)
-            .build())
+            .detail_type(&event.detail_type)
+            .detail(&event.detail)
+            .build()
     }
 
     /// Sends one request's entries, and again those EventBridge answers as failed (a bounded

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::bus::{Bus, BusError};
+use crate::bus::{Bus, BusError, Entry};
 use crate::model::Timestamp;
 use crate::store::StoreError;
 use crate::store::stream::{self, Image, Stored};
@@ -135,19 +135,20 @@ pub fn event_of(record: &StreamRecord, source: &str) -> Result<Option<ChangeEven
         }
     };
     let view = shown(&image)?;
+    // A deletion has no `updated_at` of its own, and a write that leaves `updated_at` as it
+    // was (a profile losing the primary mark to another) did not make it: both take the
+    // stream's time of the change (whole seconds on AWS), never before the state they follow.
+    let moved_updated_at = previous
+        .as_ref()
+        .is_none_or(|p| p.contains_key("updated_at"));
+    let after = view.updated_at.next();
     let time = match (change, record.dynamodb.approximate_creation) {
-        ("deleted", Some(secs)) => {
-            time::OffsetDateTime::from_unix_timestamp_nanos((secs * 1e9) as i128)
-                .ok()
-                .and_then(|t| {
-                    t.format(&time::format_description::well_known::Rfc3339)
-                        .ok()
-                })
-                .unwrap_or_else(|| Timestamp::now().to_string())
-        }
-        ("deleted", None) => Timestamp::now().to_string(),
-        _ => view.updated_at.to_string(),
-    };
+        ("deleted", Some(secs)) => stream_time(secs).max(after),
+        ("updated", Some(secs)) if !moved_updated_at => stream_time(secs).max(after),
+        ("deleted", None) => Timestamp::now_after(view.updated_at),
+        _ => view.updated_at,
+    }
+    .to_string();
     let mut data = Map::new();
     data.insert("object".into(), view.object);
     if let Some(previous) = previous {
@@ -171,6 +172,13 @@ pub fn event_of(record: &StreamRecord, source: &str) -> Result<Option<ChangeEven
         event.data = json!({"object": {"id": id}, "version": view.version, "truncated": true});
     }
     Ok(Some(event))
+}
+
+/// The stream's time of a change (seconds since the epoch), as a [`Timestamp`]; now when it
+/// is out of range.
+fn stream_time(secs: f64) -> Timestamp {
+    time::OffsetDateTime::from_unix_timestamp_nanos((secs * 1e9) as i128)
+        .map_or_else(|_| Timestamp::now(), Timestamp::from)
 }
 
 /// An object as the API shows it, with what events say of it.
@@ -246,19 +254,54 @@ impl BatchResponse {
     }
 }
 
+/// Why a batch failed from its first record on: the invocation fails, so that Lambda splits
+/// the batch (`BisectBatchOnFunctionError`) and a record that can never be published ends
+/// alone in the dead-letter queue, holding up none of the others.
+#[derive(Debug)]
+pub struct BatchFailed {
+    pub sequence: String,
+    pub cause: String,
+}
+
+impl std::fmt::Display for BatchFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the batch's first record ({}): {}",
+            self.sequence, self.cause
+        )
+    }
+}
+
+impl std::error::Error for BatchFailed {}
+
 /// Publishes a stream batch (Lambda's `{"Records": [...]}`): every record's event, in the
 /// batch's order. It stops at the first record it cannot publish (one that makes no event
-/// it should, or whose event the bus refused after its retries) and answers it as the
-/// batch's failure, so Lambda delivers it and those after it again; the ones before are
-/// done. Each is logged with why.
-pub async fn publish(bus: &Bus, source: &str, batch: &Value) -> BatchResponse {
+/// it should, or whose event the bus refused after its retries). When records before it
+/// were done, it answers that record as the batch's item failure: Lambda checkpoints the
+/// ones before and delivers it and those after it again. When it is the batch's first, the
+/// invocation fails: Lambda then halves the batch (an item failure would only deliver the
+/// same records again), so a record that cannot be published is soon alone. Each is logged
+/// with why.
+pub async fn publish(bus: &Bus, source: &str, batch: &Value) -> Result<BatchResponse, BatchFailed> {
     let records = batch["Records"].as_array().cloned().unwrap_or_default();
-    let mut pending: Vec<(String, ChangeEvent)> = Vec::new();
-    for raw in &records {
-        let sequence = raw["dynamodb"]["SequenceNumber"]
+    let sequence_of = |raw: &Value| {
+        raw["dynamodb"]["SequenceNumber"]
             .as_str()
             .unwrap_or_default()
-            .to_owned();
+            .to_owned()
+    };
+    let first = records.first().map(sequence_of).unwrap_or_default();
+    let fail = |sequence: String, cause: String| {
+        if sequence.is_empty() || sequence == first {
+            Err(BatchFailed { sequence, cause })
+        } else {
+            Ok(BatchResponse::failed_at(&sequence))
+        }
+    };
+    let mut pending: Vec<(String, ChangeEvent)> = Vec::new();
+    for raw in &records {
+        let sequence = sequence_of(raw);
         let made = serde_json::from_value::<StreamRecord>(raw.clone())
             .map_err(|e| EventError::Record(e.to_string()))
             .and_then(|record| event_of(&record, source));
@@ -266,43 +309,139 @@ pub async fn publish(bus: &Bus, source: &str, batch: &Value) -> BatchResponse {
             Ok(Some(event)) => pending.push((sequence, event)),
             Ok(None) => {}
             Err(e) => {
-                if let Err(failed) = put_all(bus, &pending).await {
-                    return failed;
+                if let Err((at, cause)) = put_all(bus, &pending).await {
+                    return fail(at, cause);
                 }
                 tracing::error!(sequence, error = %e, "a stream record makes no event");
-                return BatchResponse::failed_at(&sequence);
+                return fail(sequence, e.to_string());
             }
         }
     }
     match put_all(bus, &pending).await {
-        Ok(()) => BatchResponse::default(),
-        Err(failed) => failed,
+        Ok(()) => Ok(BatchResponse::default()),
+        Err((at, cause)) => fail(at, cause),
     }
 }
 
-/// Puts `events` on the bus in order; on the first that the bus would not take, the failure
-/// to answer with.
-async fn put_all(bus: &Bus, events: &[(String, ChangeEvent)]) -> Result<(), BatchResponse> {
-    let only: Vec<&ChangeEvent> = events.iter().map(|(_, e)| e).collect();
-    match bus.put(&only).await {
-        Ok(()) => Ok(()),
+impl ChangeEvent {
+    /// The event as a bus entry: its source, its type as the detail type, itself as the
+    /// detail.
+    pub fn entry(&self) -> Result<Entry, serde_json::Error> {
+        Ok(Entry {
+            source: self.source.clone(),
+            detail_type: self.kind.clone(),
+            detail: serde_json::to_string(self)?,
+        })
+    }
+}
+
+/// Puts `events` on the bus in order; on the first that the bus would not take (or that
+/// would not serialize), its record's sequence number and why.
+async fn put_all(bus: &Bus, events: &[(String, ChangeEvent)]) -> Result<(), (String, String)> {
+    let mut entries = Vec::with_capacity(events.len());
+    let mut unmade = None;
+    for (at, (_, event)) in events.iter().enumerate() {
+        match event.entry() {
+            Ok(entry) => entries.push(entry),
+            Err(e) => {
+                unmade = Some((at, format!("serializing the event: {e}")));
+                break;
+            }
+        }
+    }
+    let failed = match bus.put(&entries).await {
         Err(BusError {
             first_unsent,
             cause,
-        }) => {
-            let sequence = events
-                .get(first_unsent)
-                .map(|(s, _)| s.as_str())
-                .unwrap_or_default();
-            tracing::warn!(sequence, error = %cause, "the bus did not take an event; Lambda delivers it again");
-            Err(BatchResponse::failed_at(sequence))
-        }
-    }
+        }) => Some((first_unsent, cause)),
+        Ok(()) => unmade,
+    };
+    let Some((at, cause)) = failed else {
+        return Ok(());
+    };
+    let sequence = events.get(at).map(|(s, _)| s.clone()).unwrap_or_default();
+    tracing::warn!(sequence, error = %cause, "the bus did not take an event; Lambda delivers it again");
+    Err((sequence, cause))
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 mod tests {
     use super::*;
+
+    /// `events/publish-events.json`: a profile's INSERT, MODIFY (renamed) and REMOVE.
+    fn fixture() -> Vec<StreamRecord> {
+        let batch: Value =
+            serde_json::from_str(include_str!("../../events/publish-events.json")).unwrap();
+        serde_json::from_value(batch["Records"].clone()).unwrap()
+    }
+
+    fn event(record: &StreamRecord) -> Option<ChangeEvent> {
+        event_of(record, "test").unwrap()
+    }
+
+    #[test]
+    fn a_create_an_update_and_a_delete_make_their_events() {
+        let records = fixture();
+        let [created, updated, deleted] = [0, 1, 2].map(|i| event(&records[i]).unwrap());
+        assert_eq!(created.kind, "profile.created");
+        assert_eq!(created.time, created.data["object"]["updated_at"]);
+        assert!(created.data.get("previous_attributes").is_none());
+        assert_eq!(updated.kind, "profile.updated");
+        assert_eq!(updated.data["previous_attributes"]["name"], "Mary Smith");
+        assert_eq!(updated.data["object"]["name"], "Mary Jones");
+        assert_eq!(updated.data["version"], 2);
+        assert_eq!(deleted.kind, "profile.deleted");
+        assert_eq!(deleted.data["object"]["name"], "Mary Jones");
+        // A deletion's time is the stream's, in the API's timestamp form.
+        assert_eq!(deleted.time, "2026-12-07T00:27:39.000Z");
+        assert_eq!(created.sequence.len(), 40);
+        assert!(created.sequence < updated.sequence && updated.sequence < deleted.sequence);
+    }
+
+    #[test]
+    fn a_write_that_moves_only_version_and_updated_at_makes_none() {
+        let mut record = fixture().remove(1);
+        let old = record.dynamodb.old_image.clone().unwrap();
+        let mut new = old.clone();
+        new["version"] = json!({"N": "2"});
+        new["updated_at"] = json!({"S": "2026-12-08T00:00:00.000Z"});
+        record.dynamodb.new_image = Some(new);
+        assert_eq!(event(&record), None);
+    }
+
+    #[test]
+    fn a_change_that_leaves_updated_at_takes_the_streams_time() {
+        // A profile losing the primary mark to another: only is_primary changes.
+        let mut record = fixture().remove(1);
+        let old = record.dynamodb.new_image.clone().unwrap();
+        let mut new = old.clone();
+        new["is_primary"] = json!({"BOOL": false});
+        record.dynamodb.old_image = Some(old);
+        record.dynamodb.new_image = Some(new);
+        let e = event(&record).unwrap();
+        assert_eq!(
+            Value::Object(e.data["previous_attributes"].as_object().unwrap().clone()),
+            json!({"is_primary": true})
+        );
+        // The stream's time (00:27:38, whole seconds) is before the state it follows: one
+        // millisecond after that state instead.
+        assert_eq!(e.time, "2026-12-07T00:27:38.035Z");
+    }
+
+    #[test]
+    fn an_item_that_is_neither_a_profile_nor_a_contact_makes_none() {
+        let mut record = fixture().remove(0);
+        record.dynamodb.keys["SK"] = json!({"S": "GUARD#slug#mary-smith"});
+        assert_eq!(event(&record), None);
+    }
+
+    #[test]
+    fn a_profile_image_that_does_not_decode_is_an_error() {
+        let mut record = fixture().remove(0);
+        record.dynamodb.new_image = Some(record.dynamodb.keys.clone());
+        assert!(event_of(&record, "test").is_err());
+    }
 
     #[test]
     fn previous_values_name_every_changed_field_with_its_old_value() {

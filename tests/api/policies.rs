@@ -302,7 +302,9 @@ async fn scenarios(w: &World, binary: &str) -> Calls {
                 &std::fs::read_to_string(repo_path("events/publish-events.json")).unwrap(),
             )
             .unwrap();
-            let answer = shared::events::publish(&bus, "profiles-api/profiles-local", &batch).await;
+            let answer = shared::events::publish(&bus, "profiles-api/profiles-local", &batch)
+                .await
+                .unwrap();
             assert!(answer.batch_item_failures.is_empty(), "{answer:?}");
             local.stop();
         }

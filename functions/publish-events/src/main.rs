@@ -2,7 +2,7 @@
 //! the event bus as a CloudEvent. Wiring only; the work is `shared::events::publish`. It
 //! answers no HTTP request, so it runs on the Lambda runtime and the core alone.
 
-use lambda_runtime::{LambdaEvent, service_fn};
+use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use shared::bus::Bus;
 use shared::config::Config;
 
@@ -16,10 +16,14 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {
             // Records it could not publish come back as batch item failures (the event
-            // source mapping delivers them again), never as an error of the invocation.
-            Ok::<_, lambda_runtime::Error>(
-                shared::events::publish(bus, source, &event.payload).await,
-            )
+            // source mapping delivers them again); a batch whose first record it could not
+            // publish fails, so the mapping splits it.
+            shared::events::publish(bus, source, &event.payload)
+                .await
+                .map_err(|e| Diagnostic {
+                    error_type: "BatchFailed".to_owned(),
+                    error_message: e.to_string(),
+                })
         },
     ))
     .await

@@ -2,12 +2,14 @@
 //! `EVENTBRIDGE_ENDPOINT`), writes every event to `events.jsonl` in the state directory,
 //! matches the template's rules' event patterns (`pattern`), and delivers to their targets:
 //! a function of the template (invoked as EventBridge invokes one, asynchronously), or an
-//! API destination (a real HTTP request, with its connection's header, the target's
-//! headers and `InputPath`, at most its rate). A target's deliveries go in the order the
-//! events came; one that fails is retried as EventBridge retries (401, 407, 409, 429, 5xx,
-//! a timeout or a refused connection; backing off, within the target's `RetryPolicy`), then
-//! goes to its dead-letter queue: a line of `bus-dead-letters.jsonl`. Not emulated: IAM (the
-//! bus policy, the target's role), the archive and its replays, input transformers.
+//! API destination (a real HTTP request to an `http://` URL, with its connection's header,
+//! the target's headers and `InputPath`, at most its rate, no redirect followed). A
+//! target's deliveries go one at a time in the order the events came; one that fails is
+//! retried as EventBridge retries (401, 407, 409, 429, 5xx, a timeout or a refused
+//! connection; backing off, within the target's `RetryPolicy`), holding up the ones after
+//! it, then goes to its dead-letter queue: a line of `bus-dead-letters.jsonl`. Not emulated:
+//! IAM (the bus policy, the target's role), the archive and its replays, input transformers,
+//! HTTPS, EventBridge's retrying each event on its own.
 
 pub mod pattern;
 
@@ -86,8 +88,10 @@ impl LocalBus {
                 ))
                 .or_default();
         }
+        // An API destination does not follow redirects: a 3xx is an answer, not delivered.
         let http = reqwest::Client::builder()
             .timeout(DESTINATION_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| format!("the bus's HTTP client: {e}"))?;
         let mut deliveries = Vec::new();
@@ -97,6 +101,14 @@ impl LocalBus {
                 deliveries.push(match &target.kind {
                     TargetKind::Function(f) => format!("{} → function {f}", rule.id),
                     TargetKind::ApiDestination { method, url, .. } => {
+                        // Built without TLS: say so at the start, not at each event's retries.
+                        if !url.starts_with("http://") {
+                            return Err(format!(
+                                "{}: the local runner posts to http:// URLs only, not {url}",
+                                rule.id
+                            )
+                            .into());
+                        }
                         format!("{} → {method} {url}", rule.id)
                     }
                 });

@@ -369,9 +369,10 @@ impl Template {
                     self.resolve_json(pick, what)?
                 }
                 _ => {
-                    return Err(
-                        format!("template.yaml: {what}: !If takes [condition, then, else]").into(),
-                    );
+                    return Err(format!(
+                        "template.yaml: {what}: !If takes [condition, then, else]"
+                    )
+                    .into());
                 }
             },
             Value::Tagged(t) if t.tag == "Ref" && self.is_list_parameter(&t.value) => {

@@ -285,12 +285,12 @@ impl Timestamp {
     /// Now, or one millisecond after `previous` if that is not earlier: a record's
     /// `updated_at` strictly increases with its version, even within one millisecond.
     pub fn now_after(previous: Self) -> Self {
-        let now = Self::now();
-        if now > previous {
-            now
-        } else {
-            Self(previous.0 + time::Duration::milliseconds(1))
-        }
+        Self::now().max(previous.next())
+    }
+
+    /// One millisecond later: the least time after this one that the text form tells apart.
+    pub fn next(self) -> Self {
+        Self(self.0 + time::Duration::milliseconds(1))
     }
 }
 
