@@ -95,6 +95,7 @@ fn only_table(only: bench::cli::Only) -> Result<(), Error> {
         match only {
             bench::cli::Only::Capacity => capacity::table(&engine).await?,
             bench::cli::Only::Scale => {
+                scale::without_stream(&engine).await?;
                 scale::shard_cost(&engine, 20_000).await?;
                 scale::growth(&engine, &[10_000, 100_000, 1_000_000], &[1, 8]).await?;
             }
@@ -185,6 +186,7 @@ async fn run(
     let mut engine = local_api::engine::Engine::start(&Storage::Memory, None).await?;
     let config = engine.config("us-east-1")?;
     engine.ensure_table(&template, &config).await?;
+    scale::without_stream(&engine).await?;
     scale::growth(&engine, &bench.opts.scales, &[1]).await?;
     let size = if bench.opts.quick { 2_000 } else { 20_000 };
     scale::shard_cost(&engine, size).await?;

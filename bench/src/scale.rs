@@ -104,6 +104,25 @@ impl Clients {
     }
 }
 
+/// Turns the table's stream off on `engine`: the scale tables read no stream, and the
+/// engine finds each stream record's sequence number by reading every record before it, so
+/// with the stream on, seeding slows as it goes (20,000 profiles took minutes, a million
+/// would take hours).
+pub(crate) async fn without_stream(engine: &Engine) -> Result<(), Error> {
+    let config = engine.config("us-east-1")?;
+    shared::store::dynamodb_client(&config)
+        .update_table()
+        .table_name(&engine.table)
+        .stream_specification(
+            aws_sdk_dynamodb::types::StreamSpecification::builder()
+                .stream_enabled(false)
+                .build()?,
+        )
+        .send()
+        .await?;
+    Ok(())
+}
+
 /// What a tenant's shard count costs a page: the same tenant of `size` profiles at 1, 8 and
 /// 32 shards, each page reading every shard.
 pub(crate) async fn shard_cost(engine: &Engine, size: usize) -> Result<(), Error> {

@@ -4,7 +4,8 @@
 //! `BatchSize` invoked one at a time through the Runtime API. A batch answered with
 //! `batchItemFailures` is delivered again from the first failed record; a failed invocation
 //! delivers it again whole, or halved when `BisectBatchOnFunctionError` says so (as Lambda
-//! does: a partial answer is never halved); both up to `MaximumRetryAttempts`; what is still failing
+//! does: a partial answer is never halved, and a split counts no retry); both up to
+//! `MaximumRetryAttempts`; what is still failing
 //! then goes to the on-failure destination: a line of `stream-failures.jsonl` in the state
 //! directory, as the SQS message Lambda sends. Where it got to is kept in the state
 //! directory, so a restart on the same data does not deliver again.
@@ -195,18 +196,17 @@ impl Delivery {
                 continue;
             };
             let failed = records[first..].to_vec();
-            if self.source.max_retries.is_some_and(|most| retries >= most) {
-                self.give_up(&failed, retries, "RetryAttemptsExhausted", why.as_deref());
-                continue;
-            }
-            tokio::time::sleep(RETRY_PAUSE * 2u32.pow(retries.min(3))).await;
-            if invocation_failed && self.source.bisect && failed.len() > 1 {
-                let mut first_half = failed;
-                let second_half = first_half.split_off(first_half.len() / 2);
-                queue.push_front((second_half, retries + 1));
-                queue.push_front((first_half, retries + 1));
-            } else {
-                queue.push_front((failed, retries + 1));
+            let split = invocation_failed && self.source.bisect;
+            match next(failed, split, retries, self.source.max_retries) {
+                Next::GiveUp(failed) => {
+                    self.give_up(&failed, retries, "RetryAttemptsExhausted", why.as_deref());
+                }
+                Next::Again(batches) => {
+                    tokio::time::sleep(RETRY_PAUSE * 2u32.pow(retries.min(3))).await;
+                    for batch in batches.into_iter().rev() {
+                        queue.push_front(batch);
+                    }
+                }
             }
         }
     }
@@ -375,6 +375,32 @@ impl Delivery {
     }
 }
 
+/// What becomes of the records a delivery did not take.
+#[derive(Debug, PartialEq)]
+enum Next {
+    /// Their retries are used up: to the on-failure destination.
+    GiveUp(Vec<Value>),
+    /// Delivered again, in this order, each with its retries so far.
+    Again(Vec<(Vec<Value>, u32)>),
+}
+
+/// The records `failed` of a delivery that had made `retries` retries, as Lambda treats them:
+/// after a failed invocation with `BisectBatchOnFunctionError` (`split`), two halves, with no
+/// retry counted (Lambda: splitting does not count towards the retry quota); otherwise (a
+/// partial answer, a single record, no bisect) delivered again whole, one retry more, or
+/// given up on once `max_retries` are made.
+fn next(failed: Vec<Value>, split: bool, retries: u32, max_retries: Option<u32>) -> Next {
+    if split && failed.len() > 1 {
+        let mut first_half = failed;
+        let second_half = first_half.split_off(first_half.len() / 2);
+        return Next::Again(vec![(first_half, retries), (second_half, retries)]);
+    }
+    if max_retries.is_some_and(|most| retries >= most) {
+        return Next::GiveUp(failed);
+    }
+    Next::Again(vec![(failed, retries + 1)])
+}
+
 /// A record's sequence number.
 fn sequence_of(record: &Value) -> String {
     record["dynamodb"]["SequenceNumber"]
@@ -452,6 +478,46 @@ mod tests {
         let body = br#"{"batchItemFailures":[{"itemIdentifier":"9"}]}"#;
         assert!(first_failure(body, &records).is_err());
         assert!(first_failure(br#"{"batchItemFailures":[{}]}"#, &records).is_err());
+    }
+
+    #[test]
+    fn a_partial_answer_is_delivered_again_whole_and_a_failed_invocation_is_halved() {
+        let records = vec![record("1"), record("2"), record("3")];
+        // A partial answer (or no bisect): the same records again, one retry more.
+        assert_eq!(
+            next(records.clone(), false, 0, Some(2)),
+            Next::Again(vec![(records.clone(), 1)])
+        );
+        // A failed invocation with bisect: two halves, in order, no retry counted.
+        assert_eq!(
+            next(records.clone(), true, 1, Some(2)),
+            Next::Again(vec![
+                (vec![record("1")], 1),
+                (vec![record("2"), record("3")], 1)
+            ])
+        );
+        // Even with the retries used up, a batch is split before it is given up on.
+        assert_eq!(
+            next(records.clone(), true, 2, Some(2)),
+            Next::Again(vec![
+                (vec![record("1")], 2),
+                (vec![record("2"), record("3")], 2)
+            ])
+        );
+        // One record left, its retries used up: given up on.
+        assert_eq!(
+            next(vec![record("2")], true, 2, Some(2)),
+            Next::GiveUp(vec![record("2")])
+        );
+        assert_eq!(
+            next(records.clone(), false, 2, Some(2)),
+            Next::GiveUp(records.clone())
+        );
+        // No limit: again, whatever the count.
+        assert_eq!(
+            next(vec![record("2")], true, 99, None),
+            Next::Again(vec![(vec![record("2")], 100)])
+        );
     }
 
     #[test]

@@ -35,8 +35,10 @@ pub struct Entry {
     pub detail: String,
 }
 
-/// Events the bus did not take: from `first_unsent` on (an index into what was given),
-/// nothing was put for certain.
+/// Events the bus did not take: every one before `first_unsent` (an index into what was
+/// given) was put; that one was not; some after it may have been (an entry EventBridge
+/// throttled is sent again after its neighbours), so putting them again from there may
+/// put some twice, never none.
 #[derive(Debug)]
 pub struct BusError {
     pub first_unsent: usize,

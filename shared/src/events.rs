@@ -61,8 +61,9 @@ pub struct ChangeEvent {
     pub kind: String,
     /// The profile's id (a contact's profile for a contact event).
     pub subject: String,
-    /// When the change was made: the object's `updated_at`, or for a deletion the stream's
-    /// time of it.
+    /// When the change was made: the object's `updated_at`; for a deletion, or a change that
+    /// left `updated_at` as it was, the stream's time of it, or 1 ms after the state it
+    /// follows if that is later.
     pub time: String,
     pub datacontenttype: String,
     /// The tenant: what a rule filters one tenant's events on.

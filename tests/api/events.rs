@@ -388,7 +388,7 @@ fn bus_through(proxy: &FaultProxy) -> shared::bus::Bus {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_publisher_answers_the_first_record_as_failed_while_the_bus_fails_and_loses_nothing() {
+async fn the_publisher_fails_the_batch_while_the_bus_fails_and_publishes_it_once_the_bus_is_back() {
     let hook = Receiver::start().await.unwrap();
     let dir = state_dir();
     let runner = runner_with_webhook(&hook, &dir, &[], |_| {}).await;
@@ -479,6 +479,19 @@ async fn a_record_that_makes_no_event_is_the_batchs_item_failure_or_fails_the_ba
     let received = wait_for(&hook, 1).await;
     assert_eq!(types(&received), ["profile.created"]);
 
+    // After records that make no event (another item of the table): that one is done too,
+    // so the bad record is the batch's item failure, not the invocation's.
+    let mut guard = good[0].clone();
+    guard["dynamodb"]["Keys"]["SK"] = json!({"S": "GUARD#slug#mary-smith"});
+    guard["dynamodb"]["SequenceNumber"] = json!("100000000000000000008");
+    let answer = shared::events::publish(&bus, source, &json!({"Records": [guard, poison]}))
+        .await
+        .unwrap();
+    assert_eq!(
+        serde_json::to_value(answer).unwrap(),
+        json!({"batchItemFailures": [{"itemIdentifier": "100000000000000000009"}]})
+    );
+
     // First in its batch: the invocation fails, and nothing after it is put.
     let failed = shared::events::publish(&bus, source, &json!({"Records": [poison, good[2]]}))
         .await
@@ -486,4 +499,24 @@ async fn a_record_that_makes_no_event_is_the_batchs_item_failure_or_fails_the_ba
     assert_eq!(failed.sequence, "100000000000000000009");
     assert_eq!(lines(&dir, shared::localstate::EVENTS_LOG).len(), 1);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn the_runner_refuses_to_start_with_a_webhook_it_cannot_post_to() {
+    let template = template_with(roomy)
+        .with_parameter_overrides(&[
+            (
+                "WebhookUrl".to_owned(),
+                "https://hooks.example.com/profiles".to_owned(),
+            ),
+            ("WebhookSecret".to_owned(), SECRET.to_owned()),
+        ])
+        .unwrap();
+    let quiet: local_api::runtime::LogSink = std::sync::Arc::new(|_: &str| {});
+    let refused = local_api::bus::LocalBus::start(&template, "us-east-1", None, quiet).await;
+    let message = refused
+        .err()
+        .expect("an https:// webhook is refused")
+        .to_string();
+    assert!(message.contains("http:// URLs only"), "{message}");
 }
