@@ -731,16 +731,24 @@ mod tests {
         assert!(Sort::Name.value(&long) < Sort::Name.value(&absent));
     }
 
+    /// A UUID v7 made at `ms` (milliseconds since the epoch) with `random` as its last bits.
+    fn v7(ms: u128, random: u128) -> u128 {
+        (ms << 80) | (0x7 << 76) | (0b10 << 62) | random
+    }
+
     #[test]
     fn time_sort_keys_order_by_time_then_id() {
-        let mut early = profile(9, None);
-        let mut late = profile(1, None);
-        late.created_at = Timestamp::now_after(early.created_at);
-        late.updated_at = late.created_at;
+        // created_at is the id's time (a UUID v7's), so it orders by the id's time first.
+        let mut early = profile(v7(1_000, 9), None);
+        let mut late = profile(v7(1_001, 1), None);
         assert!(Sort::CreatedAt.value(&early) < Sort::CreatedAt.value(&late));
+        let same_time = profile(v7(1_001, 9), None);
+        assert!(Sort::CreatedAt.value(&late) < Sort::CreatedAt.value(&same_time));
+        // updated_at is the field's, then the id.
+        late.updated_at = Timestamp::now_after(early.updated_at);
         assert!(Sort::UpdatedAt.value(&early) < Sort::UpdatedAt.value(&late));
-        early.created_at = late.created_at;
-        assert!(Sort::CreatedAt.value(&late) < Sort::CreatedAt.value(&early));
+        early.updated_at = late.updated_at;
+        assert!(Sort::UpdatedAt.value(&early) < Sort::UpdatedAt.value(&late));
     }
 
     #[test]
