@@ -340,11 +340,11 @@ fn the_gateways_problems_agree_with_the_apis_codes_titles_and_statuses() {
     }
 }
 
-/// The layering the compiler holds (docs/design.md): the core, process-photo (S3's events)
-/// and the `keys` command have no HTTP framework in their dependency tree; the HTTP
-/// functions do, through the edge.
+/// The layering the compiler holds (docs/design.md): the core, process-photo (S3's events),
+/// publish-events (the table's stream) and the `keys` command have no HTTP framework in
+/// their dependency tree; the HTTP functions do, through the edge.
 #[test]
-fn the_core_process_photo_and_keys_depend_on_no_http_framework() {
+fn the_core_the_event_functions_and_keys_depend_on_no_http_framework() {
     let tree = |package: &str| {
         let out = std::process::Command::new(env!("CARGO"))
             .args([
@@ -368,7 +368,7 @@ fn the_core_process_photo_and_keys_depend_on_no_http_framework() {
         );
         String::from_utf8(out.stdout).unwrap()
     };
-    for package in ["shared", "process-photo", "keys"] {
+    for package in ["shared", "process-photo", "publish-events", "keys"] {
         let tree = tree(package);
         assert!(
             tree.contains("aws-sdk-dynamodb"),
