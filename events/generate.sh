@@ -18,7 +18,8 @@ e["resource"] = resource
 e["path"] = path
 e["requestContext"]["path"] = "/prod" + path
 e["requestContext"]["resourcePath"] = resource
-params = {k: v for k, v in (("profile_id", pid), ("contact_id", cid)) if "{%s}" % k in resource}
+jid = "0192f3a2-4d5e-7f60-8a1b-2c3d4e5f6a7b"
+params = {k: v for k, v in (("profile_id", pid), ("contact_id", cid), ("job_id", jid)) if "{%s}" % k in resource}
 e["pathParameters"] = params or None
 q = dict(p.split("=", 1) for p in query.split("&")) if query else None
 e["queryStringParameters"] = q
@@ -89,6 +90,9 @@ open("authorizer.json", "a").write("\n")
 ' "$id"
 gen create-photo-upload POST '/profiles/{profile_id}/photo' "/profiles/$id/photo" \
   '{"content_type":"image/png"}' application/json
+# bulk-jobs serves four routes: its event is POST /imports; get-import is its GET.
+gen bulk-jobs POST /imports /imports '{"mode":"upsert"}' application/json
+gen get-import GET '/imports/{job_id}' /imports/0192f3a2-4d5e-7f60-8a1b-2c3d4e5f6a7b '' ''
 # The CORS preflight's event: a browser's OPTIONS before a PATCH, from an allowed origin's
 # page; no credential, so no authorizer ran (cors-preflight, made when CorsAllowedOrigins is set).
 gen cors-preflight OPTIONS '/profiles/{profile_id}' "/profiles/$id" '' ''

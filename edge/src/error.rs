@@ -10,8 +10,8 @@ use lambda_http::http::StatusCode;
 
 use shared::apikeys::ApiKeyError;
 use shared::config::ConfigError;
-use shared::model::{MAX_CONTACTS, RenderError};
-use shared::store::{MAX_ITEM_BYTES, StoreError, Unique};
+use shared::model::RenderError;
+use shared::store::StoreError;
 use shared::validate::{FieldError, Invalid};
 
 /// The media type of every error answer (RFC 9457).
@@ -200,50 +200,30 @@ impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::VersionChanged => Self::PreconditionFailed,
-            StoreError::Taken {
-                what: Unique::Slug, ..
-            } => Self::Conflict {
-                code: "slug_taken",
-                detail: "slug is already used by another profile".into(),
-                field: Some("slug".into()),
-            },
-            StoreError::Taken {
-                what: Unique::ExternalId,
-                holder,
-            } => Self::Conflict {
-                code: "external_id_taken",
-                detail: match holder {
-                    Some(id) => format!("external_id is already used by profile {id}"),
-                    None => "external_id is already used by another profile".into(),
+            StoreError::TooLarge => {
+                Self::PayloadTooLarge(err.refusal().map(|r| r.detail).unwrap_or_default())
+            }
+            ref refused @ (StoreError::Taken { .. }
+            | StoreError::NoFreeSlug
+            | StoreError::ContactExists { .. }
+            | StoreError::TooManyContacts) => match refused.refusal() {
+                Some(r) => Self::Conflict {
+                    code: r.code,
+                    detail: r.detail,
+                    field: r.field.map(str::to_owned),
                 },
-                field: Some("external_id".into()),
-            },
-            StoreError::NoFreeSlug => Self::Conflict {
-                code: "slug_taken",
-                detail: "no free slug could be made from the name; give a slug".into(),
-                field: Some("slug".into()),
-            },
-            StoreError::ContactExists { holder } => Self::Conflict {
-                code: "contact_exists",
-                detail: format!("the profile already has this value as contact {holder}"),
-                field: Some("value".into()),
-            },
-            StoreError::TooManyContacts => Self::Conflict {
-                code: "too_many_contacts",
-                detail: format!("a profile has at most {MAX_CONTACTS} contacts; delete one first"),
-                field: None,
+                None => Self::Internal(refused.to_string()),
             },
             StoreError::ProfileMissing => Self::NotFound("profile"),
             // A used key's answer is replayed by the handler when the request is the same
             // one; anything that reaches here is another request with that key.
             StoreError::KeyUsed(_) => Self::IdempotencyKeyReused,
-            StoreError::TooLarge => Self::PayloadTooLarge(format!(
-                "the profile would exceed the {MAX_ITEM_BYTES}-byte limit of a stored profile; shorten some fields"
-            )),
             StoreError::Unavailable { retry_after, cause } => {
                 Self::Unavailable { retry_after, cause }
             }
-            err @ StoreError::Backend { .. } => Self::Internal(err.to_string()),
+            err @ (StoreError::Backend { .. } | StoreError::IdInUse) => {
+                Self::Internal(err.to_string())
+            }
         }
     }
 }

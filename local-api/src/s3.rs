@@ -2,7 +2,7 @@
 //! `s3s-fs` (objects as files in a folder), with SigV4 checked against the functions' own
 //! credentials and presigned POST policies checked by `s3s` (expiry, `eq` and `starts-with`
 //! conditions, `content-length-range`, every form field covered). The template's buckets are
-//! made at start. Every object created (PUT, POST, copy) becomes an S3 event notification,
+//! made at start. Every object created (PUT, POST, copy, a multipart upload completed) becomes an S3 event notification,
 //! delivered to the functions whose `S3` events subscribe to it ([`crate::template`]), as
 //! Lambda's asynchronous invocation: through the function's Runtime API, retried twice on
 //! error. Unsigned GET and HEAD are allowed only where the template's CloudFront distribution
@@ -27,7 +27,8 @@ use crate::template::{Error, S3Subscription};
 /// One object created: what an S3 event record says of it.
 #[derive(Clone, Debug)]
 pub struct Created {
-    /// `ObjectCreated:Put`, `ObjectCreated:Post` or `ObjectCreated:Copy`.
+    /// `ObjectCreated:Put`, `ObjectCreated:Post`, `ObjectCreated:Copy` or
+    /// `ObjectCreated:CompleteMultipartUpload`.
     pub event_name: &'static str,
     pub bucket: String,
     pub key: String,
@@ -137,6 +138,42 @@ impl S3 for Notifying {
         let answer = self.fs.post_object(req).await?;
         self.tell(
             "ObjectCreated:Post",
+            &bucket,
+            &key,
+            answer.output.e_tag.as_ref(),
+        );
+        Ok(answer)
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        self.fs.create_multipart_upload(req).await
+    }
+
+    async fn upload_part(
+        &self,
+        req: S3Request<UploadPartInput>,
+    ) -> S3Result<S3Response<UploadPartOutput>> {
+        self.fs.upload_part(req).await
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        self.fs.abort_multipart_upload(req).await
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        let answer = self.fs.complete_multipart_upload(req).await?;
+        self.tell(
+            "ObjectCreated:CompleteMultipartUpload",
             &bucket,
             &key,
             answer.output.e_tag.as_ref(),

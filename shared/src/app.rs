@@ -16,6 +16,8 @@ pub struct App {
     /// The photo bucket's client, made on first use: only the functions that touch photos
     /// pay for it, and only when they do.
     bucket: OnceLock<Bucket>,
+    /// The jobs bucket's client, made on first use (the job functions' only).
+    jobs_bucket: OnceLock<Bucket>,
 }
 
 impl App {
@@ -31,6 +33,7 @@ impl App {
             store,
             clock: Clock::default(),
             bucket: OnceLock::new(),
+            jobs_bucket: OnceLock::new(),
         }
     }
 
@@ -44,9 +47,23 @@ impl App {
         self
     }
 
+    /// The same App on `bucket`'s client as its jobs bucket (tests record its calls).
+    pub fn with_jobs_bucket(self, bucket: Bucket) -> Self {
+        let _ = self.jobs_bucket.set(bucket);
+        self
+    }
+
     /// The photo bucket (`PHOTO_BUCKET`; unset, an error naming it).
     pub fn bucket(&self) -> Result<&Bucket, ConfigError> {
         let name = self.config.photo_bucket()?;
         Ok(self.bucket.get_or_init(|| Bucket::new(&self.config, name)))
+    }
+
+    /// The bucket of bulk imports and exports (`JOBS_BUCKET`; unset, an error naming it).
+    pub fn jobs_bucket(&self) -> Result<&Bucket, ConfigError> {
+        let name = self.config.jobs_bucket()?;
+        Ok(self
+            .jobs_bucket
+            .get_or_init(|| Bucket::new(&self.config, name)))
     }
 }

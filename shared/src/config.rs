@@ -26,6 +26,8 @@ pub mod env {
     pub const JWT_CALLER_RATE_LIMIT: &str = "JWT_CALLER_RATE_LIMIT";
     pub const EVENT_BUS_NAME: &str = "EVENT_BUS_NAME";
     pub const EVENT_SOURCE: &str = "EVENT_SOURCE";
+    pub const JOBS_BUCKET: &str = "JOBS_BUCKET";
+    pub const IMPORT_MAX_BYTES: &str = "IMPORT_MAX_BYTES";
     /// Read by lambda_http, not by us: paths arrive without the stage.
     pub const AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH: &str = "AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH";
 
@@ -51,7 +53,7 @@ pub mod env {
         [AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN];
 
     /// Exactly what `template.yaml` sets, in Globals or a function's `Environment`.
-    pub const FROM_TEMPLATE: [&str; 18] = [
+    pub const FROM_TEMPLATE: [&str; 20] = [
         TABLE_NAME,
         FUNCTION_TIMEOUT_SECONDS,
         PROFILES_CURSOR_KEY,
@@ -69,6 +71,8 @@ pub mod env {
         JWT_CALLER_RATE_LIMIT,
         EVENT_BUS_NAME,
         EVENT_SOURCE,
+        JOBS_BUCKET,
+        IMPORT_MAX_BYTES,
         AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH,
     ];
 }
@@ -121,7 +125,15 @@ pub struct Config {
     pub event_source: String,
     /// `EVENTBRIDGE_ENDPOINT`: a local EventBridge's URL. Never set in production.
     pub eventbridge_endpoint: Option<String>,
+    /// `JOBS_BUCKET`: the bucket of bulk imports and exports (the job functions' only).
+    pub jobs_bucket: Option<String>,
+    /// `IMPORT_MAX_BYTES` (default [`DEFAULT_IMPORT_MAX_BYTES`]): the largest import file
+    /// S3 takes (the template's `ImportMaxBytes`).
+    pub import_max_bytes: u64,
 }
+
+/// The largest import file when `IMPORT_MAX_BYTES` is unset: 1 GiB.
+pub const DEFAULT_IMPORT_MAX_BYTES: u64 = 1 << 30;
 
 /// A change event's `source` when `EVENT_SOURCE` is unset.
 pub const DEFAULT_EVENT_SOURCE: &str = "profiles-api";
@@ -232,6 +244,18 @@ impl Config {
                 }
             },
         };
+        let import_max_bytes = match non_empty(env::IMPORT_MAX_BYTES) {
+            None => DEFAULT_IMPORT_MAX_BYTES,
+            // S3's own bound for one POST upload: 5 GiB.
+            Some(s) => match s.trim().parse::<u64>() {
+                Ok(n @ 1..=5_368_709_120) => n,
+                _ => {
+                    return Err(ConfigError(format!(
+                        "IMPORT_MAX_BYTES must be bytes from 1 to 5368709120, not {s:?}"
+                    )));
+                }
+            },
+        };
         Ok(Self {
             function_timeout: std::time::Duration::from_secs(function_timeout),
             table_name,
@@ -257,6 +281,8 @@ impl Config {
             event_source: non_empty(env::EVENT_SOURCE)
                 .unwrap_or_else(|| DEFAULT_EVENT_SOURCE.to_owned()),
             eventbridge_endpoint: non_empty(env::EVENTBRIDGE_ENDPOINT),
+            jobs_bucket: non_empty(env::JOBS_BUCKET),
+            import_max_bytes,
         })
     }
 }
@@ -283,6 +309,14 @@ impl Config {
         self.photo_base_url
             .as_deref()
             .ok_or_else(|| ConfigError("PHOTO_BASE_URL is not set".into()))
+    }
+
+    /// The bucket of bulk jobs. Its absence is a deployment mistake (the template sets it
+    /// for the job functions), as for [`Config::photo_bucket`].
+    pub fn jobs_bucket(&self) -> Result<&str, ConfigError> {
+        self.jobs_bucket
+            .as_deref()
+            .ok_or_else(|| ConfigError("JOBS_BUCKET is not set".into()))
     }
 
     /// The bus change events go to. Its absence is a deployment mistake (the template sets

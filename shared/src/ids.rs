@@ -1,6 +1,6 @@
 //! The ids of the model, each its own type so one cannot stand in for another: a tenant, a
-//! principal (who acts), a profile and a contact. Tenant and principal ids are checked text
-//! (they stand inside keys); profile and contact ids are UUID v7, so they sort by creation.
+//! principal (who acts), a profile, a contact and a bulk job. Tenant and principal ids are checked text
+//! (they stand inside keys); profile, contact and job ids are UUID v7, so they sort by creation.
 
 use std::fmt;
 
@@ -130,4 +130,8 @@ uuid_id!(
 uuid_id!(
     /// A contact's id.
     ContactId
+);
+uuid_id!(
+    /// A bulk import's or export's id.
+    JobId
 );

@@ -1,14 +1,15 @@
 //! The Profiles API's core, free of HTTP: ids (`ids`), scopes (`auth`), the validated model,
 //! listing (sorts, filters, cursors), idempotency records, the store and its `StoreError`,
-//! photos (the bucket's key scheme, the check of an upload, process-photo's work), API keys,
-//! and the configuration they need. Each module speaks its own error; the HTTP edge (the
+//! photos (the bucket's key scheme, the check of an upload, process-photo's work), bulk
+//! imports and exports (`bulk`, run-jobs' work), API keys, and the configuration they need. Each module speaks its own error; the HTTP edge (the
 //! `edge` crate) is the one place a failure becomes a status. Functions that answer no HTTP
-//! request (process-photo) and the `keys` command depend on this crate alone.
+//! request (process-photo, publish-events, run-jobs) and the `keys` command depend on this crate alone.
 
 pub mod apikeys;
 pub mod app;
 pub mod auth;
 pub mod budget;
+pub mod bulk;
 pub mod bus;
 pub mod config;
 pub mod events;

@@ -5,6 +5,7 @@
 //! (`tests/authorizer/`): one of them installs a process-wide log subscriber to read every
 //! line the process logs.
 
+mod bulk;
 mod caller;
 mod capacity;
 mod contacts;

@@ -31,18 +31,22 @@ struct World {
     _s3: local_api::s3::EmbeddedS3,
     config: shared::config::Config,
     bucket: String,
+    jobs_bucket: String,
 }
 
 impl World {
     async fn start() -> Self {
         let template = local_api::template::Template::load(&repo_path("template.yaml")).unwrap();
-        let bucket = template.buckets().unwrap().remove(0).1;
-        let q = QuietS3::start(&bucket).await;
+        let buckets = template.buckets().unwrap();
+        let name = |id: &str| buckets.iter().find(|(i, _)| i == id).unwrap().1.clone();
+        let (bucket, jobs_bucket) = (name("PhotoBucket"), name("JobsBucket"));
+        let q = QuietS3::start_with_jobs(&bucket, &jobs_bucket).await;
         Self {
             engine: q.engine,
             _s3: q.s3,
             config: q.config,
             bucket: q.bucket,
+            jobs_bucket,
         }
     }
 
@@ -75,7 +79,8 @@ impl World {
         );
         let store = shared::store::Store::new(dynamodb, self.config.table_name.clone());
         let app = App::with_store(self.config.clone(), store)
-            .with_bucket(shared::store::Bucket::with_client(s3, &self.bucket));
+            .with_bucket(shared::store::Bucket::with_client(s3.clone(), &self.bucket))
+            .with_jobs_bucket(shared::store::Bucket::with_client(s3, &self.jobs_bucket));
         let api = Api {
             engine: self.engine.clone(),
             app,
@@ -308,12 +313,139 @@ async fn scenarios(w: &World, binary: &str) -> Calls {
             assert!(answer.batch_item_failures.is_empty(), "{answer:?}");
             local.stop();
         }
+        "bulk-jobs" => {
+            let reply = r
+                .send(
+                    "bulk-jobs",
+                    Event::load("bulk-jobs").header("Idempotency-Key", "policy-import"),
+                )
+                .await;
+            assert_eq!(reply.status, 201, "{}", reply.raw_body);
+            // The form is signed with this function's credentials: the client's POST is this
+            // role's s3:PutObject.
+            let key = reply.body["upload"]["fields"]["key"].as_str().unwrap();
+            let mut extra = vec![(
+                "s3:PutObject".to_owned(),
+                format!("arn:aws:s3:::{}/{key}", w.jobs_bucket),
+            )];
+            let import = reply.body["id"].as_str().unwrap().to_owned();
+            ok(r.send(
+                "bulk-jobs",
+                Event::load("get-import").path_param("/imports/{job_id}", "job_id", &import),
+            )
+            .await);
+            let reply = r
+                .send(
+                    "bulk-jobs",
+                    Event::load("bulk-jobs")
+                        .resource("/exports", "/exports")
+                        .no_body(),
+                )
+                .await;
+            assert_eq!(reply.status, 201, "{}", reply.raw_body);
+            let export = reply.body["id"].as_str().unwrap().to_owned();
+            // Its worker, then its download: presigned, so the client's GET is this role's.
+            let wake = p.app.jobs_bucket().unwrap().keys("wake/").await.unwrap();
+            let budget = shared::bulk::Budget {
+                deadline: std::time::SystemTime::now() + std::time::Duration::from_secs(600),
+            };
+            shared::bulk::work(&p.app, wake.last().unwrap(), budget)
+                .await
+                .unwrap();
+            let reply = r
+                .send(
+                    "bulk-jobs",
+                    Event::load("get-import").path_param("/exports/{job_id}", "job_id", &export),
+                )
+                .await;
+            assert_eq!(reply.status, 200, "{}", reply.raw_body);
+            let job = p
+                .app
+                .store
+                .job(
+                    &TenantId::new("tenant-a").unwrap(),
+                    &export.parse().unwrap(),
+                )
+                .await
+                .unwrap()
+                .unwrap();
+            extra.push((
+                "s3:GetObject".to_owned(),
+                format!("arn:aws:s3:::{}/{}", w.jobs_bucket, job.result_key.unwrap()),
+            ));
+            let mut calls = rec.take();
+            calls.extend(extra);
+            return calls;
+        }
+        "run-jobs" => {
+            let tenant = TenantId::new("tenant-a").unwrap();
+            let stored =
+                profile(json!({"name": "Held", "slug": "held", "external_id": "ext-held"})).await;
+            let owner = shared::ids::PrincipalId::new("importer").unwrap();
+            let run = |job: shared::model::job::Job, file: &'static str| {
+                let (r, tenant) = (&r, &tenant);
+                async move {
+                    r.app.store.insert_job(tenant, &job, None).await.unwrap();
+                    let keys = shared::bulk::Keys {
+                        tenant,
+                        job: &job.id,
+                    };
+                    let key = if file.is_empty() {
+                        keys.wake()
+                    } else {
+                        keys.file()
+                    };
+                    r.app
+                        .jobs_bucket()
+                        .unwrap()
+                        .put(
+                            &key,
+                            file.as_bytes().to_vec(),
+                            "application/x-ndjson",
+                            "no-store",
+                        )
+                        .await
+                        .unwrap();
+                    if !file.is_empty() {
+                        // Short of time first: an import hands over with a wake object.
+                        let spent = shared::bulk::Budget {
+                            deadline: std::time::SystemTime::now(),
+                        };
+                        assert_eq!(
+                            shared::bulk::work(&r.app, &key, spent).await.unwrap(),
+                            shared::bulk::Worked::Continued
+                        );
+                    }
+                    let budget = shared::bulk::Budget {
+                        deadline: std::time::SystemTime::now()
+                            + std::time::Duration::from_secs(600),
+                    };
+                    assert_eq!(
+                        shared::bulk::work(&r.app, &key, budget).await.unwrap(),
+                        shared::bulk::Worked::Done
+                    );
+                }
+            };
+            // An upsert: a new profile with a contact; the stored one renamed (its slug's
+            // guard moved) and given a contact; a bad line (its report).
+            let file = "{\"name\": \"New\", \"external_id\": \"ext-new\", \"contacts\": [{\"key\": \"email\", \"value\": \"n@example.com\"}]}\n\
+                        {\"name\": \"Held\", \"slug\": \"held-2\", \"external_id\": \"ext-held\", \"contacts\": [{\"key\": \"email\", \"value\": \"h@example.com\"}]}\n\
+                        {\"name\": \"Bad\"}\n";
+            run(
+                shared::model::job::Job::import(shared::model::job::Mode::Upsert, owner.clone()),
+                file,
+            )
+            .await;
+            assert!(!stored.is_empty());
+            // An export: the list's pages and each profile's partition.
+            run(shared::model::job::Job::export(owner), "").await;
+        }
         other => panic!("no scenario for {other}: every function needs one"),
     }
     rec.take()
 }
 
-/// Run on a thread of its own with a large stack: sixteen functions' handlers polled from one
+/// Run on a thread of its own with a large stack: eighteen functions' handlers polled from one
 /// future overflow a debug build's default 2 MB test-thread stack.
 #[test]
 fn every_function_calls_only_what_its_policy_allows_and_its_policy_allows_only_what_it_calls() {
@@ -340,7 +472,7 @@ async fn prove_policies() {
         .unwrap()
         .with_local("us-east-1", Some("http://127.0.0.1:9"));
     let functions = template.functions(&w.engine.table).unwrap();
-    assert_eq!(functions.len(), 16, "every function has its scenarios");
+    assert_eq!(functions.len(), 18, "every function has its scenarios");
     for f in &functions {
         let calls = Box::pin(scenarios(&w, &f.binary)).await;
         assert!(!calls.is_empty(), "{}: its scenarios called nothing", f.id);
@@ -505,7 +637,7 @@ fn every_function_has_its_errors_and_throttles_alarms() {
     let alarms = of_type("AWS::CloudWatch::Alarm");
     // Every function of the file, the conditional ones (cors-preflight) included.
     let functions = of_type("AWS::Serverless::Function");
-    assert_eq!(functions.len(), 17);
+    assert_eq!(functions.len(), 19);
     for (id, f) in &functions {
         for metric in ["Errors", "Throttles"] {
             let found = alarms.iter().any(|(_, a)| {

@@ -153,6 +153,14 @@ impl Event {
         self
     }
 
+    /// The route `resource` with its one path parameter `name` set to `value`.
+    pub fn path_param(mut self, resource: &str, name: &str, value: &str) -> Self {
+        let path = resource.replace(&format!("{{{name}}}"), value);
+        self.0["pathParameters"] = json!({ name: value });
+        self.0["requestContext"]["path"] = Value::String(format!("/prod{path}"));
+        self.resource(resource, &path)
+    }
+
     pub fn resource(mut self, resource: &str, path: &str) -> Self {
         self.0["resource"] = Value::String(resource.to_owned());
         self.0["requestContext"]["resourcePath"] = Value::String(resource.to_owned());

@@ -137,6 +137,10 @@ impl aws_sdk_dynamodb::config::Intercept for IamRecorder {
             "POST" if query.contains("delete") => {
                 self.push("s3:DeleteObject", format!("{object}*"))
             }
+            // A multipart upload's start and end (its parts are PUTs): s3:PutObject.
+            "POST" if query.contains("uploads") || query.contains("uploadId") => {
+                self.push("s3:PutObject", object)
+            }
             other => self.push(&format!("s3:?{other}"), object),
         }
         Ok(())

@@ -43,6 +43,11 @@ pub struct QuietS3 {
 
 impl QuietS3 {
     pub async fn start(bucket: &str) -> Self {
+        Self::start_with_jobs(bucket, "jobs").await
+    }
+
+    /// With a jobs bucket too (`JOBS_BUCKET`), for bulk imports and exports.
+    pub async fn start_with_jobs(bucket: &str, jobs_bucket: &str) -> Self {
         let engine = Engine::start().await;
         let (key_id, secret) = ("AKIDTEST", "secret");
         let credentials = local_api::s3::Credentials {
@@ -55,7 +60,7 @@ impl QuietS3 {
             true,
             0,
             &credentials,
-            &[bucket.to_owned()],
+            &[bucket.to_owned(), jobs_bucket.to_owned()],
             vec![],
         )
         .await
@@ -68,6 +73,7 @@ impl QuietS3 {
             (env::AWS_SECRET_ACCESS_KEY, secret.into()),
             (env::PHOTO_BUCKET, bucket.into()),
             (env::PHOTO_BASE_URL, "https://photos.test".into()),
+            (env::JOBS_BUCKET, jobs_bucket.into()),
         ]
         .into_iter()
         .collect();

@@ -1,9 +1,10 @@
 //! The endpoints: one `async fn(&App, &Request) -> Result<Reply, ApiError>` each, the whole of
-//! what a function does (`profiles`, `contacts`); `crate::lambda::respond` turns its outcome
+//! what a function does (`profiles`, `contacts`, `photos`, `jobs`); `crate::lambda::respond` turns its outcome
 //! into the HTTP answer. This file holds what they share: path ids, and the one loop of
 //! read → check `If-Match` → compute → conditional write.
 
 mod contacts;
+mod jobs;
 mod photos;
 mod profiles;
 
@@ -11,6 +12,7 @@ use lambda_http::{Body, Request, Response};
 use serde_json::{Map, Value};
 
 pub use contacts::{create_contact, delete_contact, get_contact, list_contacts, update_contact};
+pub use jobs::{bulk_jobs, create_export, create_import, get_job};
 pub use photos::create_photo_upload;
 pub use profiles::{
     create_profile, delete_profile, get_primary_profile, get_profile, list_profiles,
@@ -50,6 +52,7 @@ pub async fn by_binary(binary: &str, app: &App, req: Request) -> Option<Response
         "update-contact" => respond(req, update_contact(app, req)).await,
         "delete-contact" => respond(req, delete_contact(app, req)).await,
         "create-photo-upload" => respond(req, create_photo_upload(app, req)).await,
+        "bulk-jobs" => respond(req, bulk_jobs(app, req)).await,
         _ => return None,
     })
 }

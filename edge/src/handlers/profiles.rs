@@ -33,18 +33,8 @@ pub async fn create_profile(app: &App, req: &Request) -> Result<Reply, ApiError>
     let mut fields = ProfileFields::default();
     model::apply_patch(&mut fields, input.patch)?;
     // Made with the id: creation order is id order (one list index serves both).
-    let id = ProfileId::generate();
-    let now = Timestamp::of_id(&id);
-    let profile = Profile {
-        id,
-        fields,
-        photo: None,
-        owner_id: caller.principal.clone(),
-        created_at: now,
-        updated_at: now,
-        version: 1,
-        is_primary: false,
-    };
+    let profile = Profile::new(ProfileId::generate(), fields, caller.principal.clone());
+    let now = profile.created_at;
     let contacts: Vec<Contact> = input
         .contacts
         .into_iter()

@@ -15,9 +15,7 @@ mod conditions;
 
 pub use conditions::{EntityTag, Precondition, WriteConditions, if_match, if_none_match};
 
-/// The largest request body accepted: DynamoDB's item limit. A larger body could never be
-/// stored, so it is refused before it is parsed.
-pub const MAX_BODY_BYTES: usize = 400 * 1024;
+pub use shared::model::MAX_BODY_BYTES;
 
 pub const JSON: &str = "application/json";
 pub use crate::error::{PROBLEM_JSON, title};

@@ -1,9 +1,10 @@
 //! The profile and contact models: what is stored, how a request body becomes a validated
 //! change (create, PUT and PATCH all go through [`ProfilePatch`]), and how a profile is
 //! rendered with its derived fields (`name`, `headline`, `country`). Contacts are in
-//! `contact`.
+//! `contact`; bulk jobs in `job`.
 
 mod contact;
+pub mod job;
 
 use contact::parse_contacts;
 pub use contact::{Contact, ContactValue, MAX_CONTACTS, NewContact};
@@ -19,6 +20,10 @@ use crate::validate::{
     Name, Phone, Slug, SocialLink, Tags, Text, WebUrl, WorkExperience,
 };
 use crate::validate::{FieldErrors, Invalid};
+
+/// The largest request body accepted: DynamoDB's item limit. A larger body could never be
+/// stored, so it is refused before it is parsed; an import's line is held to it too.
+pub const MAX_BODY_BYTES: usize = 400 * 1024;
 
 /// Fields a client may never send: the server owns them.
 pub const READ_ONLY_FIELDS: &[&str] = &[
@@ -288,6 +293,11 @@ impl Timestamp {
         Self::now().max(previous.next())
     }
 
+    /// Seconds since the Unix epoch.
+    pub fn unix_seconds(self) -> i64 {
+        self.0.unix_timestamp()
+    }
+
     /// One millisecond later: the least time after this one that the text form tells apart.
     pub fn next(self) -> Self {
         Self(self.0 + time::Duration::milliseconds(1))
@@ -353,6 +363,22 @@ pub struct Profile {
 }
 
 impl Profile {
+    /// A new profile of `owner` with `fields`, made at its id's time (creation order is id
+    /// order), at version 1 and not its owner's primary.
+    pub fn new(id: ProfileId, fields: ProfileFields, owner_id: PrincipalId) -> Self {
+        let now = Timestamp::of_id(&id);
+        Self {
+            id,
+            fields,
+            photo: None,
+            owner_id,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+            is_primary: false,
+        }
+    }
+
     /// The display name: `name` if set, else first/middle/last joined by single spaces.
     pub fn display_name(&self) -> Option<String> {
         if let Some(name) = &self.fields.name {

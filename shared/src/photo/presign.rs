@@ -1,9 +1,10 @@
-//! The presigned S3 POST of a photo upload (AWS Signature Version 4, "browser-based upload
+//! The presigned S3 POST of an upload (a photo, an import's file) (AWS Signature Version 4, "browser-based upload
 //! with POST"). The SDK for Rust presigns GET and PUT but not POST, so the policy is written
 //! here and signed with the signing key the SDK's own signer derives (`aws-sigv4`): the
 //! signature is HMAC-SHA256 of the base64 policy under the key of the credential's day,
 //! region and service `s3`. The policy allows one exact object key, one stated media type,
-//! 1 to [`MAX_BYTES`] bytes, until a short expiry; S3 refuses anything else.
+//! 1 to a stated number of bytes ([`MAX_BYTES`] for a photo), until a short expiry; S3
+//! refuses anything else.
 
 use std::time::{Duration, SystemTime};
 
@@ -49,14 +50,38 @@ impl Target<'_> {
     }
 }
 
-/// A form that uploads one object, `key`, of media type `kind`, signed with `credentials` at
-/// `now`, usable for [`UPLOAD_TTL`]. The session token a role's credentials carry is a field,
-/// and a condition of the policy, as S3 requires.
+/// A form that uploads one photo, `key`, of media type `kind`, signed with `credentials` at
+/// `now`, usable for [`UPLOAD_TTL`]: 1 to [`MAX_BYTES`] bytes.
 pub fn post_form(
     target: &Target<'_>,
     credentials: &StaticCredentials,
     key: &str,
     kind: ImageType,
+    now: SystemTime,
+) -> PostForm {
+    let object = Object {
+        key,
+        content_type: kind.content_type(),
+        max_bytes: MAX_BYTES,
+    };
+    form(target, credentials, &object, now)
+}
+
+/// What one presigned POST may upload: exactly this key and media type, 1 to `max_bytes`
+/// bytes.
+pub struct Object<'a> {
+    pub key: &'a str,
+    pub content_type: &'a str,
+    pub max_bytes: u64,
+}
+
+/// A form that uploads `object`, signed with `credentials` at `now`, usable for
+/// [`UPLOAD_TTL`]. The session token a role's credentials carry is a field, and a condition
+/// of the policy, as S3 requires.
+pub fn form(
+    target: &Target<'_>,
+    credentials: &StaticCredentials,
+    object: &Object<'_>,
     now: SystemTime,
 ) -> PostForm {
     let now_utc = OffsetDateTime::from(now);
@@ -78,8 +103,8 @@ pub fn post_form(
     let mut field = |name: &str, value: &str| {
         fields.insert(name.to_owned(), Value::String(value.to_owned()));
     };
-    field("key", key);
-    field("Content-Type", kind.content_type());
+    field("key", object.key);
+    field("Content-Type", object.content_type);
     field("x-amz-algorithm", "AWS4-HMAC-SHA256");
     field("x-amz-credential", &credential);
     field("x-amz-date", &amz_date);
@@ -89,7 +114,7 @@ pub fn post_form(
     // Every field above is an exact condition; the bucket and the size range too.
     let mut conditions = vec![
         json!({ "bucket": target.bucket }),
-        json!(["content-length-range", 1, MAX_BYTES]),
+        json!(["content-length-range", 1, object.max_bytes]),
     ];
     conditions.extend(
         fields

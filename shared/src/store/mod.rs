@@ -16,6 +16,7 @@ mod bucket;
 mod client;
 mod contacts;
 mod idempotency;
+mod jobs;
 mod layout;
 mod list;
 mod profiles;
@@ -37,7 +38,7 @@ use crate::config::Config;
 
 pub use apikeys::Revoked;
 pub use backfill::{Pace, Progress};
-pub use bucket::Bucket;
+pub use bucket::{Bucket, Parts};
 pub use client::{
     credentials, dynamodb_client, eventbridge_client, https_client, is_https, s3_client,
 };
@@ -81,6 +82,9 @@ pub enum StoreError {
     ProfileMissing,
     /// The item would pass [`MAX_ITEM_BYTES`] (or DynamoDB's own item limit).
     TooLarge,
+    /// A new profile's id is already stored. Ids are random, so only a write made again
+    /// (a bulk import's line, whose profile id its job and line number make) meets it.
+    IdInUse,
     /// An idempotent write's key already has a live record: this one. Nothing was written.
     KeyUsed(crate::idempotency::UsedKey),
     /// DynamoDB is unreachable, timing out or throttling: worth retrying after `retry_after`
@@ -169,6 +173,7 @@ impl fmt::Display for StoreError {
             Self::TooManyContacts => f.write_str("too many contacts"),
             Self::ProfileMissing => f.write_str("no such profile"),
             Self::TooLarge => write!(f, "item over {MAX_ITEM_BYTES} bytes"),
+            Self::IdInUse => f.write_str("the new profile's id is already stored"),
             Self::KeyUsed(_) => f.write_str("the idempotency key is used"),
             Self::Unavailable { cause, .. } => write!(f, "storage unavailable: {cause}"),
             Self::Backend { context, cause } => write!(f, "{context}: {cause}"),
@@ -177,6 +182,75 @@ impl fmt::Display for StoreError {
 }
 
 impl std::error::Error for StoreError {}
+
+/// What a caller is told of a write the table's rules refuse (a unique value held, the
+/// contact limit, the size of a profile): a stable code, the field it concerns, the words.
+/// The edge answers it with its status (409, or 413 for the size); a bulk import reports it
+/// on the line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    pub code: &'static str,
+    pub field: Option<&'static str>,
+    pub detail: String,
+}
+
+impl StoreError {
+    /// The refusal this error is, when it is one of the table's rules (not an outage, a
+    /// race or a bug).
+    pub fn refusal(&self) -> Option<Refusal> {
+        let (code, field, detail) = match self {
+            Self::Taken {
+                what: Unique::Slug, ..
+            } => (
+                "slug_taken",
+                Some("slug"),
+                "slug is already used by another profile".to_owned(),
+            ),
+            Self::Taken {
+                what: Unique::ExternalId,
+                holder,
+            } => (
+                "external_id_taken",
+                Some("external_id"),
+                match holder {
+                    Some(id) => format!("external_id is already used by profile {id}"),
+                    None => "external_id is already used by another profile".to_owned(),
+                },
+            ),
+            Self::NoFreeSlug => (
+                "slug_taken",
+                Some("slug"),
+                "no free slug could be made from the name; give a slug".to_owned(),
+            ),
+            Self::ContactExists { holder } => (
+                "contact_exists",
+                Some("value"),
+                format!("the profile already has this value as contact {holder}"),
+            ),
+            Self::TooManyContacts => (
+                "too_many_contacts",
+                None,
+                format!(
+                    "a profile has at most {} contacts; delete one first",
+                    crate::model::MAX_CONTACTS
+                ),
+            ),
+            Self::TooLarge => (
+                "payload_too_large",
+                None,
+                format!(
+                    "the profile would exceed the {MAX_ITEM_BYTES}-byte limit of a stored profile; shorten some fields"
+                ),
+            ),
+            _ => return None,
+        };
+        Some(Refusal {
+            code,
+            field,
+            detail,
+        })
+    }
+}
 
 /// The table, seen through the operations the API needs.
 #[derive(Clone, Debug)]

@@ -84,6 +84,11 @@ impl StoredProfile {
     pub(super) fn contact_index(&self) -> &ContactIndex {
         &self.contact_index
     }
+
+    /// Whether the profile has a contact of this value.
+    pub fn has_contact(&self, value: &crate::model::ContactValue) -> bool {
+        self.contact_index.contains_key(&value.fingerprint())
+    }
 }
 
 pub(super) fn decode(item: Item) -> Result<StoredProfile, StoreError> {
@@ -276,10 +281,7 @@ impl Store {
                 return Err(StoreError::VersionChanged);
             }
             if reasons.failed(Some(plan.profile)) {
-                return Err(StoreError::backend(
-                    "create profile",
-                    "profile id already in use",
-                ));
+                return Err(StoreError::IdInUse);
             }
             if reasons.failed(plan.external_id) {
                 let holder = self

@@ -11,6 +11,7 @@
 //! | idempotency record | `T#<tenant>#IDEM#<scope digest>` | `IDEMPOTENCY` |
 //! | a JWT caller's rate limit | `T#<tenant>#RATE#<caller digest>` | `RATE` |
 //! | a tenant's list layout | `T#<tenant>#LAYOUT` | `LAYOUT` |
+//! | a bulk import or export | `T#<tenant>#JOB#<id>` | `JOB` |
 //!
 //! A profile and its contacts share one partition, so one Query reads them all and a
 //! delete finds everything to remove. The list indexes are sparse (only profiles carry their
@@ -273,6 +274,14 @@ pub fn key_of(item: &Item) -> Item {
 pub fn profile_id_of(pk: &str) -> Option<ProfileId> {
     pk.rsplit_once("#P#")
         .and_then(|(_, id)| ProfileId::parse(id))
+}
+
+/// The key of a bulk import's or export's item.
+pub fn job_key(tenant: &TenantId, id: &crate::ids::JobId) -> Item {
+    HashMap::from([
+        (PK.to_owned(), s(format!("T#{tenant}#JOB#{id}"))),
+        (SK.to_owned(), s("JOB".to_owned())),
+    ])
 }
 
 /// The guard key of a slug given as text (a list filter).

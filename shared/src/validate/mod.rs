@@ -20,7 +20,7 @@ pub use values::{Country, CountryCode, Email, PartialDate, Phone, Slug, WebUrl};
 
 /// One bad field of a request: a JSON path (`social_links[2].url`), a query parameter or a
 /// header, and what is wrong with it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FieldError {
     pub field: String,
     pub message: String,
