@@ -12,7 +12,8 @@ pub struct Cli {
     #[arg(long)]
     pub no_arm64: bool,
     /// Only this table (no function is built): `capacity`, the DynamoDB units each
-    /// operation consumes; `scale`, a list page as a tenant grows to a million profiles
+    /// operation consumes; `scale`, a list page as a tenant grows to a million profiles;
+    /// `bulk`, a 100,000-line import, again, and an export
     #[arg(long, value_name = "TABLE", value_enum)]
     pub only: Option<Only>,
 }
@@ -26,4 +27,7 @@ pub enum Only {
     /// tenant grows to a million profiles at 1 and 8 shards (a local run of many minutes,
     /// its engine in a file under the temporary directory: a few GB of disk).
     Scale,
+    /// A 100,000-line import by one worker (a few hundred bad lines), the same file again in
+    /// upsert mode, an export; the units a line costs; the model for 1 and 10 million lines.
+    Bulk,
 }

@@ -17,7 +17,9 @@
 //! 6. list-page time at 1k, 10k and (not in `--quick`) 100k profiles in one tenant, and
 //!    what a tenant's shard count costs a page (on an engine of their own: no stream runs
 //!    behind them);
-//! 7. change events: a write committed → its event at a local webhook, p50 and p99.
+//! 7. change events: a write committed → its event at a local webhook, p50 and p99;
+//! 8. bulk jobs: one import worker's lines per second and CPU a line, the units a line
+//!    costs, an upsert run again and an export; the model for 1 and 10 million lines.
 //!
 //! `tables` has one function per table, called in the order they print.
 //!
@@ -34,6 +36,7 @@ use local_api::{Options, Server, Storage};
 use shared::app::App;
 use shared::config::env;
 
+mod bulk;
 mod calls;
 mod capacity;
 mod cold;
@@ -87,13 +90,17 @@ fn only_table(only: bench::cli::Only) -> Result<(), Error> {
             std::env::temp_dir().join(format!("profiles-bench-{}.sqlite", std::process::id()));
         let storage = match only {
             bench::cli::Only::Scale => Storage::File(file.clone()),
-            bench::cli::Only::Capacity => Storage::Memory,
+            bench::cli::Only::Capacity | bench::cli::Only::Bulk => Storage::Memory,
         };
         let mut engine = local_api::engine::Engine::start(&storage, None).await?;
         let config = engine.config("us-east-1")?;
         engine.ensure_table(&template, &config).await?;
         match only {
             bench::cli::Only::Capacity => capacity::table(&engine).await?,
+            bench::cli::Only::Bulk => {
+                scale::without_stream(&engine).await?;
+                bulk::table(&engine, 100_000).await?;
+            }
             bench::cli::Only::Scale => {
                 scale::without_stream(&engine).await?;
                 scale::shard_cost(&engine, 20_000).await?;
@@ -190,6 +197,8 @@ async fn run(
     scale::growth(&engine, &bench.opts.scales, &[1]).await?;
     let size = if bench.opts.quick { 2_000 } else { 20_000 };
     scale::shard_cost(&engine, size).await?;
+    let lines = if bench.opts.quick { 2_000 } else { 100_000 };
+    bulk::table(&engine, lines).await?;
     engine.stop().await;
     Ok(())
 }

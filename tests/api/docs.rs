@@ -368,7 +368,13 @@ fn the_core_the_event_functions_and_keys_depend_on_no_http_framework() {
         );
         String::from_utf8(out.stdout).unwrap()
     };
-    for package in ["shared", "process-photo", "publish-events", "keys"] {
+    for package in [
+        "shared",
+        "process-photo",
+        "publish-events",
+        "run-jobs",
+        "keys",
+    ] {
         let tree = tree(package);
         assert!(
             tree.contains("aws-sdk-dynamodb"),

@@ -352,7 +352,7 @@ async fn listing_never_scans() {
         .with_local("us-east-1", Some("http://127.0.0.1:9"));
     let table = profiles_tests::table_arn("profiles");
     let functions = template.functions("profiles").unwrap();
-    assert_eq!(functions.len(), 16);
+    assert_eq!(functions.len(), 18);
     for f in &functions {
         let policy = template.policies(&f.id, "profiles").unwrap();
         assert!(

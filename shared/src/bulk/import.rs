@@ -18,7 +18,7 @@ use crate::model::job::{INLINE_ERRORS, ImportCounts, Job, JobKind, LineError, Mo
 use crate::model::{
     self, BodyKind, Contact, MAX_BODY_BYTES, Profile, ProfileFields, ProfileInput, Timestamp,
 };
-use crate::store::{ContactWrite, PrimaryMark, StoreError, Unique};
+use crate::store::{ContactWrite, PrimaryMark, StoreError, StoredProfile, Unique};
 use crate::validate::{FieldError, Invalid};
 
 /// The longest line: a request body's limit.
@@ -274,6 +274,38 @@ fn waves(lines: Vec<Parsed>) -> Vec<Vec<Parsed>> {
     out
 }
 
+/// What a chunk's first wave reads in advance in upsert mode: the holders of its lines'
+/// external ids and the profiles they name, in BatchGetItems, instead of two reads a line.
+/// Only the first wave may use it: a later wave's line follows an earlier line with the same
+/// value, whose write it must see.
+#[derive(Default)]
+struct Prefetched {
+    holders: HashMap<String, ProfileId>,
+    profiles: HashMap<ProfileId, StoredProfile>,
+}
+
+async fn prefetch(w: &Worker<'_>, job: &Job, wave: &[Parsed]) -> Result<Prefetched, StoreError> {
+    let external_ids: Vec<&str> = wave
+        .iter()
+        .filter_map(|l| l.external_id.as_deref())
+        .collect();
+    let holders = w
+        .app
+        .store
+        .external_id_holders(w.tenant, &external_ids)
+        .await?;
+    // A line's own profile (written by it before) needs no read.
+    let others: Vec<ProfileId> = wave
+        .iter()
+        .filter_map(|l| {
+            let holder = *holders.get(l.external_id.as_deref()?)?;
+            (holder != line_profile_id(&job.id, l.number)).then_some(holder)
+        })
+        .collect();
+    let profiles = w.app.store.profiles(w.tenant, &others).await?;
+    Ok(Prefetched { holders, profiles })
+}
+
 /// Runs an import from its last checkpoint until the file ends, the job fails, or the
 /// worker's time runs low (then a fresh invocation goes on).
 pub async fn run(w: &Worker<'_>, job: Job) -> Result<Worked, WorkError> {
@@ -484,11 +516,17 @@ async fn write_chunk(
             Err(e) => outcomes.push((number, Outcome::Failed(e))),
         }
     }
-    for wave in waves(parsed) {
+    let waves = waves(parsed);
+    let prefetched = match (mode, waves.first()) {
+        (Mode::Upsert, Some(first)) => prefetch(w, job, first).await?,
+        _ => Prefetched::default(),
+    };
+    for (i, wave) in waves.into_iter().enumerate() {
+        let pre = (i == 0 && mode == Mode::Upsert).then_some(&prefetched);
         let results: Vec<(u64, Result<Outcome, StoreError>)> = stream::iter(wave)
             .map(|line| async move {
                 let number = line.number;
-                (number, write_line_patiently(w, job, mode, &line).await)
+                (number, write_line_patiently(w, job, mode, &line, pre).await)
             })
             .buffer_unordered(IN_FLIGHT)
             .collect()
@@ -508,10 +546,12 @@ async fn write_line_patiently(
     job: &Job,
     mode: Mode,
     line: &Parsed,
+    mut pre: Option<&Prefetched>,
 ) -> Result<Outcome, StoreError> {
     let mut pause = Duration::from_millis(100);
     loop {
-        match write_line(w, job, mode, line).await {
+        // What was read in advance serves the first attempt only.
+        match write_line(w, job, mode, line, pre.take()).await {
             Err(StoreError::Unavailable { .. }) if !w.budget.running_low() => {
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(Duration::from_secs(5));
@@ -533,22 +573,31 @@ async fn write_line_patiently(
 }
 
 /// One line's write: a new profile, or (upsert) the one holding its `external_id` updated.
+/// `pre`, when given, is what was read in advance for the first attempt.
 async fn write_line(
     w: &Worker<'_>,
     job: &Job,
     mode: Mode,
     line: &Parsed,
+    mut pre: Option<&Prefetched>,
 ) -> Result<Outcome, StoreError> {
     let own = line_profile_id(&job.id, line.number);
     for _ in 0..LINE_ATTEMPTS {
-        let holder = match (&mode, &line.external_id) {
-            (Mode::Upsert, Some(ext)) => w.app.store.external_id_holder_of(w.tenant, ext).await?,
+        let first = pre.take();
+        let holder = match (&mode, &line.external_id, first) {
+            (Mode::Upsert, Some(ext), Some(pre)) => pre.holders.get(ext).copied(),
+            (Mode::Upsert, Some(ext), None) => {
+                w.app.store.external_id_holder_of(w.tenant, ext).await?
+            }
             _ => None,
         };
         let outcome = match holder {
             // Written by this very line before (a retried chunk).
             Some(h) if h == own => Some(Outcome::Created),
-            Some(h) => update(w, h, line).await?,
+            Some(h) => {
+                let read = first.and_then(|pre| pre.profiles.get(&h));
+                update(w, h, line, read).await?
+            }
             None => match create(w, job, own, line).await {
                 Ok(()) | Err(StoreError::IdInUse) => Some(Outcome::Created),
                 // Taken meanwhile by another line or request: match it again (upsert).
@@ -587,17 +636,23 @@ async fn create(w: &Worker<'_>, job: &Job, id: ProfileId, line: &Parsed) -> Resu
         .map(|_| ())
 }
 
-/// The profile `id` (which holds the line's `external_id`) with the line merged in: its
-/// fields as a merge patch, its contacts added where the value is new. Written only when
-/// something changes. `None` when the profile moved under it (try the line again).
+/// The profile `id` (which holds the line's `external_id`; `read` when it was read in
+/// advance) with the line merged in: its fields as a merge patch, its contacts added where
+/// the value is new. Written only when something changes. `None` when the profile moved
+/// under it (try the line again).
 async fn update(
     w: &Worker<'_>,
     id: ProfileId,
     line: &Parsed,
+    read: Option<&StoredProfile>,
 ) -> Result<Option<Outcome>, StoreError> {
     let store = &w.app.store;
-    let Some(stored) = store.get(w.tenant, &id).await? else {
-        return Ok(None);
+    let stored = match read {
+        Some(stored) => stored.clone(),
+        None => match store.get(w.tenant, &id).await? {
+            Some(stored) => stored,
+            None => return Ok(None),
+        },
     };
     let current = &stored.profile;
     let mut fields = current.fields.clone();

@@ -2,9 +2,11 @@
 //! over the version read (a checkpoint), so two workers on one job cannot both go on; and
 //! the lookup an upsert matches a line by (the profile an external id's guard names).
 
+use std::collections::HashMap;
+
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::profiles::guard_owner;
+use super::profiles::{StoredProfile, decode, guard_owner};
 use super::schema::{self, Item};
 use super::{Idempotent, Store, StoreError, TxError, from_item, to_item};
 use crate::ids::{JobId, ProfileId, TenantId};
@@ -71,6 +73,49 @@ impl Store {
             Err(TxError::Cancelled(reasons)) => Err(reasons.unexpected("save job")),
             Err(TxError::Failed(e)) => Err(e),
         }
+    }
+
+    /// The profiles that hold each of `external_ids` in `tenant` (those held), read
+    /// consistently in BatchGetItems.
+    pub async fn external_id_holders(
+        &self,
+        tenant: &TenantId,
+        external_ids: &[&str],
+    ) -> Result<HashMap<String, ProfileId>, StoreError> {
+        let keys = external_ids
+            .iter()
+            .map(|e| schema::external_id_guard_of(tenant, e))
+            .collect();
+        let found = self.batch_get(keys, true).await?;
+        Ok(external_ids
+            .iter()
+            .filter_map(|e| {
+                let pk = schema::external_id_guard_of(tenant, e)
+                    .remove(schema::PK)
+                    .and_then(|v| v.as_s().ok().cloned())?;
+                let holder = guard_owner(found.get(&pk)?)?;
+                Some(((*e).to_owned(), holder))
+            })
+            .collect())
+    }
+
+    /// The profiles `ids` of `tenant` that exist, read consistently in BatchGetItems.
+    pub async fn profiles(
+        &self,
+        tenant: &TenantId,
+        ids: &[ProfileId],
+    ) -> Result<HashMap<ProfileId, StoredProfile>, StoreError> {
+        let keys = ids
+            .iter()
+            .map(|id| schema::profile_key(tenant, id))
+            .collect();
+        let found = self.batch_get(keys, true).await?;
+        let mut out = HashMap::with_capacity(found.len());
+        for item in found.into_values() {
+            let stored = decode(item)?;
+            out.insert(stored.profile.id, stored);
+        }
+        Ok(out)
     }
 
     /// The profile that holds `external_id` in `tenant`, read consistently.

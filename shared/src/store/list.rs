@@ -3,9 +3,9 @@
 //! key, and one BatchGetItem of the page's profiles; never a Scan. The list indexes are
 //! keys-only, so a profile write touches an index only when a key it holds changes.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::profiles::{decode, guard_owner};
 use super::schema::{self, Item};
@@ -26,15 +26,8 @@ pub struct Page {
 /// that runs out of budget is short and carries a cursor.
 pub const READ_BUDGET: usize = 1000;
 
-/// The most keys one BatchGetItem takes.
-const BATCH_GET_MOST: usize = 100;
-
-/// How many more BatchGetItem rounds a page makes for keys the table left unprocessed
-/// before it answers that the table is unavailable.
-const UNPROCESSED_ROUNDS: usize = 3;
-
 /// Index entries taken per round while filters skip some: one BatchGetItem's most.
-const FILTERED_CHUNK: usize = BATCH_GET_MOST;
+const FILTERED_CHUNK: usize = super::BATCH_GET_MOST;
 
 /// What a list reads: one index, the tenant's partitions in it, and the key range.
 struct Source {
@@ -305,59 +298,14 @@ impl Store {
 
     /// The profiles `entries` name, in their order, each with its entry's position; an entry
     /// whose profile is gone (deleted, the index not yet caught up) is passed over. One
-    /// BatchGetItem (eventually consistent, as the index is), again for keys it left
-    /// unprocessed.
+    /// BatchGetItem (eventually consistent, as the index is).
     async fn fetch(
         &self,
         source: &Source,
         entries: &[Item],
     ) -> Result<Vec<(Position, Profile)>, StoreError> {
-        let mut keys: Vec<Item> = entries.iter().map(schema::key_of).collect();
-        let mut by_pk: HashMap<String, Item> = HashMap::with_capacity(keys.len());
-        let mut throttled = 0;
-        while !keys.is_empty() {
-            // BatchGetItem takes at most 100 keys.
-            let rest = keys.split_off(keys.len().min(BATCH_GET_MOST));
-            let batch = KeysAndAttributes::builder()
-                .set_keys(Some(std::mem::replace(&mut keys, rest)))
-                .build()
-                .map_err(|e| StoreError::backend("build batch get", e))?;
-            let out = self
-                .client
-                .batch_get_item()
-                .request_items(&self.table, batch)
-                .send()
-                .await
-                .map_err(|e| StoreError::sdk("batch get list", e))?;
-            for item in out
-                .responses
-                .unwrap_or_default()
-                .remove(&self.table)
-                .unwrap_or_default()
-            {
-                if let Some(pk) = item.get(schema::PK).and_then(|v| v.as_s().ok()) {
-                    by_pk.insert(pk.clone(), item);
-                }
-            }
-            let unprocessed = out
-                .unprocessed_keys
-                .unwrap_or_default()
-                .remove(&self.table)
-                .map(|k| k.keys)
-                .unwrap_or_default();
-            if !unprocessed.is_empty() {
-                // The table left keys unprocessed: it is throttling. Wait, then ask again, a
-                // bounded number of times.
-                throttled += 1;
-                if throttled > UNPROCESSED_ROUNDS {
-                    return Err(StoreError::unavailable(
-                        "the table left a page's reads unprocessed round after round",
-                    ));
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(50 << throttled)).await;
-                keys.extend(unprocessed);
-            }
-        }
+        let keys: Vec<Item> = entries.iter().map(schema::key_of).collect();
+        let mut by_pk = self.batch_get(keys, false).await?;
         let mut profiles = Vec::with_capacity(entries.len());
         for entry in entries {
             let pk = entry.get(schema::PK).and_then(|v| v.as_s().ok());

@@ -50,6 +50,13 @@ pub use profiles::{PrimaryMark, ProfilePartition, StoredProfile};
 pub use ratelimit::{Admission, Rate};
 pub use schema::Item;
 
+/// The most keys one BatchGetItem takes.
+const BATCH_GET_MOST: usize = 100;
+
+/// How many more BatchGetItem rounds are made for keys the table left unprocessed before
+/// the table is called unavailable.
+const UNPROCESSED_ROUNDS: u32 = 3;
+
 /// A profile item must stay well inside DynamoDB's 400 KB item limit (its list-index copy
 /// has the same size, and keys and future attributes need room).
 pub const MAX_ITEM_BYTES: usize = 350 * 1024;
@@ -412,6 +419,61 @@ impl Store {
             .await
             .map_err(|e| StoreError::sdk("get_item", e))?;
         Ok(out.item)
+    }
+
+    /// The items at `keys` (each key's partition holding one item), by partition key:
+    /// BatchGetItem, 100 keys a call, consistent when asked; keys the table leaves
+    /// unprocessed (throttling) asked for again after a pause, a bounded number of times.
+    async fn batch_get(
+        &self,
+        mut keys: Vec<Item>,
+        consistent: bool,
+    ) -> Result<std::collections::HashMap<String, Item>, StoreError> {
+        use aws_sdk_dynamodb::types::KeysAndAttributes;
+        let mut by_pk = std::collections::HashMap::with_capacity(keys.len());
+        let mut throttled = 0;
+        while !keys.is_empty() {
+            let rest = keys.split_off(keys.len().min(BATCH_GET_MOST));
+            let batch = KeysAndAttributes::builder()
+                .set_keys(Some(std::mem::replace(&mut keys, rest)))
+                .consistent_read(consistent)
+                .build()
+                .map_err(|e| StoreError::backend("build batch get", e))?;
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, batch)
+                .send()
+                .await
+                .map_err(|e| StoreError::sdk("batch get", e))?;
+            for item in out
+                .responses
+                .unwrap_or_default()
+                .remove(&self.table)
+                .unwrap_or_default()
+            {
+                if let Some(pk) = item.get(schema::PK).and_then(|v| v.as_s().ok()) {
+                    by_pk.insert(pk.clone(), item);
+                }
+            }
+            let unprocessed = out
+                .unprocessed_keys
+                .unwrap_or_default()
+                .remove(&self.table)
+                .map(|k| k.keys)
+                .unwrap_or_default();
+            if !unprocessed.is_empty() {
+                throttled += 1;
+                if throttled > UNPROCESSED_ROUNDS {
+                    return Err(StoreError::unavailable(
+                        "the table left reads unprocessed round after round",
+                    ));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50 << throttled)).await;
+                keys.extend(unprocessed);
+            }
+        }
+        Ok(by_pk)
     }
 
     /// Every item of the partition `pk`, read consistently.
