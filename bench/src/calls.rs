@@ -258,6 +258,8 @@ impl Fixtures {
             "create-photo-upload" => Call::new(binary, "POST")
                 .param("profile_id", p)
                 .body(json!({"content_type": "image/jpeg"})),
+            // POST /imports (its event's route): a job and its presigned upload.
+            "bulk-jobs" => Call::new(binary, "POST").body(json!({"mode": "upsert"})),
             "create-contact" => Call::new(binary, "POST")
                 .param("profile_id", &self.profile(0).await?)
                 .body(json!({"key": "phone", "value": "+1 (415) 555-2671"})),

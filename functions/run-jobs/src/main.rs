@@ -6,7 +6,9 @@ use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use shared::app::App;
 use shared::bulk::{Budget, WorkError, run_jobs};
 
-#[tokio::main(flavor = "current_thread")]
+// Multi-threaded: an import's lines are tasks, spread over the function's vCPUs (its
+// MemorySize buys them: 1,769 MB is one).
+#[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::logging::init();
     // One App per execution environment, alive as long as the process.

@@ -9,7 +9,6 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use futures_util::stream::{self, StreamExt};
 use serde_json::Value;
 
 use super::{JSONL, Keys, WorkError, Worked, Worker};
@@ -166,10 +165,38 @@ fn read_chunk(window: &[u8], last: u64, at_end: bool) -> Chunk<'_> {
     chunk
 }
 
-/// A line as a `POST /profiles` body, with what its import mode asks of it.
+/// The members of an export's line the server owns, which an import ignores so that an
+/// export imports as it is: a profile's read-only fields and `is_primary` (an import makes
+/// no primary profile), and each contact's own.
+pub const IGNORED: [&str; 8] = [
+    "id",
+    "owner_id",
+    "created_at",
+    "updated_at",
+    "version",
+    "photo_url",
+    "country",
+    "is_primary",
+];
+pub const IGNORED_IN_CONTACTS: [&str; 4] = ["id", "created_at", "updated_at", "version"];
+
+/// A line as a `POST /profiles` body (what [`IGNORED`] names left out), with what its
+/// import mode asks of it.
 fn parse(number: u64, text: &str, mode: Mode) -> Result<Parsed, LineError> {
     let body = match serde_json::from_str::<Value>(text) {
-        Ok(Value::Object(map)) => map,
+        Ok(Value::Object(mut map)) => {
+            for name in IGNORED {
+                map.remove(name);
+            }
+            if let Some(Value::Array(contacts)) = map.get_mut("contacts") {
+                for contact in contacts.iter_mut().filter_map(Value::as_object_mut) {
+                    for name in IGNORED_IN_CONTACTS {
+                        contact.remove(name);
+                    }
+                }
+            }
+            map
+        }
         Ok(_) => {
             return Err(line_error(
                 number,
@@ -188,19 +215,11 @@ fn parse(number: u64, text: &str, mode: Mode) -> Result<Parsed, LineError> {
         }
     };
     let input = ProfileInput::parse(&body, BodyKind::Create).map_err(|e| invalid(number, e))?;
-    if input.primary == Some(true) {
-        return Err(invalid(
-            number,
-            Invalid::field(
-                "is_primary",
-                "an import makes no primary profile; make one primary with PATCH",
-            ),
-        ));
-    }
     let mut fields = ProfileFields::default();
     model::apply_patch(&mut fields, input.patch.clone()).map_err(|e| invalid(number, e))?;
-    let text_of = |name: &str| body.get(name).and_then(Value::as_str).map(str::to_owned);
-    let external_id = text_of("external_id");
+    // As stored (trimmed, normalised): what the guards compare.
+    let external_id = fields.external_id.as_ref().map(|v| v.as_str().to_owned());
+    let slug = fields.slug.as_ref().map(|v| v.as_str().to_owned());
     if mode == Mode::Upsert && external_id.is_none() {
         return Err(invalid(
             number,
@@ -215,7 +234,7 @@ fn parse(number: u64, text: &str, mode: Mode) -> Result<Parsed, LineError> {
         input,
         fields,
         external_id,
-        slug: text_of("slug"),
+        slug,
     })
 }
 
@@ -348,14 +367,14 @@ pub async fn run(w: &Worker<'_>, job: Job) -> Result<Worked, WorkError> {
     loop {
         let state = import_state(&job);
         if state.offset >= size {
-            return Ok(finish(w, &keys, job, None).await?);
+            return finish(w, &keys, job, None).await;
         }
         if w.budget.running_low() {
             return Ok(w.hand_over(&job).await?);
         }
         let Some(window) = w.bucket.get_range(&file, state.offset, WINDOW).await? else {
             let gone = "the file was deleted while it was imported".to_owned();
-            return Ok(finish(w, &keys, job, Some(gone)).await?);
+            return finish(w, &keys, job, Some(gone)).await;
         };
         let at_end = state.offset + window.len() as u64 >= size;
         let chunk = read_chunk(&window, state.line, at_end);
@@ -417,7 +436,7 @@ pub async fn run(w: &Worker<'_>, job: Job) -> Result<Worked, WorkError> {
             count(counts, errors, &outcomes);
         }
         if let Some(reason) = bad_file {
-            return Ok(finish(w, &keys, job, Some(reason)).await?);
+            return finish(w, &keys, job, Some(reason)).await;
         }
         match w.save(&job).await? {
             Some(saved) => job = saved,
@@ -499,9 +518,54 @@ async fn end_of_line(w: &Worker<'_>, file: &str, from: u64, size: u64) -> Result
     Ok(size)
 }
 
-/// Writes a chunk's lines, [`IN_FLIGHT`] at once in [`waves`]; each line's outcome, in line
-/// order. An outage that outlasts the worker's time is the chunk's error (nothing of it is
-/// counted; every line is safe to write again).
+/// What a line's write needs, owned, so lines run as tasks of their own: on a
+/// multi-threaded runtime (run-jobs' is) they spread over the function's vCPUs.
+#[derive(Clone)]
+struct Writer {
+    store: crate::store::Store,
+    tenant: crate::ids::TenantId,
+    job: JobId,
+    owner: crate::ids::PrincipalId,
+    mode: Mode,
+    budget: super::Budget,
+}
+
+/// Parses `lines` as tasks, a share for each of the runtime's threads.
+async fn parse_all(
+    lines: Vec<(u64, Result<&str, LineError>)>,
+    mode: Mode,
+) -> Result<Vec<(u64, Result<Parsed, LineError>)>, StoreError> {
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let share = lines.len().div_ceil(threads).max(1);
+    let owned: Vec<(u64, Result<String, LineError>)> = lines
+        .into_iter()
+        .map(|(n, l)| (n, l.map(str::to_owned)))
+        .collect();
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut rest = owned;
+    while !rest.is_empty() {
+        let tail = rest.split_off(rest.len().min(share));
+        let mine = std::mem::replace(&mut rest, tail);
+        tasks.spawn(async move {
+            mine.into_iter()
+                .map(|(n, l)| (n, l.and_then(|text| parse(n, &text, mode))))
+                .collect::<Vec<_>>()
+        });
+    }
+    let mut out = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        out.extend(done.map_err(|e| StoreError::Backend {
+            context: "parse an import's lines",
+            cause: e.to_string(),
+        })?);
+    }
+    out.sort_by_key(|(n, _)| *n);
+    Ok(out)
+}
+
+/// Writes a chunk's lines, [`IN_FLIGHT`] at once in [`waves`], each a task; each line's
+/// outcome, in line order. An outage that outlasts the worker's time is the chunk's error
+/// (nothing of it is counted; every line is safe to write again).
 async fn write_chunk(
     w: &Worker<'_>,
     job: &Job,
@@ -510,28 +574,45 @@ async fn write_chunk(
 ) -> Result<Vec<(u64, Outcome)>, StoreError> {
     let mut outcomes = Vec::with_capacity(lines.len());
     let mut parsed = Vec::new();
-    for (number, line) in lines {
-        match line.and_then(|text| parse(number, text, mode)) {
+    for (number, line) in parse_all(lines, mode).await? {
+        match line {
             Ok(p) => parsed.push(p),
             Err(e) => outcomes.push((number, Outcome::Failed(e))),
         }
     }
     let waves = waves(parsed);
-    let prefetched = match (mode, waves.first()) {
+    let prefetched = std::sync::Arc::new(match (mode, waves.first()) {
         (Mode::Upsert, Some(first)) => prefetch(w, job, first).await?,
         _ => Prefetched::default(),
+    });
+    let writer = Writer {
+        store: w.app.store.clone(),
+        tenant: w.tenant.clone(),
+        job: job.id,
+        owner: job.owner_id.clone(),
+        mode,
+        budget: w.budget,
     };
     for (i, wave) in waves.into_iter().enumerate() {
-        let pre = (i == 0 && mode == Mode::Upsert).then_some(&prefetched);
-        let results: Vec<(u64, Result<Outcome, StoreError>)> = stream::iter(wave)
-            .map(|line| async move {
-                let number = line.number;
-                (number, write_line_patiently(w, job, mode, &line, pre).await)
-            })
-            .buffer_unordered(IN_FLIGHT)
-            .collect()
-            .await;
-        for (number, result) in results {
+        let pre = (i == 0 && mode == Mode::Upsert).then(|| prefetched.clone());
+        let mut lines = wave.into_iter();
+        let mut tasks = tokio::task::JoinSet::new();
+        loop {
+            while tasks.len() < IN_FLIGHT {
+                let Some(line) = lines.next() else { break };
+                let (writer, pre) = (writer.clone(), pre.clone());
+                tasks.spawn(async move {
+                    let outcome = write_line_patiently(&writer, &line, pre.as_deref()).await;
+                    (line.number, outcome)
+                });
+            }
+            let Some(done) = tasks.join_next().await else {
+                break;
+            };
+            let (number, result) = done.map_err(|e| StoreError::Backend {
+                context: "write an import's line",
+                cause: e.to_string(),
+            })?;
             outcomes.push((number, result?));
         }
     }
@@ -542,16 +623,14 @@ async fn write_chunk(
 /// One line's write, tried again while the table is unavailable (throttling, an outage),
 /// backing off, until the worker's time runs low.
 async fn write_line_patiently(
-    w: &Worker<'_>,
-    job: &Job,
-    mode: Mode,
+    w: &Writer,
     line: &Parsed,
     mut pre: Option<&Prefetched>,
 ) -> Result<Outcome, StoreError> {
     let mut pause = Duration::from_millis(100);
     loop {
         // What was read in advance serves the first attempt only.
-        match write_line(w, job, mode, line, pre.take()).await {
+        match write_line(w, line, pre.take()).await {
             Err(StoreError::Unavailable { .. }) if !w.budget.running_low() => {
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(Duration::from_secs(5));
@@ -575,19 +654,18 @@ async fn write_line_patiently(
 /// One line's write: a new profile, or (upsert) the one holding its `external_id` updated.
 /// `pre`, when given, is what was read in advance for the first attempt.
 async fn write_line(
-    w: &Worker<'_>,
-    job: &Job,
-    mode: Mode,
+    w: &Writer,
     line: &Parsed,
     mut pre: Option<&Prefetched>,
 ) -> Result<Outcome, StoreError> {
-    let own = line_profile_id(&job.id, line.number);
+    let mode = w.mode;
+    let own = line_profile_id(&w.job, line.number);
     for _ in 0..LINE_ATTEMPTS {
         let first = pre.take();
         let holder = match (&mode, &line.external_id, first) {
             (Mode::Upsert, Some(ext), Some(pre)) => pre.holders.get(ext).copied(),
             (Mode::Upsert, Some(ext), None) => {
-                w.app.store.external_id_holder_of(w.tenant, ext).await?
+                w.store.external_id_holder_of(&w.tenant, ext).await?
             }
             _ => None,
         };
@@ -598,7 +676,7 @@ async fn write_line(
                 let read = first.and_then(|pre| pre.profiles.get(&h));
                 update(w, h, line, read).await?
             }
-            None => match create(w, job, own, line).await {
+            None => match create(w, own, line).await {
                 Ok(()) | Err(StoreError::IdInUse) => Some(Outcome::Created),
                 // Taken meanwhile by another line or request: match it again (upsert).
                 Err(StoreError::Taken {
@@ -621,17 +699,16 @@ async fn write_line(
 }
 
 /// The line's profile, made as `POST /profiles` makes one (its owner the job's).
-async fn create(w: &Worker<'_>, job: &Job, id: ProfileId, line: &Parsed) -> Result<(), StoreError> {
-    let profile = Profile::new(id, line.fields.clone(), job.owner_id.clone());
+async fn create(w: &Writer, id: ProfileId, line: &Parsed) -> Result<(), StoreError> {
+    let profile = Profile::new(id, line.fields.clone(), w.owner.clone());
     let contacts: Vec<Contact> = line
         .input
         .contacts
         .iter()
         .map(|c| Contact::new(c.clone(), profile.created_at))
         .collect();
-    w.app
-        .store
-        .write_profile(w.tenant, None, profile, &contacts, PrimaryMark::Keep, None)
+    w.store
+        .write_profile(&w.tenant, None, profile, &contacts, PrimaryMark::Keep, None)
         .await
         .map(|_| ())
 }
@@ -641,15 +718,15 @@ async fn create(w: &Worker<'_>, job: &Job, id: ProfileId, line: &Parsed) -> Resu
 /// the value is new. Written only when something changes. `None` when the profile moved
 /// under it (try the line again).
 async fn update(
-    w: &Worker<'_>,
+    w: &Writer,
     id: ProfileId,
     line: &Parsed,
     read: Option<&StoredProfile>,
 ) -> Result<Option<Outcome>, StoreError> {
-    let store = &w.app.store;
+    let store = &w.store;
     let stored = match read {
         Some(stored) => stored.clone(),
-        None => match store.get(w.tenant, &id).await? {
+        None => match store.get(&w.tenant, &id).await? {
             Some(stored) => stored,
             None => return Ok(None),
         },
@@ -667,7 +744,7 @@ async fn update(
             ..current.clone()
         };
         match store
-            .write_profile(w.tenant, Some(&stored), next, &[], PrimaryMark::Keep, None)
+            .write_profile(&w.tenant, Some(&stored), next, &[], PrimaryMark::Keep, None)
             .await
         {
             Ok(_) => {}
@@ -686,7 +763,7 @@ async fn update(
         }
         let contact = Contact::new(new.clone(), Timestamp::now());
         match store
-            .write_contact(w.tenant, &id, ContactWrite::Create(&contact, None))
+            .write_contact(&w.tenant, &id, ContactWrite::Create(&contact, None))
             .await
         {
             Ok(()) | Err(StoreError::ContactExists { .. }) => {}

@@ -172,11 +172,15 @@ impl Job {
                 counts,
                 errors,
                 line,
-                ..
+                offset,
+                size,
             } => {
                 out["type"] = json!("import");
                 out["mode"] = json!(mode);
                 out["lines"] = json!(line);
+                // Progress: the file's size once the worker has looked, and how far it read.
+                out["bytes_total"] = json!(size);
+                out["bytes_read"] = json!(offset);
                 out["counts"] = json!(counts);
                 out["errors"] = json!(errors);
                 ("error_report_url", "error_report_expires_at")
