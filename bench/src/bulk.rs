@@ -24,8 +24,12 @@ const WRITE_UNIT_PRICE: f64 = 0.625;
 const READ_UNIT_PRICE: f64 = 0.125;
 const LAMBDA_GB_SECOND: f64 = 0.000_013_333_4;
 
-/// run-jobs' memory in the template: 1,769 MB buys one vCPU, so 3,538 two.
-const WORKER_MB: f64 = 3538.0;
+/// run-jobs' memory in the template: 1,769 MB buys one vCPU, so 7,076 four.
+const WORKER_MB: f64 = 7076.0;
+
+/// A created line's write latency on DynamoDB (one TransactWriteItems): an assumption, not
+/// measured here; with `IN_FLIGHT` lines at once it bounds a worker's pace too.
+const LINE_LATENCY_S: f64 = 0.020;
 
 /// The worker's runtime threads (as run-jobs' multi-threaded runtime has one per vCPU).
 const WORKER_THREADS: usize = 2;
@@ -315,35 +319,48 @@ pub(crate) async fn table(engine: &Engine, lines: usize) -> Result<(), Error> {
     println!(
         "\nUnits a line costs (capacity meter, {sample} lines): created {create_w:.1} WCU + {create_r:.1} RCU; matched and unchanged {match_w:.1} WCU + {match_r:.1} RCU."
     );
-    // The model: one worker at WORKER_MB is CPU-bound at its measured CPU a line over the
-    // vCPUs it gets (its lines are tasks on every one), unless the table's quota binds first.
+    // The model: three bounds on one import's pace, the least of them binding. The worker:
+    // its measured CPU a line over the vCPUs WORKER_MB buys (its lines are tasks on each).
+    // The table: its own on-demand write quota over the table's units a created line costs
+    // (each index has a quota of its own). The tenant: a create writes one unit to each of
+    // its list-index partitions of one shard, 1,000 units a second each (docs/listing.md).
     let cpu_per_line = first.cpu.as_secs_f64() / lines as f64;
-    let worker_pace = (WORKER_MB / 1769.0) / cpu_per_line;
-    let table_pace = TABLE_WRITE_QUOTA / create_w;
+    let vcpus = WORKER_MB / 1769.0;
+    let cpu_pace = vcpus / cpu_per_line;
+    let latency_pace = shared::bulk::import::IN_FLIGHT as f64 / LINE_LATENCY_S;
+    let worker_pace = cpu_pace.min(latency_pace);
+    let table_w = per(created_units.table_writes());
+    let table_pace = TABLE_WRITE_QUOTA / table_w;
     println!(
-        "\nModel (Lambda arm64 at {WORKER_MB:.0} MB = {:.0} vCPUs, the lines' CPU spread over them; on-demand table, default quota {TABLE_WRITE_QUOTA:.0} WCU/s): one worker's pace {worker_pace:.0} lines/s (its measured CPU a line), the table's {table_pace:.0} creates/s.\n",
-        WORKER_MB / 1769.0
+        "\nModel (Lambda arm64 at {WORKER_MB:.0} MB = {vcpus:.0} vCPUs, the lines' CPU spread over them; {} lines in flight at an assumed {:.0} ms a write; an on-demand table at its default quota of {TABLE_WRITE_QUOTA:.0} write units a second, {table_w:.1} of a created line's on the table itself): one worker {worker_pace:.0} lines/s ({cpu_pace:.0} by its CPU, {latency_pace:.0} by latency), the table {table_pace:.0} creates/s, a tenant 1,000 creates/s a shard.\n",
+        shared::bulk::import::IN_FLIGHT,
+        LINE_LATENCY_S * 1000.0
     );
     println!(
-        "| lines | bound | time | write units | DynamoDB $ | Lambda $ | total $ |\n|---|---|---|---|---|---|---|"
+        "| lines | tenant's shards | bound | time | write units | DynamoDB $ | Lambda $ | total $ |\n|---|---|---|---|---|---|---|---|"
     );
     for n in [1_000_000f64, 10_000_000f64] {
-        let pace = worker_pace.min(table_pace);
-        let seconds = n / pace;
-        let units = n * create_w;
-        let dynamo = units / 1e6 * WRITE_UNIT_PRICE + n * create_r / 1e6 * READ_UNIT_PRICE;
-        let lambda = seconds * WORKER_MB / 1024.0 * LAMBDA_GB_SECOND;
-        println!(
-            "| {n:.0} | {} | {:.0} min | {:.1} M | {dynamo:.2} | {lambda:.2} | {:.2} |",
-            if worker_pace < table_pace {
+        for shards in [1.0, 4.0, 8.0] {
+            let tenant_pace = 1000.0 * shards;
+            let pace = worker_pace.min(table_pace).min(tenant_pace);
+            let bound = if pace == worker_pace {
                 "worker"
-            } else {
+            } else if pace == table_pace {
                 "table"
-            },
-            seconds / 60.0,
-            units / 1e6,
-            dynamo + lambda,
-        );
+            } else {
+                "tenant's shards"
+            };
+            let seconds = n / pace;
+            let units = n * create_w;
+            let dynamo = units / 1e6 * WRITE_UNIT_PRICE + n * create_r / 1e6 * READ_UNIT_PRICE;
+            let lambda = seconds * WORKER_MB / 1024.0 * LAMBDA_GB_SECOND;
+            println!(
+                "| {n:.0} | {shards:.0} | {bound} ({pace:.0}/s) | {:.0} min | {:.1} M | {dynamo:.2} | {lambda:.2} | {:.2} |",
+                seconds / 60.0,
+                units / 1e6,
+                dynamo + lambda,
+            );
+        }
     }
     s3.stop().await;
     Ok(())
