@@ -277,7 +277,7 @@ async fn a_bad_file_fails_the_job_with_its_reason_and_s3_refuses_one_over_the_li
 }
 
 #[tokio::test]
-async fn another_tenants_job_is_a_404_and_an_export_round_trips_into_an_import() {
+async fn another_tenants_job_is_a_404_an_export_needs_read_and_round_trips_into_an_import() {
     let api = runner().await;
     let file: String = (1..=250)
         .map(|i| {
@@ -315,6 +315,17 @@ async fn another_tenants_job_is_a_404_and_an_export_round_trips_into_an_import()
         .unwrap();
     assert_eq!(r.status(), 404);
 
+    // The file holds every contact: a key that may list but not read gets no export.
+    let lister = api
+        .create_key(
+            "default",
+            "lister",
+            shared::auth::Scopes::default().with(shared::auth::Scope::Lists),
+        )
+        .await;
+    let lister = profiles_tests::client_with_key(&lister);
+    let r = lister.post(api.url("/exports")).send().await.unwrap();
+    assert_eq!(r.status(), 403);
     let r = api.http.post(api.url("/exports")).send().await.unwrap();
     assert_eq!(r.status(), 201);
     let location = r.headers()["location"].to_str().unwrap().to_owned();

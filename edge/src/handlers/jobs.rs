@@ -88,10 +88,12 @@ pub async fn create_import(app: &App, req: &Request) -> Result<Reply, ApiError> 
     }
 }
 
-/// `POST /exports` (scope lists): an export of every profile of the tenant, started at
-/// once; 201 with the job.
+/// `POST /exports` (scopes lists and read: the file holds every profile with its
+/// contacts, which a list does not show): an export of every profile of the tenant, started
+/// at once; 201 with the job.
 pub async fn create_export(app: &App, req: &Request) -> Result<Reply, ApiError> {
     let caller = Caller::with_scope(req, Scope::Lists)?;
+    let caller = Caller::with_scope(req, Scope::Read).map(|_| caller)?;
     let body = optional_object(req)?;
     if let Some(other) = body.keys().next() {
         return Err(ApiError::bad_field(
@@ -112,32 +114,45 @@ pub async fn create_export(app: &App, req: &Request) -> Result<Reply, ApiError> 
         claim,
         answer: &stored,
     });
+    let tenant = &caller.tenant;
+    let wake = |id: JobId| async move {
+        let keys = Keys { tenant, job: &id };
+        let key = keys.wake();
+        bucket
+            .put(&key, Vec::new(), "application/octet-stream", "no-store")
+            .await
+    };
     match (
         app.store.insert_job(&caller.tenant, &job, idem).await,
         &claim,
     ) {
         (Ok(()), _) => {}
-        (Err(StoreError::KeyUsed(used)), Some(claim)) => return replay(claim, used),
+        (Err(StoreError::KeyUsed(used)), Some(claim)) => {
+            // The same request again, perhaps because its wake object was never written:
+            // an export still queued is woken again (a second worker on it stops at its
+            // start, which is conditional on the job's version).
+            let first: Option<JobId> = serde_json::from_str::<Value>(&used.answer.body)
+                .ok()
+                .and_then(|b| b["id"].as_str().and_then(JobId::parse));
+            if used.fingerprint == claim.fingerprint
+                && let Some(id) = first
+                && let Some(queued) = app.store.job(&caller.tenant, &id).await?
+                && queued.status == Status::Queued
+            {
+                wake(id).await?;
+            }
+            return replay(claim, used);
+        }
         (Err(e), _) => return Err(e.into()),
     }
-    // Its worker starts on this object's event. Should this fail, the job stays queued and
-    // the caller's retry (with its Idempotency-Key, the same job) answers the same.
-    let keys = Keys {
-        tenant: &caller.tenant,
-        job: &job.id,
-    };
-    bucket
-        .put(
-            &keys.wake(),
-            Vec::new(),
-            "application/octet-stream",
-            "no-store",
-        )
-        .await?;
+    // Its worker starts on this object's event. Should this fail, the job stays queued,
+    // and the caller's retry with its Idempotency-Key wakes it (above).
+    wake(job.id).await?;
     Ok(answer(&job))
 }
 
-/// `GET /imports/{job_id}` (scope read) and `GET /exports/{job_id}` (scope lists): the job,
+/// `GET /imports/{job_id}` (scope read) and `GET /exports/{job_id}` (scopes lists and
+/// read, as its `POST`): the job,
 /// with a download URL of its result once there is one. Another tenant's job, or one of the
 /// other kind, is a 404.
 pub async fn get_job(app: &App, req: &Request) -> Result<Reply, ApiError> {
@@ -148,6 +163,7 @@ pub async fn get_job(app: &App, req: &Request) -> Result<Reply, ApiError> {
         (Scope::Read, "import")
     };
     let caller = Caller::with_scope(req, scope)?;
+    let caller = Caller::with_scope(req, Scope::Read).map(|_| caller)?;
     let id = http::path_param(req, "job_id")
         .and_then(JobId::parse)
         .ok_or(ApiError::NotFound(what))?;

@@ -204,7 +204,16 @@ impl Worker<'_> {
     async fn save(&self, job: &Job) -> Result<Option<Job>, StoreError> {
         match self.app.store.save_job(self.tenant, job).await {
             Ok(saved) => Ok(Some(saved)),
-            Err(StoreError::VersionChanged) => Ok(None),
+            // Or this very save, committed but its answer lost (the SDK's retry then met its
+            // condition): the job as it reads now tells which.
+            Err(StoreError::VersionChanged) => {
+                let mine = Job {
+                    version: job.version + 1,
+                    ..job.clone()
+                };
+                let now = self.app.store.job(self.tenant, &job.id).await?;
+                Ok(now.filter(|now| *now == mine))
+            }
             Err(e) => Err(e),
         }
     }

@@ -66,6 +66,10 @@ pub enum JobKind {
         errors: Vec<LineError>,
         /// The file's size, once the worker has looked.
         size: Option<u64>,
+        /// The file's ETag when the worker looked: a file replaced meanwhile (its form used
+        /// again) fails the job instead of mixing two files.
+        #[serde(default)]
+        etag: Option<String>,
     },
     Export {
         /// Profiles written to the file.
@@ -93,6 +97,35 @@ pub struct LineError {
     pub code: String,
     pub detail: String,
     pub errors: Vec<FieldError>,
+}
+
+impl LineError {
+    /// The most field errors, and characters of a text, a line error keeps in the job item
+    /// (the error report keeps it whole): ten of them must fit in one item.
+    const KEPT_ERRORS: usize = 20;
+    const KEPT_CHARS: usize = 500;
+
+    /// This error cut to what the job item keeps inline.
+    pub fn clipped(&self) -> Self {
+        let cut = |s: &str| match s.char_indices().nth(Self::KEPT_CHARS) {
+            Some((at, _)) => format!("{}…", &s[..at]),
+            None => s.to_owned(),
+        };
+        Self {
+            line: self.line,
+            code: self.code.clone(),
+            detail: cut(&self.detail),
+            errors: self
+                .errors
+                .iter()
+                .take(Self::KEPT_ERRORS)
+                .map(|e| FieldError {
+                    field: cut(&e.field),
+                    message: cut(&e.message),
+                })
+                .collect(),
+        }
+    }
 }
 
 /// A bulk job as stored: one item per job, rewritten at each checkpoint on the condition
@@ -126,6 +159,7 @@ impl Job {
                 counts: ImportCounts::default(),
                 errors: Vec::new(),
                 size: None,
+                etag: None,
             },
             owner,
         )
@@ -174,6 +208,7 @@ impl Job {
                 line,
                 offset,
                 size,
+                ..
             } => {
                 out["type"] = json!("import");
                 out["mode"] = json!(mode);

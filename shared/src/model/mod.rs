@@ -202,6 +202,31 @@ pub enum BodyKind {
     Patch,
 }
 
+impl ProfileFields {
+    /// The name the first, middle and last names make: what a profile without `name` shows.
+    pub fn name_from_parts(&self) -> Option<String> {
+        let parts: Vec<&str> = [&self.first_name, &self.middle_name, &self.last_name]
+            .into_iter()
+            .flatten()
+            .map(|p| p.as_str())
+            .collect();
+        // Cut to a name's 255 characters: a client may PUT back what it read.
+        Name::cut(&parts.join(" ")).map(|n| n.to_string())
+    }
+
+    /// "title at company", or whichever of the two is set: what a profile without
+    /// `headline` shows (cut to a name's length).
+    pub fn headline_from_parts(&self) -> Option<String> {
+        let derived = match (&self.title, &self.company) {
+            (Some(t), Some(c)) => format!("{t} at {c}"),
+            (Some(t), None) => t.to_string(),
+            (None, Some(c)) => c.to_string(),
+            (None, None) => return None,
+        };
+        Name::cut(&derived).map(|h| h.to_string())
+    }
+}
+
 /// A parsed, validated request body.
 #[derive(Debug, Default)]
 pub struct ProfileInput {
@@ -381,33 +406,19 @@ impl Profile {
 
     /// The display name: `name` if set, else first/middle/last joined by single spaces.
     pub fn display_name(&self) -> Option<String> {
-        if let Some(name) = &self.fields.name {
-            return Some(name.to_string());
+        match &self.fields.name {
+            Some(name) => Some(name.to_string()),
+            None => self.fields.name_from_parts(),
         }
-        let f = &self.fields;
-        let parts: Vec<&str> = [&f.first_name, &f.middle_name, &f.last_name]
-            .into_iter()
-            .flatten()
-            .map(|p| p.as_str())
-            .collect();
-        // Cut to a name's 255 characters: a client may PUT back what it read.
-        Name::cut(&parts.join(" ")).map(|n| n.to_string())
     }
 
     /// `headline` if set, else "title at company", or whichever of the two is set (cut to
     /// 255 characters, like `name`).
     pub fn display_headline(&self) -> Option<String> {
-        let f = &self.fields;
-        if let Some(h) = &f.headline {
-            return Some(h.to_string());
+        match &self.fields.headline {
+            Some(h) => Some(h.to_string()),
+            None => self.fields.headline_from_parts(),
         }
-        let derived = match (&f.title, &f.company) {
-            (Some(t), Some(c)) => format!("{t} at {c}"),
-            (Some(t), None) => t.to_string(),
-            (None, Some(c)) => c.to_string(),
-            (None, None) => return None,
-        };
-        Name::cut(&derived).map(|h| h.to_string())
     }
 
     /// The slug this profile should get when it has none: made from its display name.

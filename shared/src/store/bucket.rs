@@ -93,8 +93,8 @@ impl Bucket {
         Ok(())
     }
 
-    /// An object's size in bytes, or `None` when there is no such object.
-    pub async fn size(&self, key: &str) -> Result<Option<u64>, StoreError> {
+    /// An object's size in bytes and its ETag, or `None` when there is no such object.
+    pub async fn head(&self, key: &str) -> Result<Option<(u64, Option<String>)>, StoreError> {
         match self
             .client
             .head_object()
@@ -103,20 +103,20 @@ impl Bucket {
             .send()
             .await
         {
-            Ok(o) => Ok(Some(o.content_length.unwrap_or(0).max(0) as u64)),
+            Ok(o) => Ok(Some((o.content_length.unwrap_or(0).max(0) as u64, o.e_tag))),
             Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
             Err(e) => Err(StoreError::sdk("head object", e)),
         }
     }
 
-    /// Bytes `start..start + len` of an object (fewer at its end), or `None` when there is
-    /// no such object.
+    /// Bytes `start..start + len` of an object (fewer at its end) and the object's ETag, or
+    /// `None` when there is no such object.
     pub async fn get_range(
         &self,
         key: &str,
         start: u64,
         len: u64,
-    ) -> Result<Option<Vec<u8>>, StoreError> {
+    ) -> Result<Option<(Vec<u8>, Option<String>)>, StoreError> {
         let got = self
             .client
             .get_object()
@@ -130,20 +130,31 @@ impl Bucket {
             Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_key()) => return Ok(None),
             // A range that starts at the end: nothing more to read.
             Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 416) => {
-                return Ok(Some(Vec::new()));
+                return Ok(Some((Vec::new(), None)));
             }
             Err(e) => return Err(StoreError::sdk("get object range", e)),
         };
+        let etag = object.e_tag;
         let bytes = object
             .body
             .collect()
             .await
             .map_err(|e| StoreError::unavailable(format!("read object {key}: {e}")))?;
-        Ok(Some(bytes.to_vec()))
+        Ok(Some((bytes.to_vec(), etag)))
     }
 
     /// Every key under `prefix`, in key order.
     pub async fn keys(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .objects(prefix)
+            .await?
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect())
+    }
+
+    /// Every object under `prefix` with its size, in key order.
+    pub async fn objects(&self, prefix: &str) -> Result<Vec<(String, u64)>, StoreError> {
         let mut keys = Vec::new();
         let mut token = None;
         loop {
@@ -156,11 +167,10 @@ impl Bucket {
                 .send()
                 .await
                 .map_err(|e| StoreError::sdk("list objects", e))?;
-            keys.extend(
-                out.contents()
-                    .iter()
-                    .filter_map(|o| o.key().map(str::to_owned)),
-            );
+            keys.extend(out.contents().iter().filter_map(|o| {
+                let size = o.size.unwrap_or(0).max(0) as u64;
+                o.key().map(|k| (k.to_owned(), size))
+            }));
             match out.next_continuation_token {
                 Some(t) if out.is_truncated == Some(true) => token = Some(t),
                 _ => break,

@@ -87,15 +87,16 @@ pub async fn run(w: &Worker<'_>, job: Job) -> Result<Worked, WorkError> {
         Some(size) => size,
         None => {
             let max = w.app.config.import_max_bytes;
-            let failure = match w.bucket.size(&file).await? {
+            let failure = match w.bucket.head(&file).await? {
                 None => Some("the file is gone: upload it again to a new import".to_owned()),
-                Some(0) => Some("the file is empty".to_owned()),
-                Some(n) if n > max => {
+                Some((0, _)) => Some("the file is empty".to_owned()),
+                Some((n, _)) if n > max => {
                     Some(format!("the file is {n} bytes; at most {max} are accepted"))
                 }
-                Some(n) => {
-                    if let JobKind::Import { size, .. } = &mut job.kind {
+                Some((n, tag)) => {
+                    if let JobKind::Import { size, etag, .. } = &mut job.kind {
                         *size = Some(n);
+                        *etag = tag;
                     }
                     None
                 }
@@ -103,24 +104,38 @@ pub async fn run(w: &Worker<'_>, job: Job) -> Result<Worked, WorkError> {
             if let Some(failure) = failure {
                 return Ok(w.finish(job, Status::Failed, Some(failure)).await?);
             }
-            match w.save(&job).await? {
-                Some(saved) => job = saved,
-                None => return Ok(Worked::Lost),
+            match w.save(&job).await {
+                Ok(Some(saved)) => job = saved,
+                Ok(None) => return Ok(Worked::Lost),
+                Err(e) => return handed_over(w, &job, e).await,
             }
             import_state(&job).size.unwrap_or(0)
         }
     };
     loop {
         let state = import_state(&job);
-        if state.offset >= size {
-            return finish(w, &keys, job, None).await;
-        }
         if w.budget.running_low() {
             return Ok(w.hand_over(&job).await?);
         }
-        let Some(window) = w.bucket.get_range(&file, state.offset, WINDOW).await? else {
-            let gone = "the file was deleted while it was imported".to_owned();
-            return finish(w, &keys, job, Some(gone)).await;
+        if state.offset >= size {
+            return finish(w, &keys, job, None).await;
+        }
+        let window = match w.bucket.get_range(&file, state.offset, WINDOW).await {
+            Ok(Some((bytes, tag)))
+                if !bytes.is_empty() && (state.etag.is_none() || tag == state.etag) =>
+            {
+                bytes
+            }
+            Ok(None) => {
+                let gone = "the file was deleted while it was imported".to_owned();
+                return finish(w, &keys, job, Some(gone)).await;
+            }
+            // Another upload to the same key (its form used again): two files never mix.
+            Ok(Some(_)) => {
+                let replaced = "the file was replaced while it was imported".to_owned();
+                return finish(w, &keys, job, Some(replaced)).await;
+            }
+            Err(e) => return handed_over(w, &job, e).await,
         };
         let at_end = state.offset + window.len() as u64 >= size;
         let chunk = read_chunk(&window, state.line, at_end);
@@ -143,33 +158,24 @@ pub async fn run(w: &Worker<'_>, job: Job) -> Result<Worked, WorkError> {
                 Ok(outcomes) => (consumed, last, outcomes, bad_file),
                 // An outage that outlasted this invocation's patience: a fresh one goes on
                 // from the last checkpoint (every line is safe to write again).
-                Err(StoreError::Unavailable { cause, .. }) => {
-                    tracing::warn!(%cause, "storage unavailable: handing the import over");
-                    return Ok(w.hand_over(&job).await?);
-                }
-                Err(e) => return Err(e.into()),
+                Err(e) => return handed_over(w, &job, e).await,
             }
         };
-        // The chunk's bad lines, kept until the report is made (written again, the same).
-        let failed: Vec<&LineError> = outcomes
-            .iter()
-            .filter_map(|(_, o)| match o {
-                Outcome::Failed(e) => Some(e),
-                _ => None,
-            })
-            .collect();
-        if !failed.is_empty() {
-            let mut body = Vec::new();
-            for e in &failed {
+        // The chunk's bad lines, kept until the report is made; written for every chunk
+        // (empty when none failed), so a chunk done again replaces what it said before.
+        let mut body = Vec::new();
+        for (_, outcome) in &outcomes {
+            if let Outcome::Failed(e) = outcome {
                 serde_json::to_writer(&mut body, e).map_err(|e| StoreError::Backend {
                     context: "render an error line",
                     cause: e.to_string(),
                 })?;
                 body.push(b'\n');
             }
-            w.bucket
-                .put(&keys.chunk_errors(state.line + 1), body, JSONL, "no-store")
-                .await?;
+        }
+        let errors_key = keys.chunk_errors(state.line + 1);
+        if let Err(e) = w.bucket.put(&errors_key, body, JSONL, "no-store").await {
+            return handed_over(w, &job, e).await;
         }
         if let JobKind::Import {
             offset,
@@ -186,10 +192,24 @@ pub async fn run(w: &Worker<'_>, job: Job) -> Result<Worked, WorkError> {
         if let Some(reason) = bad_file {
             return finish(w, &keys, job, Some(reason)).await;
         }
-        match w.save(&job).await? {
-            Some(saved) => job = saved,
-            None => return Ok(Worked::Lost),
+        match w.save(&job).await {
+            Ok(Some(saved)) => job = saved,
+            Ok(None) => return Ok(Worked::Lost),
+            Err(e) => return handed_over(w, &job, e).await,
         }
+    }
+}
+
+/// An outage met outside a line's write (a checkpoint, a read of the file, a chunk's
+/// errors): the job goes on in a fresh invocation from its last checkpoint. Anything else
+/// is the invocation's error (Lambda retries it).
+async fn handed_over(w: &Worker<'_>, job: &Job, err: StoreError) -> Result<Worked, WorkError> {
+    match err {
+        StoreError::Unavailable { cause, .. } => {
+            tracing::warn!(%cause, "storage unavailable: handing the import over");
+            Ok(w.hand_over(job).await?)
+        }
+        other => Err(other.into()),
     }
 }
 
@@ -200,6 +220,7 @@ struct ImportState {
     line: u64,
     counts: ImportCounts,
     size: Option<u64>,
+    etag: Option<String>,
 }
 
 fn import_state(job: &Job) -> ImportState {
@@ -210,6 +231,7 @@ fn import_state(job: &Job) -> ImportState {
             line,
             counts,
             size,
+            etag,
             ..
         } => ImportState {
             mode: *mode,
@@ -217,6 +239,7 @@ fn import_state(job: &Job) -> ImportState {
             line: *line,
             counts: *counts,
             size: *size,
+            etag: etag.clone(),
         },
         // Only imports come here (`crate::bulk::work` dispatches on the kind).
         JobKind::Export { .. } => ImportState {
@@ -225,6 +248,7 @@ fn import_state(job: &Job) -> ImportState {
             line: 0,
             counts: ImportCounts::default(),
             size: Some(0),
+            etag: None,
         },
     }
 }
@@ -239,7 +263,7 @@ fn count(counts: &mut ImportCounts, errors: &mut Vec<LineError>, outcomes: &[(u6
             Outcome::Failed(e) => {
                 counts.failed += 1;
                 if errors.len() < INLINE_ERRORS {
-                    errors.push(e.clone());
+                    errors.push(e.clipped());
                 }
             }
         }
@@ -250,7 +274,7 @@ fn count(counts: &mut ImportCounts, errors: &mut Vec<LineError>, outcomes: &[(u6
 async fn end_of_line(w: &Worker<'_>, file: &str, from: u64, size: u64) -> Result<u64, WorkError> {
     let mut at = from;
     while at < size {
-        let window = w
+        let (window, _) = w
             .bucket
             .get_range(file, at, WINDOW)
             .await?
@@ -278,7 +302,14 @@ async fn finish(
         let report = keys.report();
         let mut parts = w.bucket.start_parts(&report, JSONL).await?;
         let mut buffer = Vec::new();
-        for key in w.bucket.keys(&keys.chunk_errors_prefix()).await? {
+        // Only the chunks that had a bad line: the others' objects are empty.
+        for (key, _) in w
+            .bucket
+            .objects(&keys.chunk_errors_prefix())
+            .await?
+            .into_iter()
+            .filter(|(_, size)| *size > 0)
+        {
             buffer.extend(w.bucket.get(&key).await?.unwrap_or_default());
             if buffer.len() >= PART_BYTES {
                 w.bucket

@@ -75,6 +75,15 @@ pub(super) fn parse(number: u64, text: &str, mode: Mode) -> Result<Parsed, LineE
     let input = ProfileInput::parse(&body, BodyKind::Create).map_err(|e| invalid(number, e))?;
     let mut fields = ProfileFields::default();
     model::apply_patch(&mut fields, input.patch.clone()).map_err(|e| invalid(number, e))?;
+    // An export shows a profile without a `name` or `headline` of its own with the one its
+    // other fields make: such a value is not taken as the profile's own, so it goes on
+    // following those fields.
+    if fields.name.as_ref().map(ToString::to_string) == fields.name_from_parts() {
+        fields.name = None;
+    }
+    if fields.headline.as_ref().map(ToString::to_string) == fields.headline_from_parts() {
+        fields.headline = None;
+    }
     // As stored (trimmed, normalised): what the guards compare.
     let external_id = fields.external_id.as_ref().map(|v| v.as_str().to_owned());
     let slug = fields.slug.as_ref().map(|v| v.as_str().to_owned());
@@ -156,6 +165,18 @@ mod tests {
     #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
     use super::*;
+
+    #[test]
+    fn a_name_or_headline_an_export_made_from_other_fields_is_not_taken_as_the_profiles_own() {
+        let line = r#"{"name": "Ada King", "first_name": "Ada", "last_name": "King", "headline": "CTO at Acme", "title": "CTO", "company": "Acme"}"#;
+        let parsed = parse(1, line, Mode::Create).unwrap();
+        assert_eq!(parsed.fields.name, None);
+        assert_eq!(parsed.fields.headline, None);
+        let own = r#"{"name": "The Countess", "first_name": "Ada", "headline": "Analyst", "title": "CTO"}"#;
+        let parsed = parse(1, own, Mode::Create).unwrap();
+        assert_eq!(parsed.fields.name.unwrap().to_string(), "The Countess");
+        assert_eq!(parsed.fields.headline.unwrap().to_string(), "Analyst");
+    }
 
     #[test]
     fn a_later_line_with_an_earlier_ones_unique_value_waits_for_its_wave() {
