@@ -321,10 +321,7 @@ impl Store {
         let Some(ext) = &new.fields.external_id else {
             return Ok(None);
         };
-        let guard = self
-            .get_item(schema::external_id_guard(tenant, ext))
-            .await?;
-        Ok(guard.as_ref().and_then(guard_owner))
+        self.external_id_holder_of(tenant, ext.as_str()).await
     }
 
     /// Writes `stored` again in a list of `count` shards (its index keys in that layout),

@@ -11,7 +11,7 @@ mod parse;
 mod read;
 mod write;
 
-pub use parse::{IGNORED, IGNORED_IN_CONTACTS};
+pub use parse::IGNORED_IN_CONTACTS;
 
 use serde_json::Value;
 

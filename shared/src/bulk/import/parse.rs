@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::read::line_error;
 use crate::model::job::{LineError, Mode};
-use crate::model::{self, BodyKind, ProfileFields, ProfileInput};
+use crate::model::{self, BodyKind, ProfileFields, ProfileInput, READ_ONLY_FIELDS};
 use crate::store::StoreError;
 use crate::validate::{FieldError, Invalid};
 
@@ -23,28 +23,18 @@ pub(super) struct Parsed {
 }
 
 /// The members of an export's line the server owns, which an import ignores so that an
-/// export imports as it is: a profile's read-only fields and `is_primary` (an import makes
-/// no primary profile), and each contact's own.
-pub const IGNORED: [&str; 8] = [
-    "id",
-    "owner_id",
-    "created_at",
-    "updated_at",
-    "version",
-    "photo_url",
-    "country",
-    "is_primary",
-];
-
+/// export imports as it is: a profile's read-only fields ([`READ_ONLY_FIELDS`]) and
+/// `is_primary` (an import makes no primary profile), and each contact's own.
+const IGNORED_TOO: &str = "is_primary";
 pub const IGNORED_IN_CONTACTS: [&str; 4] = ["id", "created_at", "updated_at", "version"];
 
-/// A line as a `POST /profiles` body (what [`IGNORED`] names left out), with what its
-/// import mode asks of it.
+/// A line as a `POST /profiles` body (an export's server-owned members left out), with
+/// what its import mode asks of it.
 pub(super) fn parse(number: u64, text: &str, mode: Mode) -> Result<Parsed, LineError> {
     let body = match serde_json::from_str::<Value>(text) {
         Ok(Value::Object(mut map)) => {
-            for name in IGNORED {
-                map.remove(name);
+            for name in READ_ONLY_FIELDS.iter().chain([&IGNORED_TOO]) {
+                map.remove(*name);
             }
             if let Some(Value::Array(contacts)) = map.get_mut("contacts") {
                 for contact in contacts.iter_mut().filter_map(Value::as_object_mut) {
