@@ -30,6 +30,8 @@ pub(crate) struct Subject {
     pub(crate) kind: Role,
     /// Makes the request to send instead of the function's usual one (fresh each time).
     pub(crate) call: Option<fn() -> Call>,
+    /// Variables set over the runner's environment (another endpoint, a trust setting).
+    pub(crate) env: Vec<(String, String)>,
 }
 
 /// The floor and the baseline as the runner runs a template's functions.
@@ -42,6 +44,7 @@ pub(crate) fn bench_function(binary: &str, env: Vec<(String, String)>) -> Functi
         env,
         log_format: None,
         log_level: None,
+        reserved_concurrency: None,
     }
 }
 
@@ -80,12 +83,10 @@ impl Setup<'_> {
         let binary = binaries
             .get(&function.binary)
             .ok_or_else(|| format!("no binary {}", function.binary))?;
-        Ok(Pool::new(
-            function.clone(),
-            binary.clone(),
-            self.environment.clone(),
-            1,
-        ))
+        // Later variables win: the subject's over the runner's.
+        let mut environment = self.environment.clone();
+        environment.vars.extend(subject.env.iter().cloned());
+        Ok(Pool::new(function.clone(), binary.clone(), environment, 1))
     }
 
     /// Invokes `pool` with `subject`'s event; the invocation, checked, and how long it took.
@@ -193,6 +194,68 @@ pub(crate) fn print_cold(cold: &[Cold], runs: usize) {
             cm / baseline_cpu,
         );
     }
+}
+
+/// One subject's cold starts split where init ends: the instance started and left to
+/// finish init (its first `/next`), then invoked, then invoked warm. Times and CPU in ms.
+pub(crate) struct Split {
+    pub(crate) label: String,
+    pub(crate) kind: Role,
+    pub(crate) init: Vec<f64>,
+    pub(crate) init_cpu: Vec<f64>,
+    pub(crate) first: Vec<f64>,
+    pub(crate) first_cpu: Vec<f64>,
+    /// CPU per warm invocation, over [`WARM_AFTER`] invocations after the first.
+    pub(crate) warm_cpu: Vec<f64>,
+}
+
+/// Warm invocations after each split cold start, for the CPU a warm request uses.
+pub(crate) const WARM_AFTER: usize = 10;
+
+pub(crate) async fn split_starts(
+    setup: &Setup<'_>,
+    subjects: &[Subject],
+    binaries: &local_api::binaries::Binaries,
+    runs: usize,
+) -> Result<Vec<Split>, Error> {
+    let mut out = Vec::new();
+    for subject in subjects {
+        let mut split = Split {
+            label: subject.label.clone(),
+            kind: subject.kind,
+            init: Vec::new(),
+            init_cpu: Vec::new(),
+            first: Vec::new(),
+            first_cpu: Vec::new(),
+            warm_cpu: Vec::new(),
+        };
+        for _ in 0..runs {
+            let pool = setup.pool(subject, binaries)?;
+            let init = pool
+                .prestart()
+                .await
+                .map_err(|e| format!("{}: init failed: {e}", subject.label))?;
+            let pid = pool.idle_pids().first().copied();
+            let cpu = || pid.and_then(cpu_ms).unwrap_or(f64::NAN);
+            let at_init = cpu();
+            let (_, first) = setup.invoke(subject, &pool).await?;
+            let at_first = cpu();
+            for _ in 0..WARM_AFTER {
+                setup.invoke(subject, &pool).await?;
+            }
+            let at_warm = cpu();
+            split.init.push(ms(init));
+            split.init_cpu.push(at_init);
+            split.first.push(ms(first));
+            split.first_cpu.push(at_first - at_init);
+            split
+                .warm_cpu
+                .push((at_warm - at_first) / WARM_AFTER as f64);
+            pool.stop();
+        }
+        out.push(split);
+    }
+    Ok(out)
 }
 
 /// get-profile and the baseline each kept warm in one instance and invoked `n` times

@@ -41,9 +41,11 @@ mod calls;
 mod capacity;
 mod cold;
 mod events;
+mod handshake;
 mod measure;
 mod scale;
 mod tables;
+mod tls;
 
 use calls::{AUTHORIZER, Fixtures};
 use measure::arm64_sizes;
@@ -181,6 +183,7 @@ async fn run(
     events::latency(&bench).await?;
     capacity::table(&bench.server.engine).await?;
     tables::cold_starts(&bench).await?;
+    handshake::table(&bench).await?;
     tables::warm_over_http(&bench).await?;
     tables::peak_rss(&bench);
     tables::handler_vs_raw(&bench).await?;

@@ -63,12 +63,14 @@ fn subjects(bench: &Bench) -> Vec<Subject> {
             function: bench_function("bench-floor", Vec::new()),
             kind: Role::Floor,
             call: None,
+            env: Vec::new(),
         },
         Subject {
             label: "bench-baseline (get-profile as the docs write it)".into(),
             function: baseline,
             kind: Role::Baseline,
             call: None,
+            env: Vec::new(),
         },
     ];
     for f in &bench.functions {
@@ -77,6 +79,7 @@ fn subjects(bench: &Bench) -> Vec<Subject> {
             function: f.clone(),
             kind: Role::Function,
             call: None,
+            env: Vec::new(),
         });
         // The same create without a phone number: what parsing the first one costs.
         if f.binary == "create-profile" {
@@ -92,6 +95,7 @@ fn subjects(bench: &Bench) -> Vec<Subject> {
                         "country_numeric_code": "840", "tags": ["blue", "green"],
                     }))
                 }),
+                env: Vec::new(),
             });
         }
         // The same binary trusting the platform's ~145 roots too: the root store's cost.
@@ -105,6 +109,7 @@ fn subjects(bench: &Bench) -> Vec<Subject> {
                 function: platform,
                 kind: Role::Function,
                 call: None,
+                env: Vec::new(),
             });
         }
     }

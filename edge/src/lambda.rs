@@ -62,6 +62,7 @@ where
     // One App per execution environment, alive as long as the process: leaking it gives
     // handlers a `'static` reference without a lock or a reference count per invocation.
     let app: &'static App = Box::leak(Box::new(App::from_env()?));
+    open_connection(app).await;
     lambda_http::run(lambda_http::service_fn(move |req: Request| async move {
         // Every answer, the handler's or its error's, carries the CORS headers its origin
         // may see (none when CORS is off).
@@ -74,6 +75,24 @@ where
         Ok::<_, lambda_http::Error>(response)
     }))
     .await
+}
+
+/// Opens the store's DynamoDB connection while Lambda runs init (unless `CONNECT_AT_INIT` is
+/// `false`), so that the first request finds it open: awaited here, not left to a task, as a
+/// process that has asked for its next invocation may be frozen until one comes. Bounded by
+/// [`budget::INIT_CONNECT`]; a failure only logs, and the first request connects as it would
+/// have. A connection that dies while the instance waits (idle, closed by the far end) is
+/// replaced by the next call's retry, as any dropped connection is.
+async fn open_connection(app: &App) {
+    if !app.config.connect_at_init {
+        return;
+    }
+    match app.store.open_connection(budget::INIT_CONNECT).await {
+        Ok(took) => tracing::debug!(?took, "DynamoDB connection opened at init"),
+        Err(e) => tracing::warn!(
+            "DynamoDB connection not opened at init: {e}; the first request opens it"
+        ),
+    }
 }
 
 /// Runs the CORS preflight ([`shared::origins::Origins::preflight`]) as this process's function:
@@ -108,6 +127,7 @@ pub async fn serve_authorizer() -> Result<(), lambda_http::Error> {
     if let Some(jwt) = &app.config.jwt {
         jwt.check()?;
     }
+    open_connection(app).await;
     match &app.config.jwt {
         Some(jwt) => tracing::info!(
             issuer = %jwt.issuer,

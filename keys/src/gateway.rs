@@ -64,9 +64,7 @@ impl Gateway {
     pub fn new(config: &Config, endpoint: Option<&str>, plan: &str) -> Self {
         use aws_sdk_apigateway::config::{BehaviorVersion, Region};
         let mut builder = aws_sdk_apigateway::Config::builder()
-            .http_client(shared::store::https_client(shared::store::is_https(
-                endpoint,
-            )))
+            .http_client(shared::store::https_client_for(config, endpoint))
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(config.region.clone()))
             .credentials_provider(shared::store::credentials(config));

@@ -200,7 +200,8 @@ fn banner(server: &Server, url: &str, storage: &Storage, args: &Args) -> Vec<Str
         }
     }
     lines.push(format!(
-        "functions: their own binaries under the Lambda Runtime API, at most {} instances each",
+        "functions: their own binaries under the Lambda Runtime API, at most {} instances each \
+         (fewer where a function's reserved concurrency is lower)",
         args.concurrency
     ));
     for r in &server.routes {

@@ -13,7 +13,7 @@ use crate::engine::Engine;
 use crate::gateway::ApiGateway;
 use crate::runtime::{Environment, LogSink, Pool, Pools};
 use crate::s3::{Credentials, LocalS3};
-use crate::template::{Api, Error, Route, Template};
+use crate::template::{Api, Error, Function, Route, Template};
 use crate::{Options, Server, Storage};
 use crate::{authorizer, devkey, throttle};
 
@@ -73,6 +73,7 @@ impl Server {
             &engine.table,
             environment,
             &options,
+            &log,
         )?;
         tokio::spawn(crate::s3::deliver(
             created,
@@ -201,7 +202,9 @@ fn role(engine: &Engine) -> (Vec<(String, String)>, Credentials) {
 }
 
 /// A pool of instances for every function something invokes: a route's, an authorizer a
-/// route uses, an S3 event's, the stream's or a bus rule's.
+/// route uses, an S3 event's, the stream's or a bus rule's. Each runs at most
+/// `options.concurrency` instances, or its reserved concurrency when that is lower (said in
+/// the log); a reserved concurrency of 0 is refused, naming what sets it.
 fn pools(
     template: &Template,
     routes: &[Route],
@@ -209,6 +212,7 @@ fn pools(
     table: &str,
     environment: Environment,
     options: &Options,
+    log: &LogSink,
 ) -> Result<Pools, Error> {
     let authorizers: Vec<&str> = routes
         .iter()
@@ -233,21 +237,57 @@ fn pools(
         if !invoked {
             continue;
         }
+        let limit = instance_limit(template, &function, options.concurrency)?;
+        if limit < options.concurrency {
+            log(&format!(
+                "{}: at most {limit} instances, its reserved concurrency{}",
+                function.id,
+                set_by(template, &function.id)
+            ));
+        }
         let Some(binary) = options.binaries.get(&function.binary) else {
             return Err(
                 format!("{}: no binary {:?} was built", function.id, function.binary).into(),
             );
         };
-        let pool = Pool::new(
-            function.clone(),
-            binary.clone(),
-            environment.clone(),
-            options.concurrency,
-        )
-        .with_log(options.log.clone());
+        let pool = Pool::new(function.clone(), binary.clone(), environment.clone(), limit)
+            .with_log(options.log.clone());
         pools.insert(function.id.clone(), Arc::new(pool));
     }
     Ok(pools)
+}
+
+/// The most instances of `function` the runner starts: `concurrency`, or the function's
+/// reserved concurrency when lower. A reservation of 0 is an error: Lambda would throttle
+/// every invocation, which the runner does not emulate, and starting one instance instead
+/// would hide it.
+fn instance_limit(
+    template: &Template,
+    function: &Function,
+    concurrency: usize,
+) -> Result<usize, Error> {
+    match function.reserved_concurrency {
+        None => Ok(concurrency),
+        Some(0) => Err(format!(
+            "{}: its reserved concurrency (ReservedConcurrentExecutions) is 0{}: Lambda would \
+             throttle every invocation of it, which the runner does not emulate; give it 1 or \
+             more, or no reservation",
+            function.id,
+            set_by(template, &function.id)
+        )
+        .into()),
+        Some(n) => Ok(usize::try_from(n).map_or(concurrency, |n| n.min(concurrency))),
+    }
+}
+
+/// ` (parameter P)` when a template parameter sets function `id`'s reserved concurrency.
+fn set_by(template: &Template, id: &str) -> String {
+    let names = template.reserved_concurrency_parameters(id);
+    if names.is_empty() {
+        String::new()
+    } else {
+        format!(" (parameter {})", names.join(", "))
+    }
 }
 
 /// Where the runner's own lines go: its log, and the sink when one is given.

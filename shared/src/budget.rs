@@ -31,6 +31,15 @@ pub const RETRY_AFTER_SECONDS: u32 = 1;
 /// What is kept back from the invocation's deadline to answer.
 pub const ANSWER_MARGIN: Duration = Duration::from_millis(500);
 
+/// The longest a function's init waits for its DynamoDB connection to open
+/// (`crate::store::Store::open_connection`). Within a region a TCP and TLS handshake takes
+/// a few ms of network and, at 128 MB, a few ms of CPU made ~14× longer by the CPU share
+/// (docs/performance.md, "Cold start over TLS"); past this an
+/// endpoint is slow or unreachable, and the first request connects (or fails) as it would
+/// have without the attempt. Lambda gives init 10 s, so waiting this long costs a cold start
+/// at most this much and cannot fail it.
+pub const INIT_CONNECT: Duration = Duration::from_millis(300);
+
 /// The longest one DynamoDB call may take, whatever the function's timeout.
 const MAX_OPERATION: Duration = Duration::from_secs(3);
 

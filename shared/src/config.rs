@@ -47,6 +47,11 @@ pub mod env {
     pub const EVENTBRIDGE_ENDPOINT: &str = "EVENTBRIDGE_ENDPOINT";
     /// Set by whoever needs it (a proxy that re-signs TLS), never by the template.
     pub const TLS_PLATFORM_ROOTS: &str = "TLS_PLATFORM_ROOTS";
+    /// Tests and the bench only: a PEM file of CA certificates trusted besides the pinned
+    /// roots, for a local TLS endpoint signed by a throwaway CA. Never set on Lambda.
+    pub const TEST_ONLY_TLS_CA_FILE: &str = "TEST_ONLY_TLS_CA_FILE";
+    /// `false` leaves DynamoDB's connection to the first request instead of init.
+    pub const CONNECT_AT_INIT: &str = "CONNECT_AT_INIT";
 
     /// The role credentials Lambda gives a function, in the order the SDK names them.
     pub const AWS_CREDENTIALS: [&str; 3] =
@@ -116,6 +121,15 @@ pub struct Config {
     /// re-signs TLS with its own CA. Off by default: loading them lengthens every cold start
     /// (docs/performance.md).
     pub tls_platform_roots: bool,
+    /// `TEST_ONLY_TLS_CA_FILE`: the certificates (PEM, read at init) of a throwaway CA that
+    /// signs a local TLS endpoint, trusted besides the pinned roots (and, unlike an https
+    /// endpoint alone, instead of the platform's). For the bench and tests only: nothing in
+    /// the template sets it.
+    pub tls_test_ca: Option<Vec<u8>>,
+    /// `CONNECT_AT_INIT` (default `true`): the HTTP functions open their DynamoDB
+    /// connection during init (`crate::store::Store::open_connection`), so that the first
+    /// request finds it open. `false` leaves it to the first request.
+    pub connect_at_init: bool,
     /// `CORS_ALLOWED_ORIGINS`: the browser origins that may call the API (the template's
     /// `CorsAllowedOrigins`, given to every function); empty, CORS is off.
     pub cors: Origins,
@@ -189,6 +203,15 @@ impl Config {
     /// Reads settings through `get`, so tests can give them without touching the environment.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let non_empty = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        // A `true`/`false` setting: unset or empty, `default`.
+        let flag = |k: &str, default: bool| match non_empty(k).as_deref().map(str::trim) {
+            None => Ok(default),
+            Some("true") => Ok(true),
+            Some("false") => Ok(false),
+            Some(other) => Err(ConfigError(format!(
+                "{k} must be true or false, not {other:?}"
+            ))),
+        };
         let table_name = non_empty(env::TABLE_NAME)
             .ok_or_else(|| ConfigError("TABLE_NAME is not set".into()))?;
         let dynamodb_endpoint = non_empty(env::DYNAMODB_ENDPOINT);
@@ -266,15 +289,15 @@ impl Config {
             photo_bucket: non_empty(env::PHOTO_BUCKET),
             photo_base_url: non_empty(env::PHOTO_BASE_URL),
             s3_endpoint: non_empty(env::S3_ENDPOINT),
-            tls_platform_roots: match non_empty(env::TLS_PLATFORM_ROOTS).as_deref().map(str::trim) {
-                None | Some("false") => false,
-                Some("true") => true,
-                Some(other) => {
-                    return Err(ConfigError(format!(
-                        "TLS_PLATFORM_ROOTS must be true or false, not {other:?}"
-                    )));
-                }
+            tls_platform_roots: flag(env::TLS_PLATFORM_ROOTS, false)?,
+            tls_test_ca: match non_empty(env::TEST_ONLY_TLS_CA_FILE) {
+                None => None,
+                Some(path) => Some(
+                    std::fs::read(path.trim())
+                        .map_err(|e| ConfigError(format!("TEST_ONLY_TLS_CA_FILE {path:?}: {e}")))?,
+                ),
             },
+            connect_at_init: flag(env::CONNECT_AT_INIT, true)?,
             region: non_empty(env::AWS_REGION).unwrap_or_else(|| "us-east-1".into()),
             cors: cors_origins(&get)?,
             event_bus: non_empty(env::EVENT_BUS_NAME),
@@ -614,5 +637,39 @@ mod tests {
                 "{bad}: {err}"
             );
         }
+    }
+
+    fn with(name: &'static str, value: &str) -> Result<Config, ConfigError> {
+        let value = value.to_owned();
+        Config::from_lookup(move |k| match k {
+            env::TABLE_NAME => Some("t".into()),
+            env::DYNAMODB_ENDPOINT => Some("http://127.0.0.1:1".into()),
+            k if k == name => Some(value.clone()),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn the_connection_is_opened_at_init_unless_turned_off() {
+        assert!(with_timeout(None).unwrap().connect_at_init);
+        assert!(with(env::CONNECT_AT_INIT, "true").unwrap().connect_at_init);
+        assert!(!with(env::CONNECT_AT_INIT, "false").unwrap().connect_at_init);
+        let err = with(env::CONNECT_AT_INIT, "no").unwrap_err();
+        assert!(err.0.contains(env::CONNECT_AT_INIT), "{err}");
+    }
+
+    #[test]
+    fn a_test_ca_is_read_at_init_and_an_unreadable_one_is_named() {
+        assert!(with_timeout(None).unwrap().tls_test_ca.is_none());
+        let file = std::env::temp_dir().join(format!("test-ca-{}.pem", std::process::id()));
+        std::fs::write(&file, b"-----BEGIN CERTIFICATE-----").unwrap();
+        let read = with(env::TEST_ONLY_TLS_CA_FILE, &file.to_string_lossy()).unwrap();
+        assert_eq!(
+            read.tls_test_ca.as_deref(),
+            Some(&b"-----BEGIN CERTIFICATE-----"[..])
+        );
+        std::fs::remove_file(&file).unwrap();
+        let err = with(env::TEST_ONLY_TLS_CA_FILE, &file.to_string_lossy()).unwrap_err();
+        assert!(err.0.contains(env::TEST_ONLY_TLS_CA_FILE), "{err}");
     }
 }

@@ -392,6 +392,70 @@ async fn fifty_parallel_requests_all_succeed() {
     assert_eq!(page["data"].as_array().unwrap().len(), 50);
 }
 
+/// A function's reserved concurrency caps its instances below `--concurrency`, and the runner
+/// says so: with `WriterReservedConcurrency=2`, fifty parallel creates are all answered by at
+/// most two instances of create-profile. A reservation of 0 (Lambda's "throttle every
+/// invocation") is refused at start, naming the parameter, rather than run as one instance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reserved_concurrency_caps_the_instances_under_load() {
+    let lines: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+    let sink = lines.clone();
+    let options = Options {
+        concurrency: 4,
+        parameter_overrides: vec![("WriterReservedConcurrency".into(), "2".into())],
+        log: Some(Arc::new(move |line: &str| {
+            sink.lock().unwrap().push(line.to_owned())
+        })),
+        ..Default::default()
+    };
+    let api = Arc::new(Runner::start_with(&template_with(roomy), options).await);
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..50 {
+        let api = api.clone();
+        tasks.spawn(async move {
+            let r = api
+                .http
+                .post(api.url("/profiles"))
+                .json(&json!({"name": format!("Capped {i}")}))
+                .send()
+                .await
+                .unwrap();
+            r.status().as_u16()
+        });
+    }
+    let statuses = tasks.join_all().await;
+    assert!(statuses.iter().all(|s| *s == 201), "{statuses:?}");
+    let started = api.instances("CreateProfileFunction");
+    assert!(
+        (1..=2).contains(&started),
+        "at most the reserved concurrency, under --concurrency 4: {started}"
+    );
+    let said = lines.lock().unwrap().clone();
+    assert!(
+        said.iter().any(|l| l.contains(
+            "CreateProfileFunction: at most 2 instances, its reserved concurrency \
+             (parameter WriterReservedConcurrency)"
+        )),
+        "{said:?}"
+    );
+
+    let zero = Options {
+        parameter_overrides: vec![("WriterReservedConcurrency".into(), "0".into())],
+        binaries: profiles_tests::binaries().clone(),
+        ..Default::default()
+    };
+    let refused = local_api::Server::start(&template_with(roomy), zero).await;
+    let err = refused
+        .err()
+        .expect("a reserved concurrency of 0 is refused");
+    let err = err.to_string();
+    assert!(
+        err.contains("is 0 (parameter WriterReservedConcurrency)")
+            && err.contains("throttle every invocation"),
+        "{err}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_function_receives_the_rest_event_api_gateway_builds() {
     let api = start_faulty().await;

@@ -14,6 +14,7 @@ mod docs;
 mod events;
 mod faults;
 mod idempotency;
+mod init_connection;
 mod listing;
 mod load;
 mod local_api;

@@ -668,3 +668,83 @@ fn every_function_has_its_errors_and_throttles_alarms() {
         assert!(actions.contains("AlarmTopicArn"), "{name} notifies no one");
     }
 }
+
+/// Logs: every function writes to a log group of its own that the stack makes (its
+/// `LoggingConfig.LogGroup` a `!Ref` to it, so Lambda never makes one that keeps lines
+/// forever), named after the stack and the function's binary, kept `LogRetentionDays`, with
+/// the function's condition. The functions' roles may write there: SAM gives each the
+/// managed policy AWSLambdaBasicExecutionRole (logs on `*`), which this test cannot see.
+#[test]
+fn every_function_logs_to_a_group_of_its_own_kept_log_retention_days() {
+    let raw = std::fs::read_to_string(repo_path("template.yaml")).unwrap();
+    let doc: yaml_serde::Value = yaml_serde::from_str(&raw).unwrap();
+    let resources = doc["Resources"].as_mapping().unwrap();
+    let mut groups = BTreeSet::new();
+    for (id, f) in resources {
+        if f["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let id = id.as_str().unwrap();
+        let group_ref = format!("{:?}", f["Properties"]["LoggingConfig"]["LogGroup"]);
+        let group_id = resources
+            .iter()
+            .map(|(k, _)| k.as_str().unwrap())
+            .find(|k| group_ref == format!("{:?}", yaml_ref(k)))
+            .unwrap_or_else(|| panic!("{id}: its LogGroup is not a !Ref to a resource"));
+        let group = &doc["Resources"][group_id];
+        assert_eq!(group["Type"].as_str(), Some("AWS::Logs::LogGroup"), "{id}");
+        assert!(groups.insert(group_id.to_owned()), "{id} shares {group_id}");
+        assert_eq!(group["Condition"], f["Condition"], "{id}: {group_id}");
+        let binary = f["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap();
+        let name = format!("{:?}", group["Properties"]["LogGroupName"]);
+        assert!(
+            name.contains(&format!("/aws/lambda/${{AWS::StackName}}/{binary}\"")),
+            "{group_id}: {name}"
+        );
+        assert_eq!(
+            format!("{:?}", group["Properties"]["RetentionInDays"]),
+            format!("{:?}", yaml_ref("LogRetentionDays")),
+            "{group_id}"
+        );
+    }
+    assert_eq!(groups.len(), 19);
+}
+
+/// The authorizer always runs its current configuration: API Gateway invokes the function
+/// itself, never an alias. SAM publishes a version only when the function as the template
+/// writes it changes, not when a parameter's value does, so an alias would go on running
+/// the JWT settings before a deploy, a rotated `JwtHs256Secret` among them
+/// (docs/deploy.md#provisioned-concurrency-readprovisionedconcurrency).
+#[test]
+fn the_authorizer_is_invoked_as_itself_never_through_an_alias() {
+    let raw = std::fs::read_to_string(repo_path("template.yaml")).unwrap();
+    let doc: yaml_serde::Value = yaml_serde::from_str(&raw).unwrap();
+    let auth = &doc["Resources"]["ProfilesApi"]["Properties"]["Auth"];
+    let arn = &auth["Authorizers"]["ProfilesAuthorizer"]["FunctionArn"];
+    let get_att = yaml_serde::Value::Tagged(Box::new(yaml_serde::value::TaggedValue {
+        tag: yaml_serde::value::Tag::new("GetAtt"),
+        value: yaml_serde::Value::String("AuthorizerFunction.Arn".to_owned()),
+    }));
+    assert_eq!(format!("{arn:?}"), format!("{get_att:?}"));
+    let props = &doc["Resources"]["AuthorizerFunction"]["Properties"];
+    for key in [
+        "AutoPublishAlias",
+        "AutoPublishAliasAllProperties",
+        "AutoPublishCodeSha256",
+        "ProvisionedConcurrencyConfig",
+    ] {
+        assert!(props[key].is_null(), "AuthorizerFunction has {key}");
+        assert!(
+            doc["Globals"]["Function"][key].is_null(),
+            "Globals.Function has {key}"
+        );
+    }
+}
+
+/// `!Ref name`, as the YAML reader gives it.
+fn yaml_ref(name: &str) -> yaml_serde::Value {
+    yaml_serde::Value::Tagged(Box::new(yaml_serde::value::TaggedValue {
+        tag: yaml_serde::value::Tag::new("Ref"),
+        value: yaml_serde::Value::String(name.to_owned()),
+    }))
+}

@@ -140,3 +140,104 @@ fn a_routes_authorizer_and_key_come_from_its_api_and_its_event() {
     let err = unknown.routes().unwrap_err().to_string();
     assert!(err.contains("Nobody"), "{err}");
 }
+
+/// The functions that write profiles and contacts, which `WriterReservedConcurrency` caps.
+const WRITERS: [&str; 7] = [
+    "CreateProfileFunction",
+    "UpdateProfileFunction",
+    "ReplaceProfileFunction",
+    "DeleteProfileFunction",
+    "CreateContactFunction",
+    "UpdateContactFunction",
+    "DeleteContactFunction",
+];
+
+/// Every function of `template.yaml` with `overrides`, and its reserved concurrency.
+fn reserved(overrides: &[(&str, &str)]) -> Vec<(String, Option<u32>)> {
+    let overrides: Vec<(String, String)> = overrides
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    Template::load(&repo_path("template.yaml"))
+        .unwrap()
+        .with_parameter_overrides(&overrides)
+        .unwrap()
+        .with_local("us-east-1", Some("http://127.0.0.1:9"))
+        .functions("t")
+        .unwrap()
+        .into_iter()
+        .map(|f| (f.id, f.reserved_concurrency))
+        .collect()
+}
+
+/// `WriterReservedConcurrency` is -1 by default: its condition is false, `AWS::NoValue`, so
+/// no function reserves anything. Overridden, the seven writers reserve its value and no
+/// other function does; 0 is read as written (the runner then refuses to start:
+/// local_api.rs).
+#[test]
+fn the_writers_reserved_concurrency_follows_its_parameter() {
+    let default = reserved(&[]);
+    assert_eq!(default.len(), 18);
+    assert!(default.iter().all(|(_, r)| r.is_none()), "{default:?}");
+    for value in [3u32, 0] {
+        let text = value.to_string();
+        let capped = reserved(&[("WriterReservedConcurrency", text.as_str())]);
+        for (id, r) in &capped {
+            let want = WRITERS.contains(&id.as_str()).then_some(value);
+            assert_eq!(*r, want, "{id} with {value}");
+        }
+    }
+    let template = Template::load(&repo_path("template.yaml")).unwrap();
+    assert_eq!(
+        template.reserved_concurrency_parameters("CreateProfileFunction"),
+        ["WriterReservedConcurrency"]
+    );
+    assert!(
+        template
+            .reserved_concurrency_parameters("GetProfileFunction")
+            .is_empty()
+    );
+}
+
+/// Each function's `LoggingConfig` names its own log group; the format and level still come
+/// from Globals (SAM merges the two maps). The template names its authorizer as the function
+/// itself (`!GetAtt AuthorizerFunction.Arn`: docs/deploy.md says why it has no alias); one
+/// named through its function's alias (`!Ref AuthorizerFunction.Alias`) is that function
+/// too, and one named through an alias its function does not publish is refused.
+#[test]
+fn a_functions_logging_config_is_merged_over_globals_and_an_alias_is_its_function() {
+    let template = Template::load(&repo_path("template.yaml"))
+        .unwrap()
+        .with_local("us-east-1", Some("http://127.0.0.1:9"));
+    for f in template.functions("t").unwrap() {
+        assert_eq!(
+            (f.log_format.as_deref(), f.log_level.as_deref()),
+            (Some("JSON"), Some("INFO")),
+            "{}",
+            f.id
+        );
+    }
+    let api = &template.apis().unwrap()[0];
+    assert_eq!(
+        api.authorizers["ProfilesAuthorizer"].function,
+        "AuthorizerFunction"
+    );
+    let through_alias = |published: bool| {
+        template_with(|doc| {
+            let auth = &mut doc["Resources"]["ProfilesApi"]["Properties"]["Auth"];
+            auth["Authorizers"]["ProfilesAuthorizer"]["FunctionArn"] =
+                yaml(json!({"Ref": "AuthorizerFunction.Alias"}));
+            if published {
+                doc["Resources"]["AuthorizerFunction"]["Properties"]["AutoPublishAlias"] =
+                    yaml(json!("live"));
+            }
+        })
+    };
+    let aliased = through_alias(true);
+    assert_eq!(
+        aliased.apis().unwrap()[0].authorizers["ProfilesAuthorizer"].function,
+        "AuthorizerFunction"
+    );
+    let err = through_alias(false).apis().unwrap_err().to_string();
+    assert!(err.contains("has no AutoPublishAlias"), "{err}");
+}

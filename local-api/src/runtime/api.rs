@@ -32,6 +32,8 @@ pub(super) struct RuntimeState {
     pub(super) pending: Mutex<Option<(String, oneshot::Sender<Outcome>)>>,
     pub(super) init_error: Mutex<Option<String>>,
     pub(super) first_poll: Mutex<Option<Instant>>,
+    /// Notified when the process first asks for work: its init is over.
+    pub(super) ready: tokio::sync::Notify,
 }
 
 pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -51,6 +53,7 @@ pub(super) async fn next(State(state): State<Arc<RuntimeState>>) -> Response {
         let mut first = lock(&state.first_poll);
         if first.is_none() {
             *first = Some(Instant::now());
+            state.ready.notify_one();
         }
     }
     let mut jobs = state.jobs.lock().await;

@@ -119,6 +119,7 @@ impl Instance {
             pending: Mutex::new(None),
             init_error: Mutex::new(None),
             first_poll: Mutex::new(None),
+            ready: tokio::sync::Notify::new(),
         });
         let router = axum::Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
@@ -352,6 +353,40 @@ impl Pool {
             cold,
             instance: number,
         }
+    }
+
+    /// Starts one more instance and waits for its init to end (its first `/next`), leaving
+    /// it idle for the next invocation: an on-demand cold start cut in two, so that init
+    /// and the first invocation can be measured apart. Its init time; the reason when init
+    /// failed or the pool was stopped meanwhile. The next invocation is still reported as
+    /// the instance's cold one. The instance counts against the pool's limit only while it
+    /// runs an invocation.
+    pub async fn prestart(&self) -> Result<Duration, String> {
+        let number = self.started.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut instance = Instance::start(
+            &self.function,
+            &self.binary,
+            &self.env,
+            number,
+            self.sink.as_ref(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        let state = instance.state.clone();
+        tokio::select! {
+            biased;
+            () = state.ready.notified() => {}
+            status = instance.child.wait() => {
+                return Err(format!("{:?}", instance.ended(status, false)));
+            }
+            () = tokio::time::sleep(INIT_LIMIT) => return Err("Runtime.InitTimeout".into()),
+        }
+        if self.stopped.load(Ordering::Acquire) {
+            return Err("the pool was stopped".into());
+        }
+        let init = instance.init_time();
+        lock(&self.idle).push(instance);
+        Ok(init)
     }
 
     /// The process ids of the idle instances (for measuring them).

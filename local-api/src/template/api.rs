@@ -65,29 +65,42 @@ impl Template {
     /// Cognito user pool), which routes may then not use.
     fn authorizer(&self, api: &str, name: &str, a: &Value) -> Result<Option<Authorizer>, Error> {
         let what = format!("{api} authorizer {name}");
-        let function = match reference(&a["FunctionArn"]) {
-            Some(("GetAtt", target)) => match target.split_once('.') {
-                Some((function, "Arn")) => function.to_owned(),
-                _ => {
-                    return Err(format!(
-                        "template.yaml: {what}: FunctionArn must be !GetAtt <function>.Arn"
-                    )
-                    .into());
-                }
-            },
-            _ if a["FunctionArn"].is_null() => return Ok(None),
-            _ => {
-                return Err(format!(
-                    "template.yaml: {what}: FunctionArn must be !GetAtt <function>.Arn"
-                )
-                .into());
+        // The function itself, or SAM's reference to its `AutoPublishAlias` (the runner runs
+        // the function's binary either way: it has no versions).
+        let malformed = || -> Error {
+            format!(
+                "template.yaml: {what}: FunctionArn must be !GetAtt <function>.Arn or \
+                 !Ref <function>.Alias"
+            )
+            .into()
+        };
+        if a["FunctionArn"].is_null() {
+            return Ok(None);
+        }
+        let Some((kind, target)) = reference(&a["FunctionArn"]) else {
+            return Err(malformed());
+        };
+        let function = match (kind, target.split_once('.')) {
+            ("GetAtt", Some((function, "Arn"))) | ("Ref", Some((function, "Alias"))) => {
+                function.to_owned()
             }
+            _ => return Err(malformed()),
         };
         if self.doc["Resources"][function.as_str()]["Type"].as_str()
             != Some("AWS::Serverless::Function")
         {
             return Err(format!(
                 "template.yaml: {what}: {function} is not an AWS::Serverless::Function"
+            )
+            .into());
+        }
+        if kind == "Ref"
+            && self.doc["Resources"][function.as_str()]["Properties"]["AutoPublishAlias"].is_null()
+            && self.doc["Globals"]["Function"]["AutoPublishAlias"].is_null()
+        {
+            return Err(format!(
+                "template.yaml: {what}: {function}.Alias names an alias, but {function} has no \
+                 AutoPublishAlias"
             )
             .into());
         }

@@ -105,7 +105,8 @@ pub enum ApiKeySource {
 #[derive(Clone, Debug)]
 pub struct Authorizer {
     pub name: String,
-    /// The logical id of its function (`FunctionArn: !GetAtt <id>.Arn`).
+    /// The logical id of its function (`FunctionArn: !GetAtt <id>.Arn`, or `!Ref <id>.Alias`
+    /// for its `AutoPublishAlias`).
     pub function: String,
     pub payload: Payload,
     /// `Identity.ReauthorizeEvery`: how long a result is cached (API Gateway's default 300 s).
@@ -165,9 +166,14 @@ pub struct Function {
     /// `Environment.Variables`, Globals first, `!Ref`s resolved: a parameter to its default,
     /// a table to the runner's table name.
     pub env: Vec<(String, String)>,
-    /// `LoggingConfig` as the variables Lambda sets from it.
+    /// `LoggingConfig` as the variables Lambda sets from it (each key the function's own,
+    /// else Globals', as SAM merges them).
     pub log_format: Option<String>,
     pub log_level: Option<String>,
+    /// `ReservedConcurrentExecutions` (function, else Globals), resolved: the most instances
+    /// Lambda runs at once. `None` when unset or `AWS::NoValue` (no reservation); `Some(0)`
+    /// throttles every invocation.
+    pub reserved_concurrency: Option<u32>,
 }
 
 /// REST API's maximum integration timeout.
@@ -416,7 +422,27 @@ impl Template {
                     }
                 }
             }
-            let logging = setting("LoggingConfig");
+            let logging = |key: &str| {
+                let own = &props["LoggingConfig"][key];
+                let value = if own.is_null() {
+                    &globals["LoggingConfig"][key]
+                } else {
+                    own
+                };
+                value.as_str().map(str::to_owned)
+            };
+            let reserved_concurrency = match setting("ReservedConcurrentExecutions") {
+                Value::Null => None,
+                v => {
+                    let what = format!("{id} ReservedConcurrentExecutions");
+                    match self.resolve(v, table_name, &what)? {
+                        None => None,
+                        Some(n) => Some(n.parse().map_err(|_| {
+                            format!("template.yaml: {what}: {n:?} is not 0 or more")
+                        })?),
+                    }
+                }
+            };
             out.push(Function {
                 id: id.to_owned(),
                 binary: text(
@@ -432,11 +458,54 @@ impl Template {
                 }),
                 memory_mb: setting("MemorySize").as_u64().unwrap_or(128),
                 env,
-                log_format: logging["LogFormat"].as_str().map(str::to_owned),
-                log_level: logging["ApplicationLogLevel"].as_str().map(str::to_owned),
+                log_format: logging("LogFormat"),
+                log_level: logging("ApplicationLogLevel"),
+                reserved_concurrency,
             });
         }
         Ok(out)
+    }
+}
+
+impl Template {
+    /// The template parameters function `id`'s `ReservedConcurrentExecutions` (its own, else
+    /// Globals') refers to, so that a message about its value can name what sets it.
+    pub fn reserved_concurrency_parameters(&self, id: &str) -> Vec<String> {
+        let own = &self.doc["Resources"][id]["Properties"]["ReservedConcurrentExecutions"];
+        let v = if own.is_null() {
+            &self.doc["Globals"]["Function"]["ReservedConcurrentExecutions"]
+        } else {
+            own
+        };
+        let mut names = Vec::new();
+        self.parameters_in(v, &mut names);
+        names
+    }
+
+    /// Every template parameter a `!Ref` in `v` names, in order, once each.
+    fn parameters_in(&self, v: &Value, names: &mut Vec<String>) {
+        match v {
+            Value::Tagged(t) if t.tag == "Ref" => {
+                if let Some(name) = t.value.as_str()
+                    && !self.doc["Parameters"][name].is_null()
+                    && !names.iter().any(|n| n == name)
+                {
+                    names.push(name.to_owned());
+                }
+            }
+            Value::Tagged(t) => self.parameters_in(&t.value, names),
+            Value::Sequence(items) => {
+                for item in items {
+                    self.parameters_in(item, names);
+                }
+            }
+            Value::Mapping(m) => {
+                for (_, item) in m {
+                    self.parameters_in(item, names);
+                }
+            }
+            _ => {}
+        }
     }
 }
 

@@ -1,6 +1,8 @@
 //! The SDK clients of the store: built from configuration alone, on one HTTPS stack, with
 //! timeouts and retries that fit the function's time budget.
 
+use std::time::{Duration, Instant};
+
 use aws_sdk_dynamodb::Client;
 
 use crate::config::Config;
@@ -13,8 +15,9 @@ pub fn dynamodb_client(config: &Config) -> Client {
 
     let (timeouts, retries) = budgeted(config);
     let mut builder = aws_sdk_dynamodb::Config::builder()
-        .http_client(https_client(
-            config.tls_platform_roots || is_https(config.dynamodb_endpoint.as_deref()),
+        .http_client(https_client_for(
+            config,
+            config.dynamodb_endpoint.as_deref(),
         ))
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(config.region.clone()))
@@ -34,9 +37,7 @@ pub fn s3_client(config: &Config) -> aws_sdk_s3::Client {
 
     let (timeouts, retries) = budgeted(config);
     let mut builder = aws_sdk_s3::Config::builder()
-        .http_client(https_client(
-            config.tls_platform_roots || is_https(config.s3_endpoint.as_deref()),
-        ))
+        .http_client(https_client_for(config, config.s3_endpoint.as_deref()))
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(config.region.clone()))
         .credentials_provider(credentials(config))
@@ -55,8 +56,9 @@ pub fn eventbridge_client(config: &Config) -> aws_sdk_eventbridge::Client {
 
     let (timeouts, retries) = budgeted(config);
     let mut builder = aws_sdk_eventbridge::Config::builder()
-        .http_client(https_client(
-            config.tls_platform_roots || is_https(config.eventbridge_endpoint.as_deref()),
+        .http_client(https_client_for(
+            config,
+            config.eventbridge_endpoint.as_deref(),
         ))
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(config.region.clone()))
@@ -94,22 +96,51 @@ pub fn is_https(endpoint: Option<&str>) -> bool {
 /// Starfield root that cross-signs them (<https://www.amazontrust.com/repository/>).
 const AMAZON_TRUST_SERVICES: &[u8] = include_bytes!("amazon-trust-services.pem");
 
+/// Whom a client trusts to sign its endpoint's certificate, besides the pinned roots.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Trust<'a> {
+    /// The platform's roots (`TLS_PLATFORM_ROOTS=true`, or an https endpoint set by
+    /// configuration: a proxy or an engine with its own certificate).
+    pub platform: bool,
+    /// A throwaway CA's certificates, PEM (`TEST_ONLY_TLS_CA_FILE`: the bench and tests).
+    pub test_ca: Option<&'a [u8]>,
+}
+
+/// The HTTPS client of `config`'s clients for `endpoint`: an https endpoint brings the
+/// platform's roots unless a test CA is what signs it.
+pub fn https_client_for(
+    config: &Config,
+    endpoint: Option<&str>,
+) -> aws_sdk_dynamodb::config::SharedHttpClient {
+    https_client(trust(config, endpoint))
+}
+
+/// Whom `config`'s clients trust for `endpoint`, besides the pinned roots.
+fn trust<'a>(config: &'a Config, endpoint: Option<&str>) -> Trust<'a> {
+    let test_ca = config.tls_test_ca.as_deref();
+    Trust {
+        platform: config.tls_platform_roots || (is_https(endpoint) && test_ca.is_none()),
+        test_ca,
+    }
+}
+
 /// The HTTPS client of every SDK client: rustls on ring, trusting the roots AWS's endpoints
 /// chain to. Not the platform's ~145 roots: reading and parsing them was nearly all of a
 /// function's init (docs/performance.md), and only these five can sign for DynamoDB, S3 or
-/// API Gateway. With `other_endpoints` (`TLS_PLATFORM_ROOTS=true`, or an https endpoint set
-/// by configuration: a proxy or an engine with its own certificate) the platform's roots are
-/// trusted too; a plain-http local engine needs none, so local runs and the bench take
-/// Lambda's path.
-pub fn https_client(other_endpoints: bool) -> aws_sdk_dynamodb::config::SharedHttpClient {
+/// API Gateway. [`Trust`] adds the platform's, or a test CA's; a plain-http local engine
+/// needs neither, so local runs take Lambda's path.
+pub fn https_client(trust: Trust<'_>) -> aws_sdk_dynamodb::config::SharedHttpClient {
     use aws_smithy_http_client::tls;
-    let trust = tls::TrustStore::empty()
-        .with_native_roots(other_endpoints)
+    let mut store = tls::TrustStore::empty()
+        .with_native_roots(trust.platform)
         .with_pem_certificate(AMAZON_TRUST_SERVICES);
+    if let Some(pem) = trust.test_ca {
+        store = store.with_pem_certificate(pem.to_vec());
+    }
     let builder = aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(
         tls::rustls_provider::CryptoMode::Ring,
     ));
-    match tls::TlsContext::builder().with_trust_store(trust).build() {
+    match tls::TlsContext::builder().with_trust_store(store).build() {
         Ok(context) => builder.tls_context(context).build_https(),
         // Only a build without TLS support fails here; this crate always has rustls. Keep
         // the platform's roots rather than fail the function's init.
@@ -120,6 +151,56 @@ pub fn https_client(other_endpoints: bool) -> aws_sdk_dynamodb::config::SharedHt
                     tls::rustls_provider::CryptoMode::Ring,
                 ))
                 .build_https()
+        }
+    }
+}
+
+impl super::Store {
+    /// Opens the connection the store's calls will use, TLS handshake included, by asking
+    /// DynamoDB's endpoint for its health check (`GET /`, which it answers `healthy: …`
+    /// without authorizing: no IAM action, no capacity, nothing in CloudTrail) on the same
+    /// HTTPS client, so the connection stays in its pool for the next call. A function's
+    /// init calls it ([`crate::budget::INIT_CONNECT`] says why it is bounded so): the first
+    /// request then skips the connection and the handshake, about half of its CPU
+    /// (docs/performance.md, "Cold start over TLS").
+    ///
+    /// How long it took; an error (`Unavailable`) when the endpoint did not answer within
+    /// `limit`: the first call then connects as if this had not run. Either way the answer
+    /// itself is not read: any answer means the connection is open.
+    pub async fn open_connection(&self, limit: Duration) -> Result<Duration, super::StoreError> {
+        use aws_sdk_dynamodb::config::retry::RetryConfig;
+        use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+
+        let started = Instant::now();
+        let call = self
+            .client
+            .describe_endpoints()
+            .customize()
+            // One attempt: a retry could not finish within `limit` anyway.
+            .config_override(
+                aws_sdk_dynamodb::Config::builder().retry_config(RetryConfig::disabled()),
+            )
+            // DescribeEndpoints made into the health check: no target, no body. `GET` is a
+            // valid method, so `set_method` cannot fail.
+            .mutate_request(|request| {
+                let _ = request.set_method("GET");
+                for header in ["x-amz-target", "content-type", "content-length"] {
+                    request.headers_mut().remove(header);
+                }
+                *request.body_mut() = Vec::<u8>::new().into();
+            })
+            .send();
+        match tokio::time::timeout(limit, call).await {
+            Err(_) => Err(super::StoreError::unavailable(format!(
+                "DynamoDB did not answer within {limit:?}"
+            ))),
+            // The health check's text is no DescribeEndpoints answer: the call "fails" to read
+            // it as one, after the whole answer came (a `ServiceError`), and the connection
+            // is back in the pool. A `ResponseError` is an answer cut off: no connection left.
+            Ok(Ok(_) | Err(SdkError::ServiceError(_))) => Ok(started.elapsed()),
+            Ok(Err(e)) => Err(super::StoreError::unavailable(
+                DisplayErrorContext(&e).to_string(),
+            )),
         }
     }
 }
@@ -216,7 +297,54 @@ mod tests {
             assert!(text.contains(name), "{name} is named in the file");
         }
         // The client builds with them (the PEM parses as rustls reads it).
-        let _client = super::https_client(false);
+        let _client = super::https_client(super::Trust::default());
+    }
+
+    #[test]
+    fn a_test_ca_stands_in_for_the_platforms_roots_and_only_when_set() {
+        use crate::config::{Config, env};
+        let config = |vars: &'static [(&'static str, &'static str)], ca: Option<&[u8]>| {
+            let mut c = Config::from_lookup(|k| {
+                vars.iter()
+                    .find(|(name, _)| *name == k)
+                    .map(|(_, v)| (*v).to_owned())
+                    .or_else(|| (k == env::TABLE_NAME).then(|| "t".to_owned()))
+            })
+            .unwrap();
+            c.tls_test_ca = ca.map(<[u8]>::to_vec);
+            c
+        };
+        let https = Some("https://localhost:8443");
+        let plain = config(&[(env::DYNAMODB_ENDPOINT, "https://localhost:8443")], None);
+        let t = super::trust(&plain, https);
+        assert!(t.platform && t.test_ca.is_none(), "an https endpoint alone");
+        let ca = config(
+            &[(env::DYNAMODB_ENDPOINT, "https://localhost:8443")],
+            Some(b"pem"),
+        );
+        let t = super::trust(&ca, https);
+        assert!(!t.platform, "the test CA, not the platform's roots");
+        assert_eq!(t.test_ca, Some(&b"pem"[..]));
+        let both = config(
+            &[
+                (env::DYNAMODB_ENDPOINT, "https://localhost:8443"),
+                (env::TLS_PLATFORM_ROOTS, "true"),
+            ],
+            Some(b"pem"),
+        );
+        assert!(super::trust(&both, https).platform, "asked for as well");
+        let lambda = config(
+            &[
+                (env::AWS_ACCESS_KEY_ID, "a"),
+                (env::AWS_SECRET_ACCESS_KEY, "s"),
+            ],
+            None,
+        );
+        let t = super::trust(&lambda, None);
+        assert!(
+            !t.platform && t.test_ca.is_none(),
+            "Lambda: the pinned roots alone"
+        );
     }
 
     #[test]

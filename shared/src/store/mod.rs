@@ -40,7 +40,8 @@ pub use apikeys::Revoked;
 pub use backfill::{Pace, Progress};
 pub use bucket::{Bucket, Parts};
 pub use client::{
-    credentials, dynamodb_client, eventbridge_client, https_client, is_https, s3_client,
+    Trust, credentials, dynamodb_client, eventbridge_client, https_client, https_client_for,
+    is_https, s3_client,
 };
 pub use contacts::ContactWrite;
 pub use idempotency::Idempotent;
