@@ -7,7 +7,9 @@
 //!    the local runner's Runtime API, beside an empty `lambda_runtime` function built with the
 //!    same profile (the floor) and get-profile's work written as AWS's examples write a
 //!    function (`bench/baseline`, its own workspace and default release profile); then
-//!    get-profile and the baseline warm, invoked directly;
+//!    get-profile and the baseline warm, invoked directly; then the same cold starts over a
+//!    local TLS endpoint (`tls`), split where init ends, with the connection opened during
+//!    init and without, modelled at Lambda's memory sizes and priced (`handshake`);
 //! 2. warm latency p50/p99 of every route over HTTP through the runner;
 //! 3. peak RSS of every function after its warm load;
 //! 4. the handlers' own time beside raw SDK calls doing the same DynamoDB work on the same
