@@ -165,8 +165,8 @@ impl super::Store {
     /// (docs/performance.md, "Cold start over TLS").
     ///
     /// How long it took; an error (`Unavailable`) when the endpoint did not answer within
-    /// `limit`: the first call then connects as if this had not run. Either way the answer
-    /// itself is not read: any answer means the connection is open.
+    /// `limit` or its answer was cut off: the first call then connects as if this had not
+    /// run. The answer itself is not read: a whole one means the connection is open.
     pub async fn open_connection(&self, limit: Duration) -> Result<Duration, super::StoreError> {
         use aws_sdk_dynamodb::config::retry::RetryConfig;
         use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
@@ -176,7 +176,9 @@ impl super::Store {
             .client
             .describe_endpoints()
             .customize()
-            // One attempt: a retry could not finish within `limit` anyway.
+            // One attempt: a retry could not finish within `limit` anyway. The timeouts stay
+            // the client's: its HTTPS client keeps one pool per timeout setting, and the calls
+            // after this one must find the connection in theirs.
             .config_override(
                 aws_sdk_dynamodb::Config::builder().retry_config(RetryConfig::disabled()),
             )
