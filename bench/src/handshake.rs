@@ -8,7 +8,7 @@
 use shared::config::env;
 
 use crate::calls::AUTHORIZER;
-use crate::cold::{self, Role, Setup, Split, Subject, bench_function};
+use crate::cold::{self, Role, Split, Subject, bench_function};
 use crate::measure::spread;
 use crate::tls::TlsFront;
 use crate::{BASELINE, Bench, Error};
@@ -51,12 +51,7 @@ pub(crate) async fn table(bench: &Bench) -> Result<(), Error> {
     let front = TlsFront::start(&bench.server.engine.endpoint).await?;
     let subjects = subjects(bench, &front);
     let environment = bench.environment();
-    let setup = Setup {
-        fixtures: &bench.fixtures,
-        ids: &bench.ids,
-        environment: &environment,
-        dev_key: bench.server.dev_api_key.expose(),
-    };
+    let setup = bench.setup(&environment);
     let runs = bench.opts.cold_runs;
     let split = cold::split_starts(&setup, &subjects, &bench.binaries, runs).await?;
     print_measured(&split, runs, &front);

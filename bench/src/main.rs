@@ -278,6 +278,17 @@ impl Bench {
         })
     }
 
+    /// What the cold-start tables measure with: the fixtures, the ids, `environment` and
+    /// the development key.
+    pub(crate) fn setup<'a>(&'a self, environment: &'a Environment) -> cold::Setup<'a> {
+        cold::Setup {
+            fixtures: &self.fixtures,
+            ids: &self.ids,
+            environment,
+            dev_key: self.server.dev_api_key.expose(),
+        }
+    }
+
     /// What Lambda gives every function: the role's credentials in the environment (the
     /// baseline's default credential chain finds them first, as it does on Lambda).
     pub(crate) fn environment(&self) -> Environment {

@@ -7,7 +7,7 @@ use serde_json::json;
 use shared::config::env;
 
 use crate::calls::{AUTHORIZER, BENCH_TENANT, Call};
-use crate::cold::{self, Role, Setup, Subject, bench_function};
+use crate::cold::{self, Role, Subject, bench_function};
 use crate::measure::{mb, ms, percentile, today, vm_hwm_kb, zip_size};
 use crate::{BASELINE, Bench, Error};
 
@@ -30,12 +30,7 @@ pub(crate) fn header(bench: &Bench) {
 pub(crate) async fn cold_starts(bench: &Bench) -> Result<(), Error> {
     let subjects = subjects(bench);
     let environment = bench.environment();
-    let setup = Setup {
-        fixtures: &bench.fixtures,
-        ids: &bench.ids,
-        environment: &environment,
-        dev_key: bench.server.dev_api_key.expose(),
-    };
+    let setup = bench.setup(&environment);
     let runs = bench.opts.cold_runs;
     let cold = cold::cold_starts(&setup, &subjects, &bench.binaries, runs).await?;
     cold::print_cold(&cold, runs);

@@ -102,6 +102,20 @@ async fn relay(
     back.abort();
 }
 
+/// An App on the engine behind a relay, its connection opened as a function's init opens
+/// it: exactly one connection.
+async fn initialised() -> (Engine, Relay, App) {
+    let engine = Engine::start().await;
+    let relay = Relay::start(&engine.endpoint).await;
+    let app = App::new(config_for(&relay.url, &engine.table));
+    app.store
+        .open_connection(shared::budget::INIT_CONNECT)
+        .await
+        .expect("the engine answers its health check");
+    assert_eq!(relay.connections(), 1, "init opened one connection");
+    (engine, relay, app)
+}
+
 fn absent() -> (TenantId, ProfileId) {
     (
         TenantId::new("init-connection").unwrap(),
@@ -111,14 +125,7 @@ fn absent() -> (TenantId, ProfileId) {
 
 #[tokio::test]
 async fn the_connection_opened_at_init_is_the_one_the_first_call_uses() {
-    let engine = Engine::start().await;
-    let relay = Relay::start(&engine.endpoint).await;
-    let app = App::new(config_for(&relay.url, &engine.table));
-    app.store
-        .open_connection(shared::budget::INIT_CONNECT)
-        .await
-        .expect("the engine answers its health check");
-    assert_eq!(relay.connections(), 1, "init opened one connection");
+    let (_engine, relay, app) = initialised().await;
 
     let (tenant, id) = absent();
     assert!(app.store.get(&tenant, &id).await.unwrap().is_none());
@@ -131,14 +138,7 @@ async fn the_connection_opened_at_init_is_the_one_the_first_call_uses() {
 
 #[tokio::test]
 async fn a_pooled_connection_closed_while_idle_is_replaced_by_the_calls_retry() {
-    let engine = Engine::start().await;
-    let relay = Relay::start(&engine.endpoint).await;
-    let app = App::new(config_for(&relay.url, &engine.table));
-    app.store
-        .open_connection(shared::budget::INIT_CONNECT)
-        .await
-        .unwrap();
-    assert_eq!(relay.connections(), 1, "init opened one connection");
+    let (_engine, relay, app) = initialised().await;
     relay.kill_open_connections();
 
     let (tenant, id) = absent();

@@ -358,24 +358,29 @@ async fn a_body_over_the_gateways_limit_is_the_templates_413() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fifty_parallel_requests_all_succeed() {
-    let api = Arc::new(start().await);
+/// Fifty `POST /profiles` at once, the i-th named `name(i)`: their statuses.
+async fn fifty_parallel_creates(api: &Arc<Runner>, name: fn(usize) -> String) -> Vec<u16> {
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..50 {
         let api = api.clone();
         tasks.spawn(async move {
             let r = api
                 .http
-                .post(format!("{}/profiles", api.url))
-                .json(&json!({"name": format!("Parallel {}", i % 5)}))
+                .post(api.url("/profiles"))
+                .json(&json!({"name": name(i)}))
                 .send()
                 .await
                 .unwrap();
             r.status().as_u16()
         });
     }
-    let statuses = tasks.join_all().await;
+    tasks.join_all().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_parallel_requests_all_succeed() {
+    let api = Arc::new(start().await);
+    let statuses = fifty_parallel_creates(&api, |i| format!("Parallel {}", i % 5)).await;
     assert!(statuses.iter().all(|s| *s == 201), "{statuses:?}");
     let started = api.instances("CreateProfileFunction");
     assert!(
@@ -409,21 +414,7 @@ async fn a_reserved_concurrency_caps_the_instances_under_load() {
         ..Default::default()
     };
     let api = Arc::new(Runner::start_with(&template_with(roomy), options).await);
-    let mut tasks = tokio::task::JoinSet::new();
-    for i in 0..50 {
-        let api = api.clone();
-        tasks.spawn(async move {
-            let r = api
-                .http
-                .post(api.url("/profiles"))
-                .json(&json!({"name": format!("Capped {i}")}))
-                .send()
-                .await
-                .unwrap();
-            r.status().as_u16()
-        });
-    }
-    let statuses = tasks.join_all().await;
+    let statuses = fifty_parallel_creates(&api, |i| format!("Capped {i}")).await;
     assert!(statuses.iter().all(|s| *s == 201), "{statuses:?}");
     let started = api.instances("CreateProfileFunction");
     assert!(

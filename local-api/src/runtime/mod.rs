@@ -317,16 +317,8 @@ impl Pool {
         let mut instance = match warm {
             Some(i) => i,
             None => {
-                let number = self.started.fetch_add(1, Ordering::Relaxed) + 1;
-                match Instance::start(
-                    &self.function,
-                    &self.binary,
-                    &self.env,
-                    number,
-                    self.sink.as_ref(),
-                )
-                .await
-                {
+                let (number, started) = self.start_instance().await;
+                match started {
                     Ok(i) => i,
                     Err(e) => {
                         return Invoked {
@@ -355,6 +347,20 @@ impl Pool {
         }
     }
 
+    /// Starts the pool's next instance: its number, and the instance or why it did not start.
+    async fn start_instance(&self) -> (usize, Result<Instance, Error>) {
+        let number = self.started.fetch_add(1, Ordering::Relaxed) + 1;
+        let instance = Instance::start(
+            &self.function,
+            &self.binary,
+            &self.env,
+            number,
+            self.sink.as_ref(),
+        )
+        .await;
+        (number, instance)
+    }
+
     /// Starts one more instance and waits for its init to end (its first `/next`), leaving
     /// it idle for the next invocation: an on-demand cold start cut in two, so that init
     /// and the first invocation can be measured apart. Its init time; the reason when init
@@ -362,16 +368,7 @@ impl Pool {
     /// the instance's cold one. The instance counts against the pool's limit only while it
     /// runs an invocation.
     pub async fn prestart(&self) -> Result<Duration, String> {
-        let number = self.started.fetch_add(1, Ordering::Relaxed) + 1;
-        let mut instance = Instance::start(
-            &self.function,
-            &self.binary,
-            &self.env,
-            number,
-            self.sink.as_ref(),
-        )
-        .await
-        .map_err(|e| e.to_string())?;
+        let mut instance = self.start_instance().await.1.map_err(|e| e.to_string())?;
         let state = instance.state.clone();
         tokio::select! {
             biased;
