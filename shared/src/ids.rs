@@ -35,15 +35,17 @@ impl fmt::Display for TenantId {
     }
 }
 
-/// A principal id: 1 to 256 printable characters (a JWT `sub`, or the principal an API key
-/// was made for). It is stored as a profile's `owner_id` and inside the owner's keys.
+/// A principal id: 1 to 256 characters (Unicode scalar values, as JSON Schema's `maxLength`
+/// counts them), none of them a control character (a JWT `sub`, or the principal an API key
+/// was made for). It is stored as a profile's `owner_id` and inside the owner's partition
+/// keys: at most 1,024 bytes of UTF-8, well inside DynamoDB's 2,048 for a partition key.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct PrincipalId(String);
 
 impl PrincipalId {
     pub fn new(raw: &str) -> Result<Self, String> {
-        let ok = (1..=256).contains(&raw.len()) && !raw.chars().any(char::is_control);
+        let ok = (1..=256).contains(&raw.chars().count()) && !raw.chars().any(char::is_control);
         if ok {
             Ok(Self(raw.to_owned()))
         } else {
@@ -135,3 +137,33 @@ uuid_id!(
     /// A bulk import's or export's id.
     JobId
 );
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn a_principal_id_is_counted_in_characters_not_bytes() {
+        // 256 four-byte characters: 1,024 bytes, the most a principal id holds.
+        assert!(PrincipalId::new(&"𝄞".repeat(256)).is_ok());
+        assert!(PrincipalId::new(&"a".repeat(257)).is_err());
+        assert!(PrincipalId::new("").is_err());
+        assert!(
+            PrincipalId::new(" ").is_ok(),
+            "spaces are not control characters"
+        );
+    }
+
+    proptest! {
+        /// Any text of 1 to 256 characters is a principal id exactly when no character of it
+        /// is in Unicode's Cc category (U+0000–U+001F, U+007F–U+009F), the rule
+        /// docs/openapi.yaml's `PrincipalId` pattern states.
+        #[test]
+        fn a_principal_id_is_refused_exactly_for_a_control_character(raw in "\\PC{0,3}[\\x00-\\x1F\\x7F-\\u{9F} a-z]?\\PC{0,3}") {
+            let cc = raw.chars().any(|c| matches!(c, '\u{0}'..='\u{1F}' | '\u{7F}'..='\u{9F}'));
+            prop_assert_eq!(PrincipalId::new(&raw).is_ok(), !raw.is_empty() && !cc);
+        }
+    }
+}

@@ -206,16 +206,22 @@ impl Filter {
             "email_prefix" => {
                 let raw = raw.trim();
                 let n = raw.chars().count();
-                if n == 0 || n > MAX_EMAIL_PREFIX || raw.chars().any(char::is_whitespace) {
+                if n == 0
+                    || n > MAX_EMAIL_PREFIX
+                    || raw.chars().any(|c| c.is_whitespace() || c.is_control())
+                {
                     errors.push(
                         name,
-                        format!("must be 1 to {MAX_EMAIL_PREFIX} characters without spaces"),
+                        format!(
+                            "must be 1 to {MAX_EMAIL_PREFIX} characters without spaces or control characters"
+                        ),
                     );
                     return None;
                 }
                 Filter::EmailPrefix(raw.to_lowercase())
             }
-            "owner_id" => match PrincipalId::new(&text(errors)?) {
+            // Exactly as stored: a principal id is not trimmed text, so neither is its filter.
+            "owner_id" => match PrincipalId::new(raw) {
                 Ok(owner) => Filter::OwnerId(owner),
                 Err(why) => {
                     errors.push(name, why);

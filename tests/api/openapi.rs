@@ -1,7 +1,7 @@
 //! `docs/openapi.yaml` cannot drift from what is built: its paths and methods are exactly the
 //! template's routes, its profile fields are the model's, and every length and count limit
 //! it states is the validators' own (one over the limit is a 400 naming the field, the limit
-//! itself is accepted).
+//! itself is accepted), and each list filter takes exactly the values its schema allows.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use std::collections::BTreeSet;
@@ -191,4 +191,72 @@ async fn every_limit_the_document_states_is_the_validators() {
             "{field} was not checked: {checked:?}"
         );
     }
+}
+
+/// A schema-driven client (or fuzzer) may send any value a filter's documented schema allows:
+/// each such value is listed (200), and each value the schema refuses is a 400 naming the
+/// filter. Probed at the edges of every rule the schemas state: blanks, tabs and line breaks,
+/// control characters, and lengths counted in characters of one to four bytes.
+#[tokio::test]
+async fn every_filter_takes_exactly_the_values_its_schema_allows() {
+    let api = Api::start().await.as_caller("filter-schemas", "user-1");
+    let mut probes: Vec<String> = [
+        "a",
+        " a ",
+        "a b",
+        "a\tb",
+        "a\nb",
+        "\t",
+        " ",
+        "\n",
+        "a\u{7f}",
+        "a\u{85}b",
+        "a\u{1}",
+        "\u{9f}",
+        "\u{a0}a",
+        "a\u{1c}b",
+        "ann@example.com",
+        "ann@",
+        "acme-1",
+        "Acme",
+        "true",
+        "\u{feff}",
+        "a\u{2028}b",
+        "\u{3000}",
+        // A fuzzer's find: an owner id with a tab inside.
+        "\u{d1}\u{bc}:\t\u{d7}x0#",
+    ]
+    .iter()
+    .map(|p| (*p).to_owned())
+    .collect();
+    for n in [99, 100, 101, 254, 255, 256, 257] {
+        probes.extend(["a", "\u{e9}", "\u{20ac}", "\u{1d11e}"].map(|c| c.repeat(n)));
+    }
+    let filters: Vec<_> = profiles_tests::openapi::text_query_parameters("GET", "/profiles")
+        .into_iter()
+        .filter(|(name, _)| name.starts_with("filter["))
+        .collect();
+    assert!(
+        filters.len() >= 12,
+        "the document's text filters were not found: {filters:?}"
+    );
+    let mut disagree = Vec::new();
+    for (name, schema) in &filters {
+        for probe in &probes {
+            let allowed =
+                profiles_tests::openapi::check_value(name, schema, &Value::from(probe.as_str()))
+                    .is_ok();
+            let r = api.list(&[(name.as_str(), probe.as_str())]).await;
+            let refused = r.status == 400 && r.error_fields() == vec![name.clone()];
+            if (allowed && r.status != 200) || (!allowed && !refused) {
+                disagree.push(format!(
+                    "{name}={probe:?}: schema {}, API {} {}",
+                    if allowed { "allows" } else { "refuses" },
+                    r.status,
+                    r.raw_body
+                ));
+            }
+        }
+    }
+    assert!(disagree.is_empty(), "{}", disagree.join("\n"));
 }

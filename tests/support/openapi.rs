@@ -92,6 +92,37 @@ pub fn check_schema(name: &str, value: &Value) -> Result<(), String> {
     validate(name, schema, value)
 }
 
+/// The query parameters of `method resource` whose schema is text, by name, each with its
+/// schema (through `$ref`s to the document's parameters).
+pub fn text_query_parameters(method: &str, resource: &str) -> Vec<(String, &'static Value)> {
+    let doc = document();
+    let operation = &doc["paths"][resource][method.to_lowercase()];
+    let mut out = Vec::new();
+    for p in operation["parameters"].as_array().into_iter().flatten() {
+        let p = match p["$ref"].as_str() {
+            Some(r) => {
+                &doc["components"]["parameters"][r.trim_start_matches("#/components/parameters/")]
+            }
+            None => p,
+        };
+        let schema = &p["schema"];
+        let resolved = match schema["$ref"].as_str() {
+            Some(r) => &doc["components"]["schemas"][r.trim_start_matches("#/components/schemas/")],
+            None => schema,
+        };
+        if p["in"] == "query" && resolved["type"] == "string" {
+            out.push((p["name"].as_str().unwrap_or_default().to_owned(), schema));
+        }
+    }
+    out
+}
+
+/// Checks `value` against `schema`, a schema of the document (as
+/// [`text_query_parameters`] gives).
+pub fn check_value(what: &str, schema: &Value, value: &Value) -> Result<(), String> {
+    validate(what, schema, value)
+}
+
 /// Validates `body` against `schema`, a schema of the document.
 fn validate(what: &str, schema: &Value, body: &Value) -> Result<(), String> {
     // The schema within the document, so its `#/components/...` references resolve.
