@@ -204,9 +204,10 @@ impl Filter {
             "list" => Filter::List(text(errors)?),
             "name_prefix" => Filter::NamePrefix(fold_all(&text(errors)?)),
             "email_prefix" => {
-                let raw = raw.trim();
+                // Counted as sent, as the document's maxLength counts it; then trimmed.
                 let n = raw.chars().count();
-                if n == 0
+                let raw = raw.trim();
+                if raw.is_empty()
                     || n > MAX_EMAIL_PREFIX
                     || raw.chars().any(|c| c.is_whitespace() || c.is_control())
                 {
