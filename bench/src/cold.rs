@@ -45,6 +45,7 @@ pub(crate) fn bench_function(binary: &str, env: Vec<(String, String)>) -> Functi
         log_format: None,
         log_level: None,
         reserved_concurrency: None,
+        provisioned_concurrency: 0,
     }
 }
 

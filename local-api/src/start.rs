@@ -75,6 +75,7 @@ impl Server {
             &options,
             &log,
         )?;
+        provision(&pools, &log).await?;
         tokio::spawn(crate::s3::deliver(
             created,
             Arc::new(template.s3_subscriptions()?),
@@ -278,6 +279,41 @@ fn instance_limit(
         .into()),
         Some(n) => Ok(usize::try_from(n).map_or(concurrency, |n| n.min(concurrency))),
     }
+}
+
+/// Starts the instances each function keeps initialised (its provisioned concurrency, at
+/// most its instance limit) and waits for their init to end, as Lambda readies them before
+/// the alias takes traffic: the first requests to such a function find warm instances. An
+/// init that fails stops the start, naming the function. Unlike Lambda, the runner does not
+/// replace a provisioned instance that crashes; the next request starts one on demand.
+async fn provision(pools: &Pools, log: &LogSink) -> Result<(), Error> {
+    let mut starts = tokio::task::JoinSet::new();
+    for pool in pools.values() {
+        let function = pool.function();
+        let wanted = usize::try_from(function.provisioned_concurrency).unwrap_or(usize::MAX);
+        let n = wanted.min(pool.limit());
+        if n == 0 {
+            continue;
+        }
+        log(&format!(
+            "{}: provisioned concurrency {n}{}, initialised before the first request",
+            function.id,
+            if n < wanted {
+                format!(" (of {wanted}: its instance limit)")
+            } else {
+                String::new()
+            }
+        ));
+        for _ in 0..n {
+            let pool = pool.clone();
+            starts.spawn(async move { (pool.function().id.clone(), pool.provision().await) });
+        }
+    }
+    while let Some(started) = starts.join_next().await {
+        let (id, ready) = started.map_err(|e| format!("provisioning an instance: {e}"))?;
+        ready.map_err(|e| format!("{id}: a provisioned instance did not initialise: {e}"))?;
+    }
+    Ok(())
 }
 
 /// ` (parameter P)` when a template parameter sets function `id`'s reserved concurrency.

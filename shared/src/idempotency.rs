@@ -28,7 +28,8 @@ impl IdempotencyKey {
     /// Parses the header's value: a bare token of visible ASCII, or the draft's quoted form
     /// (`"abc"`, visible ASCII and spaces inside, no `"` or `\`).
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let raw = raw.trim();
+        // Spaces and tabs around a header's value are HTTP's (RFC 9110 §5.5), not the key's.
+        let raw = raw.trim_matches([' ', '\t']);
         let (inner, quoted) = match raw.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
             Some(inner) => (inner, true),
             None => (raw, false),

@@ -447,6 +447,75 @@ async fn a_reserved_concurrency_caps_the_instances_under_load() {
     );
 }
 
+/// A reader's provisioned concurrency is ready before the runner takes requests, as Lambda
+/// readies it before the alias takes traffic: with `ReadProvisionedConcurrency=2`, two
+/// instances of get-profile have finished init when the start returns, and the first request
+/// runs on one of them, warm (no instance started for it, no init in its line). A provisioned
+/// concurrency over the function's instance limit is capped at it, and the log says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provisioned_instances_are_ready_before_the_first_request() {
+    let lines: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+    let sink = lines.clone();
+    let options = Options {
+        concurrency: 3,
+        parameter_overrides: vec![("ReadProvisionedConcurrency".into(), "2".into())],
+        log: Some(Arc::new(move |line: &str| {
+            sink.lock().unwrap().push(line.to_owned())
+        })),
+        ..Default::default()
+    };
+    let api = Runner::start_with(&template_with(roomy), options).await;
+    assert_eq!(api.instances("GetProfileFunction"), 2);
+    assert_eq!(api.instances("ListContactsFunction"), 2);
+    assert_eq!(api.instances("CreateProfileFunction"), 0, "not provisioned");
+    let r = api
+        .http
+        .get(format!("{}/profiles/{}", api.url, uuid::Uuid::now_v7()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(
+        api.instances("GetProfileFunction"),
+        2,
+        "no instance started"
+    );
+    let said = lines.lock().unwrap().clone();
+    assert!(
+        said.iter()
+            .any(|l| l.contains("GetProfileFunction: provisioned concurrency 2, initialised")),
+        "{said:?}"
+    );
+    let served = said
+        .iter()
+        .find(|l| l.contains("→ GetProfileFunction 404"))
+        .unwrap_or_else(|| panic!("no line for the request: {said:?}"));
+    assert!(
+        served.contains("warm #1") || served.contains("warm #2"),
+        "served warm by a provisioned instance: {served}"
+    );
+
+    let lines: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+    let sink = lines.clone();
+    let over = Options {
+        concurrency: 1,
+        parameter_overrides: vec![("ReadProvisionedConcurrency".into(), "5".into())],
+        log: Some(Arc::new(move |line: &str| {
+            sink.lock().unwrap().push(line.to_owned())
+        })),
+        ..Default::default()
+    };
+    let api = Runner::start_with(&template_with(roomy), over).await;
+    assert_eq!(api.instances("GetContactFunction"), 1);
+    let said = lines.lock().unwrap().clone();
+    assert!(
+        said.iter().any(|l| l.contains(
+            "GetContactFunction: provisioned concurrency 1 (of 5: its instance limit), initialised"
+        )),
+        "{said:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_function_receives_the_rest_event_api_gateway_builds() {
     let api = start_faulty().await;

@@ -199,6 +199,41 @@ fn the_writers_reserved_concurrency_follows_its_parameter() {
     );
 }
 
+/// `ReadProvisionedConcurrency` is 0 by default: its condition is false, the
+/// `ProvisionedConcurrencyConfig` is `AWS::NoValue`, and no function keeps instances. Set,
+/// the five readers keep that many and no other function any (the authorizer has no alias:
+/// docs/deploy.md).
+#[test]
+fn the_readers_provisioned_concurrency_follows_its_parameter() {
+    let provisioned = |overrides: Vec<(String, String)>| -> Vec<(String, u32)> {
+        Template::load(&repo_path("template.yaml"))
+            .unwrap()
+            .with_parameter_overrides(&overrides)
+            .unwrap()
+            .with_local("us-east-1", Some("http://127.0.0.1:9"))
+            .functions("t")
+            .unwrap()
+            .into_iter()
+            .map(|f| (f.id, f.provisioned_concurrency))
+            .collect()
+    };
+    let default = provisioned(vec![]);
+    assert_eq!(default.len(), 18);
+    assert!(default.iter().all(|(_, n)| *n == 0), "{default:?}");
+    let readers = [
+        "GetProfileFunction",
+        "ListProfilesFunction",
+        "GetPrimaryProfileFunction",
+        "ListContactsFunction",
+        "GetContactFunction",
+    ];
+    let set = provisioned(vec![("ReadProvisionedConcurrency".into(), "3".into())]);
+    for (id, n) in &set {
+        let want = if readers.contains(&id.as_str()) { 3 } else { 0 };
+        assert_eq!(*n, want, "{id}");
+    }
+}
+
 /// Each function's `LoggingConfig` names its own log group; the format and level still come
 /// from Globals (SAM merges the two maps). The template names its authorizer as the function
 /// itself (`!GetAtt AuthorizerFunction.Arn`: docs/deploy.md says why it has no alias); one

@@ -72,13 +72,15 @@ def filter_query(ctx, query):
     return not (name and sort not in (None, "name"))
 
 
-KEY = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-DATE = re.compile(r"^(\d{4})-(\d{2})(?:-(\d{2}))?$")
+# fullmatch, not `$` (which also matches before a final line break), and [0-9], not \d
+# (which also matches other scripts' digits): the server's rules exactly.
+KEY = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+DATE = re.compile(r"([0-9]{4})-([0-9]{2})(?:-([0-9]{2}))?")
 
 
 def _date(text):
     """A partial date as the server reads it (YYYY-MM or YYYY-MM-DD, a real day), or None."""
-    m = DATE.match(text) if isinstance(text, str) else None
+    m = DATE.fullmatch(text) if isinstance(text, str) else None
     if not m:
         return None
     year, month, day = int(m[1]), int(m[2]), int(m[3] or 1)
@@ -122,7 +124,7 @@ def filter_body(ctx, body):
                     return False
                 seen.add(normal)
     props = body.get("custom_properties")
-    if isinstance(props, dict) and not all(KEY.match(k) for k in props):
+    if isinstance(props, dict) and not all(KEY.fullmatch(k) for k in props):
         return False
     for field in ("work_experiences", "education"):
         items = body.get(field)

@@ -258,6 +258,7 @@ pub struct Pool {
     binary: PathBuf,
     env: Environment,
     permits: Semaphore,
+    limit: usize,
     idle: Mutex<Vec<Instance>>,
     started: AtomicUsize,
     invocations: AtomicUsize,
@@ -272,6 +273,7 @@ impl Pool {
             binary,
             env,
             permits: Semaphore::new(concurrency.max(1)),
+            limit: concurrency.max(1),
             idle: Mutex::new(Vec::new()),
             started: AtomicUsize::new(0),
             invocations: AtomicUsize::new(0),
@@ -288,6 +290,11 @@ impl Pool {
 
     pub fn function(&self) -> &Function {
         &self.function
+    }
+
+    /// The most instances it runs at once.
+    pub fn limit(&self) -> usize {
+        self.limit
     }
 
     /// How many instances this pool has started so far.
@@ -368,6 +375,19 @@ impl Pool {
     /// the instance's cold one. The instance counts against the pool's limit only while it
     /// runs an invocation.
     pub async fn prestart(&self) -> Result<Duration, String> {
+        self.ready_instance(false).await
+    }
+
+    /// Starts one instance Lambda keeps initialised (provisioned concurrency) and waits for
+    /// its init to end, leaving it idle: as [`Pool::prestart`], but its first invocation is
+    /// a warm one, as Lambda reports it (no Init Duration on that REPORT line).
+    pub async fn provision(&self) -> Result<Duration, String> {
+        self.ready_instance(true).await
+    }
+
+    /// Starts an instance and waits for its first `/next`; `initialised` says whether its
+    /// first invocation counts as warm.
+    async fn ready_instance(&self, initialised: bool) -> Result<Duration, String> {
         let mut instance = self.start_instance().await.1.map_err(|e| e.to_string())?;
         let state = instance.state.clone();
         tokio::select! {
@@ -382,6 +402,7 @@ impl Pool {
             return Err("the pool was stopped".into());
         }
         let init = instance.init_time();
+        instance.used = initialised;
         lock(&self.idle).push(instance);
         Ok(init)
     }

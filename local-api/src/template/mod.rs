@@ -174,6 +174,10 @@ pub struct Function {
     /// Lambda runs at once. `None` when unset or `AWS::NoValue` (no reservation); `Some(0)`
     /// throttles every invocation.
     pub reserved_concurrency: Option<u32>,
+    /// `ProvisionedConcurrencyConfig.ProvisionedConcurrentExecutions` (function, else
+    /// Globals), resolved: the instances Lambda keeps initialised on the function's alias.
+    /// 0 when it has none (unset, or `AWS::NoValue`).
+    pub provisioned_concurrency: u32,
 }
 
 /// REST API's maximum integration timeout.
@@ -443,6 +447,23 @@ impl Template {
                     }
                 }
             };
+            let provisioned_concurrency = {
+                let what = format!("{id} ProvisionedConcurrencyConfig");
+                match self.resolve_json(setting("ProvisionedConcurrencyConfig"), &what)? {
+                    None => 0,
+                    Some(config) => {
+                        let n = &config["ProvisionedConcurrentExecutions"];
+                        n.as_str()
+                            .and_then(|n| n.parse().ok())
+                            .or_else(|| n.as_u64().and_then(|n| u32::try_from(n).ok()))
+                            .ok_or_else(|| {
+                                format!(
+                                    "template.yaml: {what}: ProvisionedConcurrentExecutions {n} is not 0 or more"
+                                )
+                            })?
+                    }
+                }
+            };
             out.push(Function {
                 id: id.to_owned(),
                 binary: text(
@@ -461,6 +482,7 @@ impl Template {
                 log_format: logging("LogFormat"),
                 log_level: logging("ApplicationLogLevel"),
                 reserved_concurrency,
+                provisioned_concurrency,
             });
         }
         Ok(out)

@@ -43,15 +43,21 @@ impl Field for NewContact {
         let mut r = ObjectReader::new(value, path, &CONTACT_FIELDS, errors)?;
         let external_id = r.optional::<Name>("external_id", errors);
         let key = r.required::<Text<16>>("key", errors);
-        let parsed = match key.as_ref().map(|k| k.as_str()) {
+        // The key exactly as the document's enum states it: not trimmed into one.
+        let sent = value.get("key").and_then(Value::as_str);
+        let parsed = match key
+            .as_ref()
+            .map(|k| k.as_str())
+            .filter(|k| sent == Some(*k))
+        {
             Some("email") => r
                 .required::<Email>("value", errors)
                 .map(ContactValue::Email),
             Some("phone") => r
                 .required::<Phone>("value", errors)
                 .map(ContactValue::Phone),
-            other => {
-                if other.is_some() {
+            _ => {
+                if key.is_some() {
                     errors.push(member(path, "key"), "must be \"email\" or \"phone\"");
                 }
                 // The value's rule depends on the key; without a usable key, still report a

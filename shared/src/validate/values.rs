@@ -20,10 +20,13 @@ impl Email {
 
     pub fn new(raw: &str) -> Result<Self, String> {
         use email_address::{EmailAddress, Options};
-        let raw = raw.trim();
+        // SMTP's limit is in bytes (RFC 5321 §4.5.3.1), and an address stands inside a sort
+        // key: 254 bytes of UTF-8 as sent, spaces around it included, as the document's
+        // maxLength counts them for an ASCII address.
         if raw.len() > 254 {
-            return Err(format!("must be at most 254 characters, not {}", raw.len()));
+            return Err(format!("must be at most 254 bytes, not {}", raw.len()));
         }
+        let raw = raw.trim();
         let options = Options::default()
             .without_display_text()
             .without_domain_literal()
@@ -56,10 +59,11 @@ impl Phone {
     }
 
     pub fn new(raw: &str) -> Result<Self, String> {
-        let raw = raw.trim();
-        if raw.len() > 64 {
-            return Err("is not a phone number".into());
+        // Counted as sent, as the document's maxLength counts it.
+        if raw.chars().count() > 64 {
+            return Err("is not a phone number: at most 64 characters".into());
         }
+        let raw = raw.trim();
         let raw = Self::spelling(raw)?;
         let util = &*rlibphonenumber::PHONE_NUMBER_UTIL;
         let number = util.parse(raw, None).map_err(|_| {
@@ -121,13 +125,25 @@ pub struct WebUrl(String);
 
 impl Field for WebUrl {
     fn parse(value: &Value, path: &str, errors: &mut FieldErrors) -> Option<Self> {
-        let raw = expect_str(value, path, errors)?.trim();
-        if raw.len() > 2048 {
+        let raw = expect_str(value, path, errors)?;
+        if raw.chars().count() > 2048 {
             errors.push(path, "must be at most 2048 characters");
             return None;
         }
+        // A URI holds no white space, control character or backslash (RFC 3986); the URL
+        // parser would quietly drop or rewrite them, storing what was not sent.
+        if raw
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '\\')
+        {
+            errors.push(
+                path,
+                "must not contain spaces, control characters or backslashes",
+            );
+            return None;
+        }
         match url::Url::parse(raw) {
-            // The caller's own spelling, validated and trimmed: re-serialising the parsed URL
+            // The caller's own spelling, validated: re-serialising the parsed URL
             // would change what they sent (`https://acme.com` → `https://acme.com/`).
             Ok(u) if (u.scheme() == "http" || u.scheme() == "https") && u.host().is_some() => {
                 Some(Self(raw.to_owned()))
@@ -410,14 +426,24 @@ mod tests {
 
     #[test]
     fn a_web_url_is_absolute_http_or_https_with_a_host_and_kept_as_sent() {
-        let url: WebUrl = parse(json!(" https://Acme.com?q=1 ")).unwrap();
+        let url: WebUrl = parse(json!("https://Acme.com?q=1")).unwrap();
         assert_eq!(
             serde_json::to_value(&url).unwrap(),
             json!("https://Acme.com?q=1")
         );
         assert!(parse::<WebUrl>(json!("https://acme.com/about")).is_ok());
         assert!(parse::<WebUrl>(json!("http://acme.com")).is_ok());
-        for bad in ["ftp://acme.com", "acme.com", "mailto:a@b.co", "https://"] {
+        for bad in [
+            "ftp://acme.com",
+            "acme.com",
+            "mailto:a@b.co",
+            "https://",
+            // What the URL parser would drop or rewrite: not a URI as sent.
+            " https://acme.com",
+            "https://acme.com/a\tb",
+            "https://acme.com\\about",
+            "https://acme.com/\u{85}",
+        ] {
             assert!(parse::<WebUrl>(json!(bad)).is_err(), "{bad}");
         }
         let long = format!("https://acme.com/{}", "a".repeat(2048));
