@@ -282,12 +282,15 @@ fn instance_limit(
 }
 
 /// Starts the instances each function keeps initialised (its provisioned concurrency, at
-/// most its instance limit) and waits for their init to end, as Lambda readies them before
-/// the alias takes traffic: the first requests to such a function find warm instances. An
-/// init that fails stops the start, naming the function. Unlike Lambda, the runner does not
-/// replace a provisioned instance that crashes; the next request starts one on demand.
+/// most its instance limit; `AWS_LAMBDA_INITIALIZATION_TYPE=provisioned-concurrency`) and
+/// waits for their init to end, as Lambda readies them before the alias takes traffic: the
+/// first requests to such a function find warm instances. An init that fails stops the
+/// start, naming the function (Lambda would fail the deploy). Like every idle instance, one
+/// that later exits is found by the next request (a crash, a 502), and the request after
+/// starts a new one on demand.
 async fn provision(pools: &Pools, log: &LogSink) -> Result<(), Error> {
     let mut starts = tokio::task::JoinSet::new();
+    let mut said = Vec::new();
     for pool in pools.values() {
         let function = pool.function();
         let wanted = usize::try_from(function.provisioned_concurrency).unwrap_or(usize::MAX);
@@ -295,7 +298,7 @@ async fn provision(pools: &Pools, log: &LogSink) -> Result<(), Error> {
         if n == 0 {
             continue;
         }
-        log(&format!(
+        said.push(format!(
             "{}: provisioned concurrency {n}{}, initialised before the first request",
             function.id,
             if n < wanted {
@@ -312,6 +315,10 @@ async fn provision(pools: &Pools, log: &LogSink) -> Result<(), Error> {
     while let Some(started) = starts.join_next().await {
         let (id, ready) = started.map_err(|e| format!("provisioning an instance: {e}"))?;
         ready.map_err(|e| format!("{id}: a provisioned instance did not initialise: {e}"))?;
+    }
+    said.sort();
+    for line in said {
+        log(&line);
     }
     Ok(())
 }

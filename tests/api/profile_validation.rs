@@ -328,6 +328,14 @@ async fn a_value_is_accepted_exactly_when_the_document_accepts_it() {
         ),
         (json!({"email": email}), true),
         (json!({"email": format!(" {email}")}), false),
+        (json!({"email": " ann@example.com"}), false),
+        (json!({"website_url": "https://acme.com/caf\u{e9}"}), false),
+        (json!({"website_url": "https://acme.com/a|b"}), false),
+        (json!({"website_url": "https://acme.com/%zz"}), false),
+        (
+            json!({"website_url": "https://acme.com/caf%C3%A9?q=a+b#top"}),
+            true,
+        ),
         (json!({"mobile_phone_number": "+14155552671\t"}), true),
         (
             json!({"mobile_phone_number": " tel: +1 415 555 2671 "}),

@@ -59,6 +59,24 @@ pub struct Invoked {
     pub instance: usize,
 }
 
+/// How an instance came to be, as Lambda tells it in `AWS_LAMBDA_INITIALIZATION_TYPE`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Initialization {
+    /// Started for an invocation that found no idle instance.
+    OnDemand,
+    /// Started ahead of any invocation, for the function's provisioned concurrency.
+    Provisioned,
+}
+
+impl Initialization {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::OnDemand => "on-demand",
+            Self::Provisioned => "provisioned-concurrency",
+        }
+    }
+}
+
 /// A running instance of a function.
 struct Instance {
     number: usize,
@@ -105,6 +123,7 @@ impl Instance {
         binary: &PathBuf,
         env: &Environment,
         number: usize,
+        kind: Initialization,
         sink: Option<&LogSink>,
     ) -> Result<Self, Error> {
         let arn = format!(
@@ -157,7 +176,7 @@ impl Instance {
                 format!("/aws/lambda/{}", function.id),
             )
             .env("AWS_LAMBDA_LOG_STREAM_NAME", format!("local/{number}"))
-            .env("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand")
+            .env("AWS_LAMBDA_INITIALIZATION_TYPE", kind.as_str())
             .env(env::AWS_REGION, &env.region)
             .env("AWS_DEFAULT_REGION", &env.region)
             .env("AWS_EXECUTION_ENV", "AWS_Lambda_rust")
@@ -324,7 +343,7 @@ impl Pool {
         let mut instance = match warm {
             Some(i) => i,
             None => {
-                let (number, started) = self.start_instance().await;
+                let (number, started) = self.start_instance(Initialization::OnDemand).await;
                 match started {
                     Ok(i) => i,
                     Err(e) => {
@@ -355,13 +374,14 @@ impl Pool {
     }
 
     /// Starts the pool's next instance: its number, and the instance or why it did not start.
-    async fn start_instance(&self) -> (usize, Result<Instance, Error>) {
+    async fn start_instance(&self, kind: Initialization) -> (usize, Result<Instance, Error>) {
         let number = self.started.fetch_add(1, Ordering::Relaxed) + 1;
         let instance = Instance::start(
             &self.function,
             &self.binary,
             &self.env,
             number,
+            kind,
             self.sink.as_ref(),
         )
         .await;
@@ -388,7 +408,15 @@ impl Pool {
     /// Starts an instance and waits for its first `/next`; `initialised` says whether its
     /// first invocation counts as warm.
     async fn ready_instance(&self, initialised: bool) -> Result<Duration, String> {
-        let mut instance = self.start_instance().await.1.map_err(|e| e.to_string())?;
+        let kind = match initialised {
+            true => Initialization::Provisioned,
+            false => Initialization::OnDemand,
+        };
+        let mut instance = self
+            .start_instance(kind)
+            .await
+            .1
+            .map_err(|e| e.to_string())?;
         let state = instance.state.clone();
         tokio::select! {
             biased;
