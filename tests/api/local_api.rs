@@ -397,22 +397,32 @@ async fn fifty_parallel_requests_all_succeed() {
     assert_eq!(page["data"].as_array().unwrap().len(), 50);
 }
 
+/// The runner's lines, as a log sink collects them.
+type Lines = Arc<std::sync::Mutex<Vec<String>>>;
+
+/// Options for at most `concurrency` instances per function with one parameter overridden,
+/// and the lines the runner says, collected.
+fn said_with(concurrency: usize, (name, value): (&str, &str)) -> (Options, Lines) {
+    let lines: Lines = Arc::default();
+    let sink = lines.clone();
+    let options = Options {
+        concurrency,
+        parameter_overrides: vec![(name.to_owned(), value.to_owned())],
+        log: Some(Arc::new(move |line: &str| {
+            sink.lock().unwrap().push(line.to_owned())
+        })),
+        ..Default::default()
+    };
+    (options, lines)
+}
+
 /// A function's reserved concurrency caps its instances below `--concurrency`, and the runner
 /// says so: with `WriterReservedConcurrency=2`, fifty parallel creates are all answered by at
 /// most two instances of create-profile. A reservation of 0 (Lambda's "throttle every
 /// invocation") is refused at start, naming the parameter, rather than run as one instance.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reserved_concurrency_caps_the_instances_under_load() {
-    let lines: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
-    let sink = lines.clone();
-    let options = Options {
-        concurrency: 4,
-        parameter_overrides: vec![("WriterReservedConcurrency".into(), "2".into())],
-        log: Some(Arc::new(move |line: &str| {
-            sink.lock().unwrap().push(line.to_owned())
-        })),
-        ..Default::default()
-    };
+    let (options, lines) = said_with(4, ("WriterReservedConcurrency", "2"));
     let api = Arc::new(Runner::start_with(&template_with(roomy), options).await);
     let statuses = fifty_parallel_creates(&api, |i| format!("Capped {i}")).await;
     assert!(statuses.iter().all(|s| *s == 201), "{statuses:?}");
@@ -454,16 +464,7 @@ async fn a_reserved_concurrency_caps_the_instances_under_load() {
 /// concurrency over the function's instance limit is capped at it, and the log says so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn provisioned_instances_are_ready_before_the_first_request() {
-    let lines: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
-    let sink = lines.clone();
-    let options = Options {
-        concurrency: 3,
-        parameter_overrides: vec![("ReadProvisionedConcurrency".into(), "2".into())],
-        log: Some(Arc::new(move |line: &str| {
-            sink.lock().unwrap().push(line.to_owned())
-        })),
-        ..Default::default()
-    };
+    let (options, lines) = said_with(3, ("ReadProvisionedConcurrency", "2"));
     let api = Runner::start_with(&template_with(roomy), options).await;
     assert_eq!(api.instances("GetProfileFunction"), 2);
     assert_eq!(api.instances("ListContactsFunction"), 2);
@@ -495,16 +496,7 @@ async fn provisioned_instances_are_ready_before_the_first_request() {
         "served warm by a provisioned instance: {served}"
     );
 
-    let lines: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
-    let sink = lines.clone();
-    let over = Options {
-        concurrency: 1,
-        parameter_overrides: vec![("ReadProvisionedConcurrency".into(), "5".into())],
-        log: Some(Arc::new(move |line: &str| {
-            sink.lock().unwrap().push(line.to_owned())
-        })),
-        ..Default::default()
-    };
+    let (over, lines) = said_with(1, ("ReadProvisionedConcurrency", "5"));
     let api = Runner::start_with(&template_with(roomy), over).await;
     assert_eq!(api.instances("GetContactFunction"), 1);
     let said = lines.lock().unwrap().clone();

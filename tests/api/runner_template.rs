@@ -152,8 +152,8 @@ const WRITERS: [&str; 7] = [
     "DeleteContactFunction",
 ];
 
-/// Every function of `template.yaml` with `overrides`, and its reserved concurrency.
-fn reserved(overrides: &[(&str, &str)]) -> Vec<(String, Option<u32>)> {
+/// Every function of `template.yaml` with `overrides`, as the runner reads it.
+fn functions_with(overrides: &[(&str, &str)]) -> Vec<local_api::template::Function> {
     let overrides: Vec<(String, String)> = overrides
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -165,6 +165,11 @@ fn reserved(overrides: &[(&str, &str)]) -> Vec<(String, Option<u32>)> {
         .with_local("us-east-1", Some("http://127.0.0.1:9"))
         .functions("t")
         .unwrap()
+}
+
+/// Every function of `template.yaml` with `overrides`, and its reserved concurrency.
+fn reserved(overrides: &[(&str, &str)]) -> Vec<(String, Option<u32>)> {
+    functions_with(overrides)
         .into_iter()
         .map(|f| (f.id, f.reserved_concurrency))
         .collect()
@@ -205,19 +210,13 @@ fn the_writers_reserved_concurrency_follows_its_parameter() {
 /// docs/deploy.md).
 #[test]
 fn the_readers_provisioned_concurrency_follows_its_parameter() {
-    let provisioned = |overrides: Vec<(String, String)>| -> Vec<(String, u32)> {
-        Template::load(&repo_path("template.yaml"))
-            .unwrap()
-            .with_parameter_overrides(&overrides)
-            .unwrap()
-            .with_local("us-east-1", Some("http://127.0.0.1:9"))
-            .functions("t")
-            .unwrap()
+    let provisioned = |overrides: &[(&str, &str)]| -> Vec<(String, u32)> {
+        functions_with(overrides)
             .into_iter()
             .map(|f| (f.id, f.provisioned_concurrency))
             .collect()
     };
-    let default = provisioned(vec![]);
+    let default = provisioned(&[]);
     assert_eq!(default.len(), 18);
     assert!(default.iter().all(|(_, n)| *n == 0), "{default:?}");
     let readers = [
@@ -227,7 +226,7 @@ fn the_readers_provisioned_concurrency_follows_its_parameter() {
         "ListContactsFunction",
         "GetContactFunction",
     ];
-    let set = provisioned(vec![("ReadProvisionedConcurrency".into(), "3".into())]);
+    let set = provisioned(&[("ReadProvisionedConcurrency", "3")]);
     for (id, n) in &set {
         let want = if readers.contains(&id.as_str()) { 3 } else { 0 };
         assert_eq!(*n, want, "{id}");
